@@ -1,0 +1,122 @@
+# sockpolicy: everything builds into build/. `make`, `make check`, `make demo`, `make bench`.
+# Project flags come first, the user's CFLAGS/LDFLAGS last. V=1 for verbose commands.
+CC ?= cc
+PREFIX ?= /usr/local
+BUILD := build
+
+WARN := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wwrite-strings \
+        -Wimplicit-fallthrough
+ifneq ($(CI),)
+WARN += -Werror
+endif
+SAN :=
+ifeq ($(SANITIZE),1)
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+
+SP_CFLAGS := -std=gnu11 -O2 -g -fPIC -fvisibility=hidden -D_GNU_SOURCE $(WARN) $(SAN) \
+             -Icore -Ipolicy -Ishim
+SP_LDFLAGS := $(SAN)
+ALL_CFLAGS = $(SP_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(SP_LDFLAGS) $(LDFLAGS)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+CORE_SRC := $(wildcard core/*.c)
+POLICY_SRC := $(wildcard policy/*.c)
+CMD_SRC := $(wildcard shim/cmd_*.c)
+SHIM_SRC := $(filter-out $(CMD_SRC),$(wildcard shim/*.c))
+UNIT_SRC := $(wildcard tests/unit/*.c)
+PROG_SRC := $(wildcard tests/progs/*.c)
+BENCH_SRC := $(wildcard tests/bench/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+CORE_OBJ := $(call obj,$(CORE_SRC))
+POLICY_OBJ := $(call obj,$(POLICY_SRC))
+CMD_OBJ := $(call obj,$(CMD_SRC))
+SHIM_OBJ := $(call obj,$(SHIM_SRC))
+
+CORE_LIB := $(BUILD)/libsockpolicy_core.a
+POLICY_LIB := $(BUILD)/libsockpolicy_policy.a
+SHIM_LIB := $(BUILD)/libsockpolicy.so
+CMD := $(BUILD)/sockpolicy
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+PROG_BIN := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(PROG_SRC))
+BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+TARGETS := $(CORE_LIB) $(POLICY_LIB)
+ifneq ($(SHIM_SRC),)
+TARGETS += $(SHIM_LIB)
+endif
+ifneq ($(CMD_SRC),)
+TARGETS += $(CMD)
+endif
+
+.PHONY: all check demo bench fuzz clean tests
+all: $(TARGETS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(CORE_LIB): $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(POLICY_LIB): $(POLICY_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(SHIM_LIB): $(SHIM_OBJ) $(POLICY_OBJ) $(CORE_OBJ) shim/exports.map
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,--version-script=shim/exports.map -Wl,-z,now $(ALL_LDFLAGS) \
+	    -o $@ $(SHIM_OBJ) $(POLICY_OBJ) $(CORE_OBJ) -ldl
+
+$(CMD): $(CMD_OBJ) $(POLICY_LIB) $(CORE_LIB)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CMD_OBJ) $(POLICY_LIB) $(CORE_LIB)
+
+# Unit tests link core/ and policy/ directly. A test may add libraries with a line such as
+# build/tests/conformance: TEST_LIBS += -lcrypto
+$(BUILD)/tests/%: tests/unit/%.c tests/tap.h $(POLICY_LIB) $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  TEST    $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests $(ALL_LDFLAGS) -o $@ $< $(POLICY_LIB) $(CORE_LIB) \
+	    $(TEST_LIBS) -lpthread
+
+# Plain programs, written as any program would be, run under the shim by the tests.
+$(BUILD)/progs/%: tests/progs/%.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) -std=gnu11 -O1 -g -Wall $(SAN) -o $@ $< -lpthread
+
+$(BUILD)/bench/%: tests/bench/%.c $(POLICY_LIB) $(CORE_LIB)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests $(ALL_LDFLAGS) -o $@ $< $(POLICY_LIB) $(CORE_LIB) \
+	    $(BENCH_LIBS) -lpthread
+
+include $(wildcard tests/unit/*.mk)
+
+tests: all $(UNIT_BIN) $(PROG_BIN)
+
+# The whole suite: C unit tests and shell tests, run by prove.
+check: tests
+	SP_BUILD=$(abspath $(BUILD)) SP_TOP=$(CURDIR) SANITIZE=$(SANITIZE) \
+	    prove -f $(UNIT_BIN) $(sort $(wildcard tests/*.t))
+
+demo: all $(PROG_BIN)
+	@SP_BUILD=$(abspath $(BUILD)) bash examples/demo.sh
+
+bench: all $(PROG_BIN) $(BENCH_BIN)
+	@SP_BUILD=$(abspath $(BUILD)) bash tests/bench/run.sh
+
+fuzz:
+	@SP_BUILD=$(abspath $(BUILD)) bash tests/fuzz.sh $(FUZZ_SECONDS)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,109 @@
+/* policy/policy.h: the policy language. Parse a policy file into a compiled, position-
+ * independent form held in one mmap'd arena, specialise it for a process, match calls.
+ * Pure code: no hooks. Loading makes no malloc, no stdio and takes no lock (the shim may load
+ * the policy from inside a hooked call): files are read with raw open/read, memory comes
+ * from mmap. The full language is in docs/sockpolicy.conf.5. */
+#ifndef SOCKPOLICY_POLICY_H
+#define SOCKPOLICY_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "sockopt.h"
+
+enum sp_op { SP_OP_SOCKET, SP_OP_BIND, SP_OP_LISTEN, SP_OP_CONNECT, SP_OP_ACCEPT, SP_OP_SEND,
+             SP_OP_COUNT };
+
+enum sp_action { SP_ACT_SET = 1, SP_ACT_PASS, SP_ACT_DENY, SP_ACT_AUDIT, SP_ACT_FAIL,
+                 SP_ACT_DELAY };
+
+enum sp_log_level { SP_LOG_OFF, SP_LOG_FAILURES, SP_LOG_ALL, SP_LOG_DEBUG };
+enum sp_log_target { SP_LOGTO_DEFAULT, SP_LOGTO_STDERR, SP_LOGTO_SYSLOG, SP_LOGTO_JOURNALD,
+                     SP_LOGTO_FILE };
+enum sp_log_format { SP_FMT_TEXT, SP_FMT_JSON };
+
+/* The file's global settings. */
+struct sp_settings {
+    enum sp_log_level log_level;
+    enum sp_log_target log_target;
+    enum sp_log_format log_format;
+    char log_file[256];
+    int strict;                      /* "strict": a policy that fails to load denies */
+    int default_action[SP_OP_COUNT]; /* SP_ACT_PASS (the default) or SP_ACT_DENY */
+    int default_errno[SP_OP_COUNT];  /* errno for a default deny (EACCES) */
+};
+
+/* One rule, as compiled. Read-only; lives in the policy's arena. */
+struct sp_rule {
+    uint32_t index;            /* position in file order, 0-based */
+    enum sp_action action;
+    enum sp_op op;             /* "any" rules are expanded into one rule per op */
+    int err;                   /* deny and fail: the errno to return */
+    uint32_t fail_rate_ppm;    /* fail: probability in parts per million (1000000 = always) */
+    uint32_t delay_ms;         /* delay: how long to wait before the call */
+    uint32_t connect_timeout_ms; /* connect-timeout, 0 when not set */
+    uint8_t pin;               /* the program may not undo the forced options */
+    uint8_t nonblock;          /* force O_NONBLOCK */
+    struct bio_optset opts;    /* the options to force (set) */
+    const char *file;          /* where it was written */
+    uint32_t line;
+    const char *text;          /* the rule as written, without comment or line end */
+};
+
+/* One call to classify. The address is the remote one for connect and send, the peer for
+ * accept, the local one for bind and listen, NULL for socket. */
+struct sp_query {
+    enum sp_op op;
+    int family; /* AF_INET, AF_INET6, AF_UNIX */
+    int type;   /* SOCK_STREAM, SOCK_DGRAM, ... with SOCK_NONBLOCK|SOCK_CLOEXEC masked off */
+    const struct sockaddr *addr;
+    socklen_t addrlen;
+};
+
+/* A diagnostic from the loader: severity 0 error, 1 warning. line_text is the offending line
+ * (not NUL-terminated, line_len bytes, at most the first 4 KiB of it). */
+struct sp_diag {
+    int severity;
+    const char *file;
+    unsigned line, col;
+    const char *msg;
+    const char *line_text;
+    unsigned line_len;
+};
+typedef void (*sp_diag_fn)(void *ctx, const struct sp_diag *d);
+
+struct sp_policy;
+
+/* Loads and compiles the policy at path, with its includes. Returns the policy, or NULL with
+ * errno set after reporting every error through diag (may be NULL). Warnings are reported
+ * too, and do not fail the load. No malloc, no stdio, no lock. */
+struct sp_policy *sp_policy_load(const char *path, sp_diag_fn diag, void *ctx);
+/* The same from memory; name is used in diagnostics and to resolve relative includes. */
+struct sp_policy *sp_policy_load_mem(const char *name, const char *buf, size_t len,
+                                     sp_diag_fn diag, void *ctx);
+/* Unmaps the policy. errno is preserved. */
+void sp_policy_free(struct sp_policy *p);
+
+/* Evaluates the per-process matches (prog, uid) once and builds the matcher for this
+ * process. Must be called before sp_policy_match. Returns 0, or -1 with errno set. */
+int sp_policy_specialise(struct sp_policy *p, const char *prog, uid_t uid);
+/* The first rule that matches q, or NULL when none does (then the default applies).
+ * Cost does not grow with the number of rules. No syscall, errno untouched. */
+const struct sp_rule *sp_policy_match(const struct sp_policy *p, const struct sp_query *q);
+/* Whether any rule (for this process) could match op at all: the shim's fast exit. */
+int sp_policy_has_op(const struct sp_policy *p, enum sp_op op);
+
+const struct sp_settings *sp_policy_settings(const struct sp_policy *p);
+size_t sp_policy_rule_count(const struct sp_policy *p);
+const struct sp_rule *sp_policy_rule(const struct sp_policy *p, size_t i);
+
+/* Names, as the language spells them ("connect", "deny", "ECONNREFUSED"); NULL if unknown. */
+const char *sp_op_name(enum sp_op op);
+const char *sp_action_name(enum sp_action a);
+const char *sp_errno_name(int err);
+/* The errno for a name such as "EACCES", or 0 when unknown. */
+int sp_errno_from_name(const char *name, size_t len);
+
+#endif
