@@ -2,6 +2,15 @@
 # Project flags come first, the user's CFLAGS/LDFLAGS last. V=1 for verbose commands.
 CC ?= cc
 PREFIX ?= /usr/local
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+LIBDIR ?= $(PREFIX)/lib$(if $(MULTIARCH),/$(MULTIARCH))
+BINDIR ?= $(PREFIX)/bin
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+DOCDIR ?= $(PREFIX)/share/doc/sockpolicy
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 BUILD := build
 
 WARN := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wwrite-strings \
@@ -15,7 +24,8 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 endif
 
 SP_CFLAGS := -std=gnu11 -O2 -g -fPIC -fvisibility=hidden -D_GNU_SOURCE $(WARN) $(SAN) \
-             -Icore -Ipolicy -Ishim
+             -Icore -Ipolicy -Ishim -DSP_VERSION='"$(VERSION)"' -DSP_LIBDIR='"$(LIBDIR)"' \
+             -DSP_SYSCONFDIR='"$(SYSCONFDIR)"'
 SP_LDFLAGS := $(SAN)
 ALL_CFLAGS = $(SP_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SP_LDFLAGS) $(LDFLAGS)
@@ -56,7 +66,7 @@ ifneq ($(CMD_SRC),)
 TARGETS += $(CMD)
 endif
 
-.PHONY: all check demo bench fuzz clean tests
+.PHONY: all check demo bench fuzz clean tests install uninstall
 all: $(TARGETS)
 
 $(BUILD)/obj/%.o: %.c
@@ -115,6 +125,35 @@ bench: all $(PROG_BIN) $(BENCH_BIN)
 
 fuzz:
 	@SP_BUILD=$(abspath $(BUILD)) bash tests/fuzz.sh $(FUZZ_SECONDS)
+
+# Every path under $(DESTDIR). The example policy does nothing until edited, and an existing
+# /etc/sockpolicy.conf is never overwritten.
+install: all
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR)/sockpolicy \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(SYSCONFDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(DOCDIR)/examples \
+	    $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0644 $(SHIM_LIB) $(DESTDIR)$(LIBDIR)/libsockpolicy.so
+	install -m 0644 $(CORE_LIB) $(DESTDIR)$(LIBDIR)/libsockpolicy_core.a
+	install -m 0755 $(CMD) $(DESTDIR)$(BINDIR)/sockpolicy
+	install -m 0644 core/bio.h core/sysops.h core/sockopt.h $(DESTDIR)$(INCLUDEDIR)/sockpolicy/
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' sockpolicy-core.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/sockpolicy-core.pc
+	[ -e $(DESTDIR)$(SYSCONFDIR)/sockpolicy.conf ] || \
+	    install -m 0644 examples/sockpolicy.conf $(DESTDIR)$(SYSCONFDIR)/sockpolicy.conf
+	for m in docs/*.1; do [ -e "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man1/; done; true
+	for m in docs/*.5; do [ -e "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man5/; done; true
+	for m in docs/*.7; do [ -e "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man7/; done; true
+	for f in examples/*; do [ -f "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(DOCDIR)/examples/; done; true
+	[ ! -e completion/sockpolicy.bash ] || \
+	    install -m 0644 completion/sockpolicy.bash $(DESTDIR)$(BASHCOMPDIR)/sockpolicy
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libsockpolicy.so $(DESTDIR)$(LIBDIR)/libsockpolicy_core.a \
+	    $(DESTDIR)$(BINDIR)/sockpolicy $(DESTDIR)$(LIBDIR)/pkgconfig/sockpolicy-core.pc \
+	    $(DESTDIR)$(BASHCOMPDIR)/sockpolicy
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/sockpolicy $(DESTDIR)$(DOCDIR)
+	cd $(DESTDIR)$(MANDIR) && rm -f man1/sockpolicy.1 man5/sockpolicy.conf.5 man7/libsockpolicy.7
 
 clean:
 	rm -rf $(BUILD)
