@@ -156,5 +156,9 @@ void bio_err_clear(void);
 /* Reason text for a packed code: "unable to keepalive" for BIO codes, strerror-like text for
  * SYS codes; NULL when unknown. Static storage, no malloc. */
 const char *bio_err_reason_string(unsigned long code);
+/* The errno's symbolic name ("EINPROGRESS") and glibc's English text ("Operation now in
+ * progress"), or NULL when unknown. Static storage; never calls strerror, never sets errno. */
+const char *bio_errno_name(int err);
+const char *bio_errno_text(int err);
 
 #endif
