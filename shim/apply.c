@@ -1,0 +1,125 @@
+/* shim/apply.c: forcing options, and reading BIO's error queue back. */
+#include "apply.h"
+
+#include <errno.h>
+#include <fcntl.h>
+
+#include "bio.h"
+#include "fdtab.h"
+#include "log.h"
+#include "real.h"
+
+int shim_apply_opts(int fd, const struct sp_rule *rule, uint32_t which, enum sp_op op)
+{
+    if (!rule || !(rule->opts.mask & which))
+        return 0;
+    int saved = errno;
+    struct bio_opt_report rep;
+    int failed = bio_opt_apply(fd, &rule->opts, which, &rep);
+    if (failed < 0) {
+        char eb[24];
+        shim_log(SP_LOG_FAILURES, "%s fd=%d: cannot read the socket's kind to force options: %s",
+                 sp_op_name(op), fd, shim_errname(errno, eb, sizeof eb));
+        errno = saved;
+        return 0;
+    }
+    for (int o = 0; o < BIO_OPT_COUNT; o++) {
+        char eb[24];
+        if (rep.failed & BIO_OPT_BIT(o))
+            shim_log(SP_LOG_FAILURES, "%s fd=%d: option %s refused by the kernel: %s (%s:%u)",
+                     sp_op_name(op), fd, bio_opt_name((enum bio_opt)o),
+                     shim_errname(rep.err[o], eb, sizeof eb), rule->file ? rule->file : "?",
+                     rule->line);
+        else if (rep.applied & BIO_OPT_BIT(o))
+            shim_log(SP_LOG_ALL, "%s fd=%d: %s=%d forced", sp_op_name(op), fd,
+                     bio_opt_name((enum bio_opt)o), rule->opts.val[o]);
+        else if (rep.skipped & BIO_OPT_BIT(o))
+            shim_log(SP_LOG_DEBUG, "%s fd=%d: %s does not apply to this socket", sp_op_name(op),
+                     fd, bio_opt_name((enum bio_opt)o));
+    }
+    errno = saved;
+    return failed;
+}
+
+static const struct {
+    enum bio_opt opt;
+    int flag;
+} bio_flag_opts[] = {
+    { BIO_OPT_KEEPALIVE, BIO_SOCK_KEEPALIVE },
+    { BIO_OPT_NODELAY, BIO_SOCK_NODELAY },
+    { BIO_OPT_TFO_CONNECT, BIO_SOCK_TFO },
+    { BIO_OPT_REUSEADDR, BIO_SOCK_REUSEADDR },
+};
+
+int shim_bio_flags(const struct sp_rule *rule, int family, int type, uint32_t *which, int flags_ok)
+{
+    int flags = 0;
+    for (unsigned i = 0; i < sizeof bio_flag_opts / sizeof bio_flag_opts[0]; i++) {
+        enum bio_opt o = bio_flag_opts[i].opt;
+        if (!(flags_ok & bio_flag_opts[i].flag) || !(rule->opts.mask & *which & BIO_OPT_BIT(o)))
+            continue;
+        if (!bio_opt_applies(o, family, type)) {
+            *which &= ~BIO_OPT_BIT(o); /* BIO would fail the call: skip it, as bio_opt_apply does */
+            continue;
+        }
+        if (rule->opts.val[o] != 0) {
+            flags |= bio_flag_opts[i].flag;
+            *which &= ~BIO_OPT_BIT(o);
+        }
+    }
+    return flags;
+}
+
+int shim_bio_option_failed(int fd, int *flags, enum sp_op op)
+{
+    int saved = errno;
+    unsigned long code = bio_err_peek_last();
+    bio_err_clear();
+    int flag = 0;
+    const char *name = NULL;
+    if (code == (BIO_ERR_LIB_BIO | BIO_R_UNABLE_TO_KEEPALIVE)) {
+        flag = BIO_SOCK_KEEPALIVE;
+        name = bio_opt_name(BIO_OPT_KEEPALIVE);
+    } else if (code == (BIO_ERR_LIB_BIO | BIO_R_UNABLE_TO_NODELAY)) {
+        flag = BIO_SOCK_NODELAY;
+        name = bio_opt_name(BIO_OPT_NODELAY);
+    } else if (code == (BIO_ERR_LIB_BIO | BIO_R_UNABLE_TO_TFO)) {
+        flag = BIO_SOCK_TFO;
+        name = bio_opt_name(BIO_OPT_TFO_CONNECT);
+    } else if (code == (BIO_ERR_LIB_BIO | BIO_R_UNABLE_TO_REUSEADDR)) {
+        flag = BIO_SOCK_REUSEADDR;
+        name = bio_opt_name(BIO_OPT_REUSEADDR);
+    }
+    if (!flag || !(*flags & flag)) {
+        errno = saved;
+        return 0;
+    }
+    char eb[24];
+    shim_log(SP_LOG_FAILURES, "%s fd=%d: option %s refused by the kernel: %s", sp_op_name(op), fd,
+             name, shim_errname(saved, eb, sizeof eb));
+    *flags &= ~flag;
+    errno = saved;
+    return 1;
+}
+
+void shim_pin(int fd, const struct sp_rule *rule, int family, int type)
+{
+    if (!rule || !rule->pin || !rule->opts.mask)
+        return;
+    struct shim_fd *e = shim_fd_valid(fd);
+    if (!e)
+        e = shim_fd_claim(fd, family, type);
+    if (e) {
+        e->pinned |= rule->opts.mask;
+        e->pin_rule = rule;
+    }
+}
+
+void shim_set_nonblock(int fd)
+{
+    int saved = errno;
+    int fl = shim_real.fcntl(fd, F_GETFL);
+    if (fl >= 0 && !(fl & O_NONBLOCK))
+        shim_real.fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    errno = saved;
+}

@@ -1,0 +1,35 @@
+/* shim/apply.h: forcing a rule's options on a socket, and turning BIO's answers back into
+ * what libc returns. A policy option the kernel refuses never fails the program's call: it is
+ * logged by name and errno. */
+#ifndef SOCKPOLICY_SHIM_APPLY_H
+#define SOCKPOLICY_SHIM_APPLY_H
+
+#include <stdint.h>
+
+#include "policy.h"
+
+/* Options that are only meaningful at one step. */
+#define SHIM_OPTS_LISTEN_AFTER BIO_OPT_BIT(BIO_OPT_TFO_QLEN)
+#define SHIM_OPTS_ALL ((uint32_t)((1ULL << BIO_OPT_COUNT) - 1))
+
+/* Sets rule->opts.mask & which on fd through bio_opt_apply, logging each refusal (name,
+ * errno) and, at log level all, what was forced. Returns the number that failed. errno
+ * preserved. */
+int shim_apply_opts(int fd, const struct sp_rule *rule, uint32_t which, enum sp_op op);
+
+/* Moves the options BIO can set itself (keepalive, nodelay, TFO connect, reuseaddr: those in
+ * flags_ok, forced on with a non-zero value) from *which into the returned BIO_SOCK_* flags. */
+int shim_bio_flags(const struct sp_rule *rule, int family, int type, uint32_t *which, int flags_ok);
+
+/* After bio_connect_sa/bio_bind_sa returned 0: when the newest queued error says an option step
+ * failed, logs it by name and errno, clears that flag from *flags and returns 1 (retry without
+ * it); else returns 0 (the call itself failed). The queue is emptied; errno preserved. */
+int shim_bio_option_failed(int fd, int *flags, enum sp_op op);
+
+/* Records that the program may not change rule's forced options on fd (`pin`). */
+void shim_pin(int fd, const struct sp_rule *rule, int family, int type);
+
+/* Forces O_NONBLOCK on fd (read-modify-write). errno preserved. */
+void shim_set_nonblock(int fd);
+
+#endif

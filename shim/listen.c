@@ -1,0 +1,49 @@
+/* shim/listen.c: listen(). The program has already bound, so BIO_listen (which binds) cannot
+ * be used: options through the core's setters, the real listen with the program's backlog,
+ * then the TFO queue length (which the kernel takes only on a listening socket). */
+#include <errno.h>
+
+#include "apply.h"
+#include "bio.h"
+#include "hooks.h"
+#include "state.h"
+
+int shim_listen(int fd, int backlog)
+{
+    struct sp_policy *p = shim_policy_for(SP_OP_LISTEN);
+    int family, type;
+    if (!p || shim_sock_kind(fd, &family, &type) != 0) {
+        shim_real_need();
+        return shim_real.listen(fd, backlog);
+    }
+    /* The local address, for rules that name a port. */
+    bio_addr local;
+    socklen_t llen = sizeof local;
+    int saved = errno;
+    if (shim_real.getsockname(fd, &local.sa, &llen) != 0)
+        llen = 0;
+    errno = saved;
+    struct shim_decision d = shim_decide(p, SP_OP_LISTEN, family, type, llen ? &local.sa : NULL, llen);
+    if (shim_gate(&d, SP_OP_LISTEN, fd, llen ? &local.sa : NULL, llen) != 0)
+        return -1;
+    if (d.action != SP_ACT_SET || !d.rule)
+        return shim_real.listen(fd, backlog);
+    shim_depth++;
+    if (d.rule->nonblock)
+        shim_set_nonblock(fd);
+    shim_apply_opts(fd, d.rule,
+                    SHIM_OPTS_ALL & ~SHIM_OPTS_LISTEN_AFTER & ~BIO_OPT_BIT(BIO_OPT_TFO_CONNECT),
+                    SP_OP_LISTEN);
+    int r = shim_real.listen(fd, backlog);
+    if (r == 0) {
+        shim_apply_opts(fd, d.rule, SHIM_OPTS_LISTEN_AFTER, SP_OP_LISTEN);
+        shim_pin(fd, d.rule, family, type);
+    }
+    shim_depth--;
+    return r;
+}
+
+SHIM_EXPORT int listen(int fd, int backlog)
+{
+    return shim_listen(fd, backlog);
+}

@@ -1,0 +1,37 @@
+/* shim/socket.c: socket(). A rule may deny or fault the call, or force options on the new
+ * socket as soon as it exists. */
+#include <errno.h>
+
+#include "apply.h"
+#include "fdtab.h"
+#include "hooks.h"
+#include "state.h"
+
+int shim_socket(int domain, int type, int protocol)
+{
+    struct sp_policy *p = shim_policy_for(SP_OP_SOCKET);
+    if (!p) {
+        shim_real_need();
+        return shim_real.socket(domain, type, protocol);
+    }
+    int kind = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    struct shim_decision d = shim_decide(p, SP_OP_SOCKET, domain, kind, NULL, 0);
+    if (shim_gate(&d, SP_OP_SOCKET, -1, NULL, 0) != 0)
+        return -1;
+    int fd = shim_real.socket(domain, type, protocol);
+    if (fd < 0 || d.action != SP_ACT_SET || !d.rule)
+        return fd;
+    shim_depth++;
+    shim_fd_claim(fd, domain, kind);
+    if (d.rule->nonblock)
+        shim_set_nonblock(fd);
+    shim_apply_opts(fd, d.rule, SHIM_OPTS_ALL & ~SHIM_OPTS_LISTEN_AFTER, SP_OP_SOCKET);
+    shim_pin(fd, d.rule, domain, kind);
+    shim_depth--;
+    return fd;
+}
+
+SHIM_EXPORT int socket(int domain, int type, int protocol)
+{
+    return shim_socket(domain, type, protocol);
+}

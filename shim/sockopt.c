@@ -1,0 +1,99 @@
+/* shim/sockopt.c: setsockopt() and getsockopt(). `pin`: a program's setsockopt of an option
+ * the policy forced returns 0 and changes nothing; getsockopt always tells the truth. A
+ * getsockopt(SO_ERROR) that ends a connect we routed logs how it ended. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/ip.h>
+#include <netinet/tcp.h>
+#include <time.h>
+
+#include "fdtab.h"
+#include "hooks.h"
+#include "log.h"
+#include "state.h"
+
+/* The policy option a (level, name) pair sets, or -1. */
+static int opt_of(int level, int name)
+{
+    static const struct {
+        int level, name;
+        enum bio_opt opt;
+    } map[] = {
+        { SOL_SOCKET, SO_KEEPALIVE, BIO_OPT_KEEPALIVE },
+        { IPPROTO_TCP, TCP_KEEPIDLE, BIO_OPT_KEEPIDLE },
+        { IPPROTO_TCP, TCP_KEEPINTVL, BIO_OPT_KEEPINTVL },
+        { IPPROTO_TCP, TCP_KEEPCNT, BIO_OPT_KEEPCNT },
+        { IPPROTO_TCP, TCP_NODELAY, BIO_OPT_NODELAY },
+        { IPPROTO_TCP, TCP_USER_TIMEOUT, BIO_OPT_USER_TIMEOUT },
+        { IPPROTO_TCP, TCP_SYNCNT, BIO_OPT_SYNCNT },
+        { IPPROTO_TCP, TCP_FASTOPEN_CONNECT, BIO_OPT_TFO_CONNECT },
+        { IPPROTO_TCP, TCP_FASTOPEN, BIO_OPT_TFO_QLEN },
+        { SOL_SOCKET, SO_REUSEADDR, BIO_OPT_REUSEADDR },
+        { SOL_SOCKET, SO_REUSEPORT, BIO_OPT_REUSEPORT },
+        { IPPROTO_IPV6, IPV6_V6ONLY, BIO_OPT_V6ONLY },
+        { SOL_SOCKET, SO_MARK, BIO_OPT_MARK },
+        { IPPROTO_IP, IP_TOS, BIO_OPT_TOS },
+        { IPPROTO_IPV6, IPV6_TCLASS, BIO_OPT_TOS },
+        { SOL_SOCKET, SO_RCVBUF, BIO_OPT_RCVBUF },
+        { SOL_SOCKET, SO_RCVBUFFORCE, BIO_OPT_RCVBUF },
+        { SOL_SOCKET, SO_SNDBUF, BIO_OPT_SNDBUF },
+        { SOL_SOCKET, SO_SNDBUFFORCE, BIO_OPT_SNDBUF },
+        { SOL_SOCKET, SO_LINGER, BIO_OPT_LINGER },
+        { IPPROTO_TCP, TCP_CONGESTION, BIO_OPT_CONGESTION },
+        { SOL_SOCKET, SO_BINDTODEVICE, BIO_OPT_BINDTODEVICE },
+    };
+    for (unsigned i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (map[i].level == level && map[i].name == name)
+            return (int)map[i].opt;
+    return -1;
+}
+
+int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+    shim_real_need();
+    struct shim_fd *e = shim_fd_peek(fd);
+    if (__builtin_expect(!e || !e->pinned, 1) || shim_depth > 0)
+        return shim_real.setsockopt(fd, level, name, val, len);
+    int o = opt_of(level, name);
+    if (o < 0 || !(e->pinned & BIO_OPT_BIT(o)) || !(e = shim_fd_valid(fd)))
+        return shim_real.setsockopt(fd, level, name, val, len);
+    shim_log(SP_LOG_ALL, "setsockopt fd=%d %s: ignored, pinned by %s:%u", fd,
+             bio_opt_name((enum bio_opt)o), e->pin_rule && e->pin_rule->file ? e->pin_rule->file : "?",
+             e->pin_rule ? e->pin_rule->line : 0);
+    return 0;
+}
+
+int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+    shim_real_need();
+    int r = shim_real.getsockopt(fd, level, name, val, len);
+    if (__builtin_expect(level != SOL_SOCKET || name != SO_ERROR, 1) || r != 0)
+        return r;
+    struct shim_fd *e = shim_fd_peek(fd);
+    if (!e || !e->connect_ms || e->logged || shim_depth > 0 || !len || *len < sizeof(int))
+        return r;
+    int err = *(int *)val;
+    if (!(e = shim_fd_valid(fd)))
+        return r;
+    e->logged = 1;
+    if (err) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint32_t now = (uint32_t)(ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+        char ab[160], eb[24];
+        shim_log(SP_LOG_FAILURES, "connect fd=%d %s: failed: %s after %u ms", fd,
+                 shim_fmt_addr(ab, sizeof ab, &e->peer.sa, sizeof e->peer),
+                 shim_errname(err, eb, sizeof eb), now - e->connect_ms);
+    }
+    return r;
+}
+
+SHIM_EXPORT int setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+    return shim_setsockopt(fd, level, name, val, len);
+}
+
+SHIM_EXPORT int getsockopt(int fd, int level, int name, void *val, socklen_t *len)
+{
+    return shim_getsockopt(fd, level, name, val, len);
+}
