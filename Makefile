@@ -66,7 +66,7 @@ ifneq ($(CMD_SRC),)
 TARGETS += $(CMD)
 endif
 
-.PHONY: all check demo bench fuzz clean tests install uninstall
+.PHONY: all check check-real demo bench fuzz clean tests install uninstall
 all: $(TARGETS)
 
 $(BUILD)/obj/%.o: %.c
@@ -116,6 +116,12 @@ tests: all $(UNIT_BIN) $(PROG_BIN)
 check: tests
 	SP_BUILD=$(abspath $(BUILD)) SP_TOP=$(CURDIR) SANITIZE=$(SANITIZE) \
 	    prove -f $(UNIT_BIN) $(sort $(wildcard tests/*.t))
+
+# Issue 6: real suites (CPython's tests), real servers under load (nginx+wrk, redis, sshd),
+# valgrind and ThreadSanitizer/helgrind, each bare and under the shim. Minutes, not seconds.
+check-real: tests
+	SP_BUILD=$(abspath $(BUILD)) SP_TOP=$(CURDIR) SANITIZE=$(SANITIZE) \
+	    prove -v -f $(sort $(wildcard tests/real/*.t))
 
 demo: all $(PROG_BIN)
 	@SP_BUILD=$(abspath $(BUILD)) bash examples/demo.sh
