@@ -1,0 +1,395 @@
+/* shim/diag_sink.c: where a line goes. A file (reopened after rotation or when the program
+ * took its descriptor), a private copy of stderr, syslog's /dev/log, journald's native
+ * socket. One write or send per line; sockets are made and closed only through the ops table
+ * (the public names are our own hooks); open/fstat/stat/write are not hooked and are called
+ * directly. Our descriptors live at 3 or above, close-on-exec. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "diag.h"
+
+static int libc_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    return connect(fd, sa, len);
+}
+
+static ssize_t libc_sendto(int fd, const void *buf, size_t len, int flags,
+                           const struct sockaddr *sa, socklen_t salen)
+{
+    return sendto(fd, buf, len, flags, sa, salen);
+}
+
+static const struct sp_diag_ops libc_ops = {
+    .socket = socket,
+    .connect = libc_connect,
+    .sendto = libc_sendto,
+    .close = close,
+    .getsockopt = getsockopt,
+};
+
+const struct sp_diag_ops *sp_diag_libc_ops(void)
+{
+    return &libc_ops;
+}
+
+static uint64_t stat_id(const struct stat *st)
+{
+    return ((uint64_t)st->st_ino ^ ((uint64_t)st->st_dev << 40)) | 1;
+}
+
+static uint64_t fd_id(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 ? stat_id(&st) : 0;
+}
+
+static int64_t mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
+
+/* A descriptor the program is unlikely to be counting on: never 0, 1 or 2. */
+static int move_high(const struct sp_diag_ops *ops, int fd)
+{
+    if (fd < 0 || fd > 2)
+        return fd;
+    int hi = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    ops->close(fd);
+    return hi;
+}
+
+static void sink_reset(struct sp_sink *s, enum sp_sink_kind kind, const struct sp_diag_ops *ops,
+                       const char *path)
+{
+    memset(s, 0, sizeof *s);
+    s->kind = SP_SINK_NONE;
+    s->ops = ops ? ops : &libc_ops;
+    atomic_store(&s->fd, -1);
+    atomic_store(&s->retired, -1);
+    (void)kind;
+    if (path) {
+        size_t n = strlen(path);
+        if (n >= sizeof s->path)
+            n = sizeof s->path - 1;
+        memcpy(s->path, path, n);
+        s->path[n] = '\0';
+    }
+}
+
+static int open_file(const struct sp_sink *s, uint64_t *id)
+{
+    int fd = open(s->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    fd = move_high(s->ops, fd);
+    if (fd >= 0)
+        *id = fd_id(fd);
+    return fd;
+}
+
+int sp_sink_file(struct sp_sink *s, const struct sp_diag_ops *ops, const char *path)
+{
+    int saved = errno;
+    sink_reset(s, SP_SINK_FILE, ops, path);
+    if (path == NULL || strlen(path) >= sizeof s->path) {
+        errno = path ? ENAMETOOLONG : EINVAL;
+        return -1;
+    }
+    uint64_t id = 0;
+    int fd = open_file(s, &id);
+    if (fd < 0)
+        return -1;
+    atomic_store(&s->id, id);
+    atomic_store(&s->fd, fd);
+    atomic_store(&s->last_check_s, mono_s());
+    s->kind = SP_SINK_FILE;
+    errno = saved;
+    return 0;
+}
+
+int sp_sink_stderr(struct sp_sink *s, const struct sp_diag_ops *ops)
+{
+    int saved = errno;
+    sink_reset(s, SP_SINK_STDERR, ops, NULL);
+    int fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
+    if (fd < 0)
+        return -1;
+    atomic_store(&s->id, fd_id(fd));
+    atomic_store(&s->fd, fd);
+    s->kind = SP_SINK_STDERR;
+    errno = saved;
+    return 0;
+}
+
+static int sock_sink(struct sp_sink *s, enum sp_sink_kind kind, const struct sp_diag_ops *ops,
+                     const char *path, const char *ident)
+{
+    int saved = errno;
+    sink_reset(s, kind, ops, path);
+    if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    size_t n = strlen(ident ? ident : "sockpolicy");
+    if (n >= sizeof s->ident)
+        n = sizeof s->ident - 1;
+    memcpy(s->ident, ident ? ident : "sockpolicy", n);
+    s->ident[n] = '\0';
+    /* Non-blocking: a stalled log daemon costs a dropped line, never a stalled program.
+     * Unconnected: each line is sent to the path, so a restarted daemon is found again. */
+    int fd = s->ops->socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    fd = move_high(s->ops, fd);
+    if (fd < 0)
+        return -1;
+    atomic_store(&s->id, fd_id(fd));
+    atomic_store(&s->fd, fd);
+    s->kind = kind;
+    errno = saved;
+    return 0;
+}
+
+int sp_sink_syslog(struct sp_sink *s, const struct sp_diag_ops *ops, const char *path,
+                   int facility, const char *ident)
+{
+    int r = sock_sink(s, SP_SINK_SYSLOG, ops, path ? path : "/dev/log", ident);
+    s->facility = facility & LOG_FACMASK;
+    return r;
+}
+
+int sp_sink_journald(struct sp_sink *s, const struct sp_diag_ops *ops, const char *path,
+                     const char *ident)
+{
+    return sock_sink(s, SP_SINK_JOURNALD, ops, path ? path : "/run/systemd/journal/socket",
+                     ident);
+}
+
+/* The file sink's descriptor, reopened when the program closed or reused ours (its inode is
+ * not the one we opened) or when the path now names another file (rotation; checked at most
+ * once a second). A descriptor we lost is never closed: it is the program's now. A rotated
+ * one is kept open until the next rotation, in case another thread is writing to it. */
+static int file_fd(struct sp_sink *s)
+{
+    int fd = atomic_load(&s->fd);
+    uint64_t id = atomic_load(&s->id);
+    int lost = fd < 0 || fd_id(fd) != id;
+    int rotated = 0;
+    int64_t now = mono_s(), last = atomic_load(&s->last_check_s);
+    if (!lost && now != last &&
+        atomic_compare_exchange_strong(&s->last_check_s, &last, now)) {
+        struct stat st;
+        rotated = stat(s->path, &st) != 0 || stat_id(&st) != id;
+    }
+    if (!lost && !rotated)
+        return fd;
+    uint64_t nid = 0;
+    int nfd = open_file(s, &nid);
+    if (nfd < 0)
+        return lost ? -1 : fd; /* keep writing to the rotated file rather than nowhere */
+    atomic_store(&s->id, nid);
+    if (!atomic_compare_exchange_strong(&s->fd, &fd, nfd)) {
+        s->ops->close(nfd); /* another thread reopened first: use its descriptor */
+        atomic_store(&s->id, fd_id(fd));
+        return fd;
+    }
+    if (!lost) {
+        int old = atomic_exchange(&s->retired, fd);
+        if (old >= 0)
+            s->ops->close(old);
+    }
+    return nfd;
+}
+
+static int write_line(int fd, const char *line, size_t len)
+{
+    for (int tries = 0; tries < 8; tries++) {
+        ssize_t w = write(fd, line, len);
+        if (w >= 0)
+            return (size_t)w == len ? 0 : -1;
+        if (errno != EINTR)
+            return -1;
+    }
+    return -1;
+}
+
+static int send_dgram(struct sp_sink *s, const char *buf, size_t len)
+{
+    int fd = atomic_load(&s->fd);
+    if (fd < 0 || fd_id(fd) != atomic_load(&s->id))
+        return -1; /* the program took our socket's number: never send on its descriptor */
+    struct sockaddr_un sun;
+    memset(&sun, 0, sizeof sun);
+    sun.sun_family = AF_UNIX;
+    memcpy(sun.sun_path, s->path, strlen(s->path));
+    for (int tries = 0; tries < 8; tries++) {
+        ssize_t w = s->ops->sendto(fd, buf, len, MSG_NOSIGNAL, (const struct sockaddr *)&sun,
+                                   sizeof sun);
+        if (w >= 0)
+            return 0;
+        if (errno != EINTR)
+            return -1;
+    }
+    return -1;
+}
+
+int sp_sink_write(struct sp_sink *s, const char *line, size_t len, const struct sp_event *ev,
+                  int priority)
+{
+    int saved = errno, r = -1;
+    switch (s->kind) {
+    case SP_SINK_FILE: {
+        int fd = file_fd(s);
+        r = fd >= 0 ? write_line(fd, line, len) : -1;
+        break;
+    }
+    case SP_SINK_STDERR: {
+        int fd = atomic_load(&s->fd);
+        if (fd >= 0 && fd_id(fd) == atomic_load(&s->id))
+            r = write_line(fd, line, len);
+        break;
+    }
+    case SP_SINK_SYSLOG: {
+        char dg[SP_DIAG_LINE_MAX + 64];
+        size_t n = sp_syslog_datagram(s->facility, priority, s->ident, ev ? ev->pid : getpid(),
+                                      line, len, dg, sizeof dg);
+        r = send_dgram(s, dg, n);
+        break;
+    }
+    case SP_SINK_JOURNALD: {
+        char dg[2 * SP_DIAG_LINE_MAX];
+        size_t n = sp_journald_datagram(ev, line, len, priority, s->ident, dg, sizeof dg);
+        r = n ? send_dgram(s, dg, n) : -1;
+        break;
+    }
+    case SP_SINK_NONE:
+        r = 0;
+        break;
+    }
+    if (r != 0)
+        atomic_fetch_add(&s->dropped, 1);
+    errno = saved;
+    return r;
+}
+
+void sp_sink_close(struct sp_sink *s)
+{
+    int saved = errno;
+    int fd = atomic_exchange(&s->fd, -1);
+    if (fd >= 0 && fd_id(fd) == atomic_load(&s->id))
+        s->ops->close(fd);
+    int old = atomic_exchange(&s->retired, -1);
+    if (old >= 0)
+        s->ops->close(old);
+    s->kind = SP_SINK_NONE;
+    errno = saved;
+}
+
+size_t sp_syslog_datagram(int facility, int priority, const char *ident, pid_t pid,
+                          const char *line, size_t len, char *buf, size_t cap)
+{
+    struct sp_buf b;
+    sp_buf_init(&b, buf, cap);
+    if (len && line[len - 1] == '\n')
+        len--;
+    /* RFC 3164 without TIMESTAMP and HOSTNAME, as a local sender may: the daemon stamps the
+     * time in its own zone (we cannot read the zone safely on a hook's path). */
+    sp_buf_putc(&b, '<');
+    sp_buf_putu(&b, (unsigned)((facility & LOG_FACMASK) | (priority & LOG_PRIMASK)));
+    sp_buf_putc(&b, '>');
+    sp_buf_puts(&b, ident);
+    sp_buf_putc(&b, '[');
+    sp_buf_putu(&b, (unsigned)pid);
+    sp_buf_puts(&b, "]: ");
+    sp_buf_put(&b, line, len);
+    return b.len;
+}
+
+/* KEY=value\n, or the binary form when value holds a newline. */
+static void jfield(struct sp_buf *b, const char *key, const char *val, size_t n)
+{
+    sp_buf_puts(b, key);
+    if (memchr(val, '\n', n) == NULL) {
+        sp_buf_putc(b, '=');
+        sp_buf_put(b, val, n);
+    } else {
+        sp_buf_putc(b, '\n');
+        char le[8];
+        for (int i = 0; i < 8; i++)
+            le[i] = (char)((uint64_t)n >> (8 * i));
+        sp_buf_put(b, le, 8);
+        sp_buf_put(b, val, n);
+    }
+    sp_buf_putc(b, '\n');
+}
+
+static void jfield_s(struct sp_buf *b, const char *key, const char *val)
+{
+    if (val)
+        jfield(b, key, val, strlen(val));
+}
+
+static void jfield_i(struct sp_buf *b, const char *key, int64_t v)
+{
+    char tmp[24];
+    struct sp_buf t;
+    sp_buf_init(&t, tmp, sizeof tmp);
+    sp_buf_puti(&t, v);
+    jfield(b, key, tmp, t.len);
+}
+
+static void jfield_addr(struct sp_buf *b, const char *akey, const char *pkey,
+                        const struct sockaddr_storage *ss, socklen_t len)
+{
+    if (len == 0)
+        return;
+    char tmp[128];
+    size_t n = sp_format_addr((const struct sockaddr *)ss, len, tmp, sizeof tmp);
+    jfield(b, akey, tmp, n);
+    if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
+        jfield_i(b, pkey, ntohs(((const struct sockaddr_in *)ss)->sin_port));
+    else if (ss->ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
+        jfield_i(b, pkey, ntohs(((const struct sockaddr_in6 *)ss)->sin6_port));
+}
+
+size_t sp_journald_datagram(const struct sp_event *ev, const char *line, size_t len,
+                            int priority, const char *ident, char *buf, size_t cap)
+{
+    struct sp_buf b;
+    sp_buf_init(&b, buf, cap);
+    if (len && line[len - 1] == '\n')
+        len--;
+    jfield(&b, "MESSAGE", line, len);
+    jfield_i(&b, "PRIORITY", priority & LOG_PRIMASK);
+    jfield_s(&b, "SYSLOG_IDENTIFIER", ident);
+    if (ev && !(ev->flags & SP_EVF_SUPPRESSED)) {
+        jfield_s(&b, "SOCKPOLICY_OP", sp_diag_op_name(ev->op));
+        jfield_i(&b, "SOCKPOLICY_FD", ev->fd);
+        jfield_s(&b, "SOCKPOLICY_FAMILY", sp_diag_family_name(ev->family));
+        jfield_s(&b, "SOCKPOLICY_TYPE", sp_diag_type_name(ev->type));
+        jfield_s(&b, "SOCKPOLICY_RESULT", sp_diag_result_name(ev));
+        jfield_i(&b, "SOCKPOLICY_ERRNO", ev->err);
+        jfield_s(&b, "SOCKPOLICY_ERRNO_NAME", ev->err ? sp_diag_errno_name(ev->err) : NULL);
+        jfield_addr(&b, "SOCKPOLICY_LOCAL_ADDR", "SOCKPOLICY_LOCAL_PORT", &ev->local,
+                    ev->local_len);
+        jfield_addr(&b, "SOCKPOLICY_REMOTE_ADDR", "SOCKPOLICY_REMOTE_PORT", &ev->remote,
+                    ev->remote_len);
+        jfield_i(&b, "SOCKPOLICY_DURATION_NS", (int64_t)ev->duration_ns);
+        if (ev->rule && ev->rule->file) {
+            char tmp[300];
+            struct sp_buf t;
+            sp_buf_init(&t, tmp, sizeof tmp);
+            sp_buf_puts(&t, ev->rule->file);
+            sp_buf_putc(&t, ':');
+            sp_buf_putu(&t, ev->rule->line);
+            jfield(&b, "SOCKPOLICY_RULE", tmp, t.len);
+        }
+    } else if (ev) {
+        jfield_i(&b, "SOCKPOLICY_SUPPRESSED", (int64_t)ev->suppressed);
+    }
+    return b.full ? 0 : b.len;
+}
