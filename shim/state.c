@@ -182,7 +182,8 @@ static void log_rule(enum sp_log_level lvl, const char *what, const struct shim_
     if (!shim_log_on(lvl))
         return;
     char ab[160], eb[24];
-    const char *err = d->err ? shim_errname(d->err, eb, sizeof eb) : "";
+    int shows_err = d->action == SP_ACT_DENY || d->action == SP_ACT_FAIL;
+    const char *err = shows_err && d->err ? shim_errname(d->err, eb, sizeof eb) : "";
     if (d->rule)
         shim_log(lvl, "%s fd=%d %s: %s%s%s by %s:%u: %s", sp_op_name(op), fd,
                  shim_fmt_addr(ab, sizeof ab, sa, len), what, *err ? " " : "", err,
