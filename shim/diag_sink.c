@@ -38,9 +38,10 @@ const struct sp_diag_ops *sp_diag_libc_ops(void)
     return &libc_ops;
 }
 
+/* One number for (device, inode); + 1 keeps it a bijection while leaving 0 for "unknown". */
 static uint64_t stat_id(const struct stat *st)
 {
-    return ((uint64_t)st->st_ino ^ ((uint64_t)st->st_dev << 40)) | 1;
+    return ((uint64_t)st->st_ino ^ ((uint64_t)st->st_dev << 40)) + 1;
 }
 
 static uint64_t fd_id(int fd)
