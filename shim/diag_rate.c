@@ -34,13 +34,20 @@ int sp_rate_take(struct sp_rate *r, uint64_t now_ns, uint64_t *report)
         do {
             uint32_t then_ms = (uint32_t)(old >> 32);
             uint64_t tok = old & 0xffffffffu;
-            uint32_t elapsed = now_ms - then_ms; /* wraps every 49 days: harmless */
+            /* Threads read the clock before they race here, so "now" may be a little older
+             * than the last update: then nothing is added and time does not step back (a
+             * wrapped difference would refill the whole bucket). */
+            uint32_t elapsed = now_ms - then_ms, at = now_ms;
+            if ((int32_t)elapsed < 0) {
+                elapsed = 0;
+                at = then_ms;
+            }
             uint64_t add = (uint64_t)elapsed * r->rate * UNIT / 1000;
             tok = tok + add > cap ? cap : tok + add;
             allow = tok >= UNIT;
             if (allow)
                 tok -= UNIT;
-            upd = (uint64_t)now_ms << 32 | tok;
+            upd = (uint64_t)at << 32 | tok;
         } while (!atomic_compare_exchange_weak_explicit(&r->state, &old, upd,
                                                         memory_order_relaxed,
                                                         memory_order_relaxed));
