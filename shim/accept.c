@@ -18,14 +18,14 @@ static void copy_peer(struct sockaddr *sa, socklen_t *len, const bio_addr *peer,
     *len = plen;
 }
 
-int shim_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+static int __attribute__((noinline)) accept_ruled(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 {
     struct sp_policy *p = shim_policy_for(SP_OP_ACCEPT);
-    int family, type;
-    if (!p || (sa && !len) || shim_sock_kind(fd, &family, &type) != 0) {
-        shim_real_need();
+    if (!p)
         return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
-    }
+    int family, type;
+    if ((sa && !len) || shim_sock_kind(fd, &family, &type) != 0)
+        return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
     int saved = errno;
     shim_depth++;
     bio_addr peer;
@@ -57,6 +57,13 @@ int shim_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
     shim_depth--;
     errno = saved;
     return nfd;
+}
+
+int shim_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+{
+    if (__builtin_expect(shim_passthrough(), 1))
+        return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
+    return accept_ruled(fd, sa, len, flags);
 }
 
 SHIM_EXPORT int accept4(int fd, __SOCKADDR_ARG sa, socklen_t *len, int flags)

@@ -6,19 +6,20 @@
 #include "hooks.h"
 #include "state.h"
 
-int shim_bind(int fd, const struct sockaddr *sa, socklen_t len)
+static int __attribute__((noinline)) bind_ruled(int fd, const struct sockaddr *sa, socklen_t len)
 {
     struct sp_policy *p = shim_policy_for(SP_OP_BIND);
-    int family, type;
-    if (!p || !sa || len < sizeof(sa_family_t) || shim_sock_kind(fd, &family, &type) != 0) {
-        shim_real_need();
+    if (!p)
         return shim_real.bind(fd, sa, len);
-    }
+    int family, type;
+    if (!sa || len < sizeof(sa_family_t) || shim_sock_kind(fd, &family, &type) != 0)
+        return shim_real.bind(fd, sa, len);
     struct shim_decision d = shim_decide(p, SP_OP_BIND, family, type, sa, len);
     if (shim_gate(&d, SP_OP_BIND, fd, sa, len) != 0)
         return -1;
     if (d.action != SP_ACT_SET || !d.rule)
         return shim_real.bind(fd, sa, len);
+    int saved = errno;
     shim_depth++;
     uint32_t which = SHIM_OPTS_ALL & ~SHIM_OPTS_LISTEN_AFTER;
     int flags = shim_bio_flags(d.rule, family, type, &which, BIO_SOCK_REUSEADDR);
@@ -33,7 +34,16 @@ int shim_bind(int fd, const struct sockaddr *sa, socklen_t len)
     if (r == 1)
         shim_pin(fd, d.rule, family, type);
     shim_depth--;
+    if (r == 1)
+        errno = saved;
     return r == 1 ? 0 : -1;
+}
+
+int shim_bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    if (__builtin_expect(shim_passthrough(), 1))
+        return shim_real.bind(fd, sa, len);
+    return bind_ruled(fd, sa, len);
 }
 
 SHIM_EXPORT int bind(int fd, __CONST_SOCKADDR_ARG sa, socklen_t len)

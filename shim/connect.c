@@ -121,14 +121,14 @@ static int routed_connect(int fd, const struct sockaddr *sa, socklen_t len, int 
     return r;
 }
 
-int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
+static int __attribute__((noinline)) connect_ruled(int fd, const struct sockaddr *sa, socklen_t len)
 {
     struct sp_policy *p = shim_policy_for(SP_OP_CONNECT);
-    int family, type;
-    if (!p || !sa || len < sizeof(sa_family_t) || shim_sock_kind(fd, &family, &type) != 0) {
-        shim_real_need();
+    if (!p)
         return shim_real.connect(fd, sa, len);
-    }
+    int family, type;
+    if (!sa || len < sizeof(sa_family_t) || shim_sock_kind(fd, &family, &type) != 0)
+        return shim_real.connect(fd, sa, len);
     struct shim_decision d = shim_decide(p, SP_OP_CONNECT, family, type, sa, len);
     if (shim_gate(&d, SP_OP_CONNECT, fd, sa, len) != 0)
         return -1;
@@ -141,6 +141,13 @@ int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
     if (r == 0)
         errno = saved; /* success leaves the caller's errno alone */
     return r;
+}
+
+int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    if (__builtin_expect(shim_passthrough(), 1))
+        return shim_real.connect(fd, sa, len);
+    return connect_ruled(fd, sa, len);
 }
 
 SHIM_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG sa, socklen_t len)

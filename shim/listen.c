@@ -8,14 +8,14 @@
 #include "hooks.h"
 #include "state.h"
 
-int shim_listen(int fd, int backlog)
+static int __attribute__((noinline)) listen_ruled(int fd, int backlog)
 {
     struct sp_policy *p = shim_policy_for(SP_OP_LISTEN);
-    int family, type;
-    if (!p || shim_sock_kind(fd, &family, &type) != 0) {
-        shim_real_need();
+    if (!p)
         return shim_real.listen(fd, backlog);
-    }
+    int family, type;
+    if (shim_sock_kind(fd, &family, &type) != 0)
+        return shim_real.listen(fd, backlog);
     /* The local address, for rules that name a port. */
     bio_addr local;
     socklen_t llen = sizeof local;
@@ -41,6 +41,13 @@ int shim_listen(int fd, int backlog)
     }
     shim_depth--;
     return r;
+}
+
+int shim_listen(int fd, int backlog)
+{
+    if (__builtin_expect(shim_passthrough(), 1))
+        return shim_real.listen(fd, backlog);
+    return listen_ruled(fd, backlog);
 }
 
 SHIM_EXPORT int listen(int fd, int backlog)

@@ -21,11 +21,11 @@ static struct {
     enum sp_log_level level;
     enum sp_log_format format;
     char path[256];
-    atomic_int fd;        /* our descriptor (file or syslog socket), -1 when none */
     dev_t dev;            /* identity of fd (or of fd 2 for DEST_STDERR) */
     ino_t ino;
     int have_id;
-} lg = { .dest = DEST_STDERR, .level = SP_LOG_FAILURES, .fd = -1 };
+} lg = { .dest = DEST_STDERR, .level = SP_LOG_FAILURES };
+_Atomic int shim_log_fd = -1;
 
 static dev_t err_dev;
 static ino_t err_ino;
@@ -78,11 +78,11 @@ int shim_log_on(enum sp_log_level level)
     return lg.dest != DEST_OFF && level != SP_LOG_OFF && level <= lg.level;
 }
 
-void shim_log_fd_gone(int lo, int hi)
+void shim_log_fd_gone_slow(int lo, int hi)
 {
-    int fd = atomic_load_explicit(&lg.fd, memory_order_relaxed);
+    int fd = atomic_load_explicit(&shim_log_fd, memory_order_relaxed);
     if (fd >= lo && fd <= hi)
-        atomic_compare_exchange_strong(&lg.fd, &fd, -1); /* the program owns it now */
+        atomic_compare_exchange_strong(&shim_log_fd, &fd, -1); /* the program owns it now */
 }
 
 /* Our descriptor, when it is still the file we opened. */
@@ -94,7 +94,7 @@ static int still_ours(int fd, dev_t dev, ino_t ino)
 
 static int open_dest(void)
 {
-    int fd = atomic_load_explicit(&lg.fd, memory_order_relaxed);
+    int fd = atomic_load_explicit(&shim_log_fd, memory_order_relaxed);
     if (fd >= 0 && still_ours(fd, lg.dev, lg.ino))
         return fd;
     if (lg.dest == DEST_FILE) {
@@ -116,7 +116,7 @@ static int open_dest(void)
     }
     lg.dev = st.st_dev;
     lg.ino = st.st_ino;
-    int old = atomic_exchange(&lg.fd, fd);
+    int old = atomic_exchange(&shim_log_fd, fd);
     (void)old; /* not closed: the program may have reused that number */
     return fd;
 }

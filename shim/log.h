@@ -21,7 +21,14 @@ int shim_log_on(enum sp_log_level level);
 /* Writes one line at level (SP_LOG_FAILURES, SP_LOG_ALL, SP_LOG_DEBUG). errno preserved. */
 void shim_log(enum sp_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Forgets a log descriptor the program just closed or replaced (close, dup2, close_range). */
-void shim_log_fd_gone(int lo, int hi);
+void shim_log_fd_gone_slow(int lo, int hi);
+extern _Atomic int shim_log_fd; /* the descriptor the logger owns, -1 when none */
+static inline void shim_log_fd_gone(int lo, int hi)
+{
+    int fd = __atomic_load_n((const int *)&shim_log_fd, __ATOMIC_RELAXED);
+    if (__builtin_expect(fd >= 0, 0) && fd >= lo && fd <= hi)
+        shim_log_fd_gone_slow(lo, hi);
+}
 
 /* Formats like snprintf for %s %c %d %i %u %x %p %% with l/ll/z, optional '-'/'0' and a width;
  * never allocates. Returns the length written (truncated to size-1, NUL-terminated). */

@@ -12,7 +12,7 @@
 
 struct shim_real shim_real;
 
-static atomic_int real_state; /* 0 not yet, 1 resolved, -1 failed */
+_Atomic int shim_real_state;
 
 /* Our own exported hooks (declared by libc's headers) are compared with what dlsym returns,
  * to recognise a lookup that came back to us. */
@@ -29,8 +29,8 @@ static void *resolve(const char *name, void *ours, int *bad)
 
 int shim_real_init(void)
 {
-    if (atomic_load_explicit(&real_state, memory_order_acquire) != 0)
-        return atomic_load_explicit(&real_state, memory_order_relaxed) > 0 ? 0 : -1;
+    if (atomic_load_explicit(&shim_real_state, memory_order_acquire) != 0)
+        return atomic_load_explicit(&shim_real_state, memory_order_relaxed) > 0 ? 0 : -1;
     int saved = errno, bad = 0;
     struct shim_real r;
 #define SHIM_REAL_RESOLVE(name, ret, args) r.name = (ret(*) args)resolve(#name, (void *)name, &bad);
@@ -55,12 +55,7 @@ int shim_real_init(void)
         };
         bio_set_sysops(&ops);
     }
-    atomic_store_explicit(&real_state, bad ? -1 : 1, memory_order_release);
+    atomic_store_explicit(&shim_real_state, bad ? -1 : 1, memory_order_release);
     errno = saved;
     return bad ? -1 : 0;
-}
-
-int shim_real_ready(void)
-{
-    return atomic_load_explicit(&real_state, memory_order_relaxed) > 0;
 }

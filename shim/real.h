@@ -43,6 +43,10 @@ extern struct shim_real shim_real;
 int shim_real_init(void);
 
 /* Whether the table is ready: one relaxed load, for the hot path. */
-int shim_real_ready(void);
+extern _Atomic int shim_real_state; /* 0 not yet, 1 resolved, -1 failed */
+static inline int shim_real_ready(void)
+{
+    return __atomic_load_n((const int *)&shim_real_state, __ATOMIC_RELAXED) > 0;
+}
 
 #endif

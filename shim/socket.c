@@ -7,13 +7,11 @@
 #include "hooks.h"
 #include "state.h"
 
-int shim_socket(int domain, int type, int protocol)
+static int __attribute__((noinline)) socket_ruled(int domain, int type, int protocol)
 {
     struct sp_policy *p = shim_policy_for(SP_OP_SOCKET);
-    if (!p) {
-        shim_real_need();
+    if (!p)
         return shim_real.socket(domain, type, protocol);
-    }
     int kind = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
     struct shim_decision d = shim_decide(p, SP_OP_SOCKET, domain, kind, NULL, 0);
     if (shim_gate(&d, SP_OP_SOCKET, -1, NULL, 0) != 0)
@@ -29,6 +27,13 @@ int shim_socket(int domain, int type, int protocol)
     shim_pin(fd, d.rule, domain, kind);
     shim_depth--;
     return fd;
+}
+
+int shim_socket(int domain, int type, int protocol)
+{
+    if (__builtin_expect(shim_passthrough(), 1))
+        return shim_real.socket(domain, type, protocol);
+    return socket_ruled(domain, type, protocol);
 }
 
 SHIM_EXPORT int socket(int domain, int type, int protocol)

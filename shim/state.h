@@ -22,10 +22,11 @@ extern __thread int shim_depth __attribute__((tls_model("initial-exec")));
 
 /* Loads the policy once (concurrent callers wait briefly, then pass through), returns what
  * shim_policy now holds. errno is preserved. */
-struct sp_policy *shim_policy_load_slow(void);
+struct sp_policy *shim_policy_load_slow(void) __attribute__((cold, noinline));
 
 /* The hot path of every hook: the policy if op may be ours, else NULL (pass through).
- * One acquire load and a has_op test when a policy is loaded. errno untouched. */
+ * One acquire load and a has_op test when a policy is loaded. errno untouched. Whatever it
+ * returns, the real-function table is filled by then. */
 static inline struct sp_policy *shim_policy_for(enum sp_op op)
 {
     struct sp_policy *p = atomic_load_explicit(&shim_policy, memory_order_acquire);
@@ -41,6 +42,14 @@ static inline struct sp_policy *shim_policy_for(enum sp_op op)
     if (p == SHIM_DENY_ALL)
         return p;
     return sp_policy_has_op(p, op) ? p : NULL;
+}
+
+/* The hooks' first test: true when no policy is loaded (published as none), so the call goes
+ * straight to libc. The real table is filled by then. One load and a compare; the hook's
+ * policy work then lives in a separate (noinline) function so this path saves no registers. */
+static inline int shim_passthrough(void)
+{
+    return atomic_load_explicit(&shim_policy, memory_order_acquire) == SHIM_NO_POLICY;
 }
 
 /* Makes sure the real-function table is filled: for hooks that have no policy question. */
