@@ -5,6 +5,7 @@
 . "$(dirname "$0")/shim_lib.sh"
 if ! have_shim; then skip "no $SHIM"; done_testing; exit; fi
 for t in python3 socat curl ss; do command -v $t > /dev/null || { skip "no $t"; done_testing; exit; }; done
+export SOCKPOLICY_LOG=$TMP/all.log # keep prove's output readable
 port=$(free_port)
 cat > "$TMP/p.conf" << EOF2
 set accept from 127.0.0.1 keepalive=30/5/3

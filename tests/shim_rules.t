@@ -4,6 +4,7 @@
 . "$(dirname "$0")/shim_lib.sh"
 if ! have_shim; then skip "no $SHIM"; done_testing; exit; fi
 S=$PROGS/sp_sock
+export SOCKPOLICY_LOG=$TMP/all.log # keep prove's output readable; tests that read stderr say so
 port=$(free_port)
 "$S" server -c 100 -H 0 "$port" > /dev/null &
 srv=$!
@@ -107,7 +108,7 @@ like "$out" '^connect=-1 errno=EHOSTUNREACH' "IPv6 connect denied by a port rule
 
 # strict: a policy that fails to load denies instead of passing.
 printf 'strict\nset connect bogus-option\n' > "$TMP/strict.conf"
-out=$(under "$TMP/strict.conf" "$S" client 127.0.0.1 "$port" 2> "$TMP/strict.err")
+out=$(SOCKPOLICY_LOG=stderr under "$TMP/strict.conf" "$S" client 127.0.0.1 "$port" 2> "$TMP/strict.err")
 like "$out" '^(socket|connect)=-1 errno=EACCES' "strict: a policy that fails to load denies"
 like "$(cat "$TMP/strict.err")" 'policy failed to load .*strict' "strict: says so once on stderr"
 printf 'set connect bogus-option\n' > "$TMP/lax.conf"
