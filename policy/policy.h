@@ -99,6 +99,11 @@ const struct sp_settings *sp_policy_settings(const struct sp_policy *p);
 size_t sp_policy_rule_count(const struct sp_policy *p);
 const struct sp_rule *sp_policy_rule(const struct sp_policy *p, size_t i);
 
+/* Writes what rule r forces, as the language spells it ("keepalive=on keepalive-idle=60s
+ * nodelay=on pin"), NUL-terminated and truncated to size. Returns the length it needed.
+ * No allocation, no stdio; errno untouched. */
+size_t sp_rule_describe(const struct sp_rule *r, char *buf, size_t size);
+
 /* Names, as the language spells them ("connect", "deny", "ECONNREFUSED"); NULL if unknown. */
 const char *sp_op_name(enum sp_op op);
 const char *sp_action_name(enum sp_action a);

@@ -1,0 +1,489 @@
+/* policy/build.c: sp_policy_specialise(), which builds the matcher described in match.c for
+ * one process. Everything lives in two mmap arenas: M (the matcher, kept) and T (scratch).
+ * Arenas move when they grow, so pointers into them are taken again after each allocation. */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "match_int.h"
+
+size_t sp__table_limit = 4u << 20;
+
+#define ALL_PORTS SP_NONE
+
+struct bld {
+    const struct sp_policy *p;
+    struct sp_arena M, T;
+};
+
+struct trule {   /* a rule that goes into the table */
+    uint32_t pos; /* in the op's list */
+    uint16_t ftcm; /* family-type classes it matches */
+    uint32_t pcl_off, pcl_n; /* its port classes in T, or pcl_n = ALL_PORTS */
+};
+
+struct sigent {
+    uint64_t sig;
+    uint32_t cls, used;
+};
+
+static int pfx_order(const void *a, const void *b, void *ctx)
+{
+    const struct sp_pfx *x = a, *y = b;
+    (void)ctx;
+    if (x->fam != y->fam)
+        return x->fam < y->fam ? -1 : 1;
+    if (x->addr != y->addr)
+        return x->addr < y->addr ? -1 : 1;
+    return (x->len > y->len) - (x->len < y->len);
+}
+
+static int by_len(const void *a, const void *b, void *ctx)
+{
+    const struct sp_pfx *u = ctx;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    if (u[x].len != u[y].len)
+        return u[x].len < u[y].len ? -1 : 1;
+    return (x > y) - (x < y);
+}
+
+static uint64_t mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+static int process_ok(const struct sp_policy *p, const struct sp_cond *c, const char *prog,
+                      size_t plen, uid_t uid)
+{
+    const char *d = sp__data(p);
+    if (c->has_prog && sp__glob(d + c->prog_off, c->prog_len, prog, plen) == c->prog_neg)
+        return 0;
+    if (c->has_uid && sp__range_has((const void *)(d + c->uid_off), c->nuid, (uint32_t)uid) == c->uid_neg)
+        return 0;
+    return 1;
+}
+
+/* Paints class cls over prefix u into the trie rooted at root (an offset in M). */
+static int trie_paint(struct bld *B, uint32_t root, const struct sp_pfx *u, uint32_t cls)
+{
+    int w = u->fam == 4 ? 32 : 128;
+    uint32_t node = root;
+    if (u->len == 0) {
+        for (int i = 0; i < 256; i++)
+            SP_AT(&B->M, node, uint32_t)[i] = cls;
+        return 0;
+    }
+    int k = (u->len - 1) / 8;
+    for (int j = 0; j < k; j++) {
+        unsigned b = (unsigned)(u->addr >> (w - 8 * (j + 1))) & 255;
+        uint32_t e = SP_AT(&B->M, node, uint32_t)[b];
+        if (!(e & CHILD)) {
+            uint32_t child = sp__arena_alloc(&B->M, 256 * sizeof(uint32_t), 64);
+            if (child == SP_NONE)
+                return -1;
+            for (int i = 0; i < 256; i++)
+                SP_AT(&B->M, child, uint32_t)[i] = e;
+            SP_AT(&B->M, node, uint32_t)[b] = child | CHILD;
+            e = child | CHILD;
+        }
+        node = e & ~CHILD;
+    }
+    unsigned b0 = (unsigned)(u->addr >> (w - 8 * (k + 1))) & 255;
+    unsigned span = 1u << (8 * (k + 1) - u->len);
+    for (unsigned i = 0; i < span; i++)
+        SP_AT(&B->M, node, uint32_t)[(b0 & ~(span - 1)) + i] = cls;
+    return 0;
+}
+
+#define TALLOC(n, T_, al) sp__arena_alloc(&B->T, (n) * sizeof(T_), al)
+#define TP(off, T_) SP_AT(&B->T, off, T_)
+#define MP(off, T_) SP_AT(&B->M, off, T_)
+
+static int build_op(struct bld *B, int op, const char *prog, size_t plen, uid_t uid,
+                    struct sp_opm *om)
+{
+    const struct sp_policy *p = B->p;
+    const struct sp_rec *recs = sp__recs(p);
+    const char *d = sp__data(p);
+    size_t tmark = B->T.used;
+    uint32_t n = 0, nt = 0, np = 0;
+
+    for (uint32_t i = 0; i < p->nrules; i++)
+        if (recs[i].pub.op == (enum sp_op)op && process_ok(p, &recs[i].c, prog, plen, uid)) {
+            n++;
+            recs[i].c.has_path ? np++ : nt++;
+        }
+    om->nrules = n;
+    if (!n)
+        return 0;
+    om->ridx_off = sp__arena_alloc(&B->M, n * sizeof(uint32_t), 4);
+    om->path_off = sp__arena_alloc(&B->M, (np ? np : 1) * sizeof(uint32_t), 4);
+    uint32_t tr_off = TALLOC(nt ? nt : 1, struct trule, 8);
+    if (B->M.failed || B->T.failed)
+        return -1;
+    om->npath = np;
+    {
+        uint32_t k = 0, kt = 0, kp = 0;
+        for (uint32_t i = 0; i < p->nrules; i++) {
+            if (recs[i].pub.op != (enum sp_op)op || !process_ok(p, &recs[i].c, prog, plen, uid))
+                continue;
+            MP(om->ridx_off, uint32_t)[k] = i;
+            if (recs[i].c.has_path)
+                MP(om->path_off, uint32_t)[kp++] = k;
+            else
+                TP(tr_off, struct trule)[kt++].pos = k;
+            k++;
+        }
+    }
+#define RULE_C(t) (&recs[MP(om->ridx_off, uint32_t)[TP(tr_off, struct trule)[t].pos]].c)
+
+    /* Family x type classes. */
+    uint64_t fsig[SP_FT_COUNT] = {0};
+    for (uint32_t t = 0; t < nt; t++) {
+        uint64_t h = mix(t);
+        for (int c = 0; c < SP_FT_COUNT; c++)
+            if (RULE_C(t)->ftmask >> c & 1)
+                fsig[c] += h;
+    }
+    om->nftc = 0;
+    for (int c = 0; c < SP_FT_COUNT; c++) {
+        int same = -1;
+        for (int e = 0; e < c && same < 0; e++)
+            if (fsig[e] == fsig[c])
+                same = om->ftc[e];
+        om->ftc[c] = (uint8_t)(same >= 0 ? same : (int)om->nftc++);
+    }
+    for (uint32_t t = 0; t < nt; t++) {
+        uint16_t m = 0;
+        for (int c = 0; c < SP_FT_COUNT; c++)
+            if (RULE_C(t)->ftmask >> c & 1)
+                m |= (uint16_t)(1u << om->ftc[c]);
+        TP(tr_off, struct trule)[t].ftcm = m;
+    }
+
+    /* Port classes. */
+    int any_port = 0;
+    for (uint32_t t = 0; t < nt; t++) {
+        TP(tr_off, struct trule)[t].pcl_n = ALL_PORTS;
+        any_port |= RULE_C(t)->has_port;
+    }
+    uint32_t runs_off = 0, runcls_off = 0, nruns = 0;
+    om->ptab_off = 0;
+    if (!any_port) {
+        om->npc = 1;
+        om->pc_none = 0;
+    } else {
+        uint32_t diff = TALLOC(65537, uint64_t, 8), map = TALLOC(1u << 18, struct sigent, 8);
+        runs_off = TALLOC(65536, uint32_t, 4);
+        runcls_off = TALLOC(65536, uint32_t, 4);
+        om->ptab_off = sp__arena_alloc(&B->M, 65536 * sizeof(uint16_t), 64);
+        if (B->M.failed || B->T.failed)
+            return -1;
+        memset(TP(diff, uint64_t), 0, 65537 * sizeof(uint64_t));
+        memset(TP(map, struct sigent), 0, (1u << 18) * sizeof(struct sigent));
+        for (uint32_t t = 0; t < nt; t++) {
+            const struct sp_cond *c = RULE_C(t);
+            if (!c->has_port)
+                continue;
+            const struct sp_range *r = (const void *)(d + c->port_off);
+            uint64_t h = mix(t);
+            for (uint32_t k = 0; k < c->nport; k++) {
+                TP(diff, uint64_t)[r[k].lo] += h;
+                TP(diff, uint64_t)[r[k].hi + 1] -= h;
+            }
+        }
+        uint64_t acc = 0, prev = 0;
+        uint32_t npc = 0, cls = 0;
+        for (uint32_t port = 0; port < 65536; port++) {
+            acc += TP(diff, uint64_t)[port];
+            if (port == 0 || acc != prev) {
+                uint32_t slot = (uint32_t)(mix(acc) >> 46);
+                struct sigent *s = TP(map, struct sigent);
+                while (s[slot].used && s[slot].sig != acc)
+                    slot = (slot + 1) & ((1u << 18) - 1);
+                if (!s[slot].used)
+                    s[slot] = (struct sigent){acc, npc++, 1};
+                cls = s[slot].cls;
+                TP(runs_off, uint32_t)[nruns] = port;
+                TP(runcls_off, uint32_t)[nruns++] = cls;
+                prev = acc;
+            }
+            MP(om->ptab_off, uint16_t)[port] = (uint16_t)cls;
+        }
+        om->pc_none = npc++;
+        om->npc = npc;
+        /* Each port rule's classes, deduplicated with a stamp per class. */
+        uint32_t stamp = TALLOC(npc, uint32_t, 4);
+        if (stamp == SP_NONE)
+            return -1;
+        memset(TP(stamp, uint32_t), 0, npc * sizeof(uint32_t));
+        for (uint32_t t = 0; t < nt; t++) {
+            const struct sp_cond *c = RULE_C(t);
+            if (!c->has_port)
+                continue;
+            const struct sp_range *r = (const void *)(d + c->port_off);
+            uint32_t list = (uint32_t)B->T.used, cnt = 0;
+            for (uint32_t k = 0; k < c->nport; k++) {
+                uint32_t lo = 0, hi = nruns; /* last run starting at or before r[k].lo */
+                while (hi - lo > 1) {
+                    uint32_t mid = (lo + hi) / 2;
+                    if (TP(runs_off, uint32_t)[mid] <= r[k].lo)
+                        lo = mid;
+                    else
+                        hi = mid;
+                }
+                for (uint32_t j = lo; j < nruns && TP(runs_off, uint32_t)[j] <= r[k].hi; j++) {
+                    uint32_t pcx = TP(runcls_off, uint32_t)[j];
+                    if (TP(stamp, uint32_t)[pcx] == t + 1)
+                        continue;
+                    TP(stamp, uint32_t)[pcx] = t + 1;
+                    uint32_t o = TALLOC(1, uint32_t, 4);
+                    if (o == SP_NONE)
+                        return -1;
+                    if (!cnt)
+                        list = o;
+                    TP(o, uint32_t)[0] = pcx;
+                    cnt++;
+                }
+            }
+            TP(tr_off, struct trule)[t].pcl_off = list;
+            TP(tr_off, struct trule)[t].pcl_n = cnt;
+        }
+    }
+
+    /* Address classes: 0 no address, 1 IPv4 outside every prefix, 2 the same for IPv6, then
+     * one per distinct prefix in (family, address, length) order, parents before children. */
+    uint32_t total = 0;
+    for (uint32_t t = 0; t < nt; t++)
+        if (RULE_C(t)->has_addr)
+            total += RULE_C(t)->npfx;
+    uint32_t u_off = TALLOC(total ? total : 1, struct sp_pfx, 16);
+    if (u_off == SP_NONE)
+        return -1;
+    {
+        uint32_t k = 0;
+        for (uint32_t t = 0; t < nt; t++) {
+            const struct sp_cond *c = RULE_C(t);
+            if (c->has_addr)
+                for (uint32_t j = 0; j < c->npfx; j++)
+                    TP(u_off, struct sp_pfx)[k++] = ((const struct sp_pfx *)(const void *)(d + c->pfx_off))[j];
+        }
+    }
+    sp__sort(TP(u_off, struct sp_pfx), total, sizeof(struct sp_pfx), pfx_order, NULL);
+    uint32_t nu = 0;
+    for (uint32_t k = 0; k < total; k++) {
+        struct sp_pfx *u = TP(u_off, struct sp_pfx);
+        if (nu && pfx_order(&u[nu - 1], &u[k], NULL) == 0)
+            continue;
+        u[nu++] = u[k];
+    }
+    uint64_t nclass = 3 + (uint64_t)nu;
+    uint64_t cells = nclass * om->nftc * om->npc;
+    if (cells > sp__table_limit) {
+        om->mode = MODE_LINEAR;
+        B->T.used = tmark;
+        return 0;
+    }
+    om->mode = MODE_TABLE;
+    om->ncols = om->nftc * om->npc;
+
+    /* Parents, and the pairs (class, table rule) bucketed by class. */
+    uint32_t par = TALLOC(nclass, uint32_t, 4), stk = TALLOC(nu + 1, uint32_t, 4);
+    uint32_t cnt = TALLOC(nclass + 1, uint32_t, 4);
+    if (B->T.failed)
+        return -1;
+    memset(TP(cnt, uint32_t), 0, (nclass + 1) * sizeof(uint32_t));
+    TP(par, uint32_t)[0] = TP(par, uint32_t)[1] = TP(par, uint32_t)[2] = SP_NONE;
+    {
+        uint32_t sp = 0;
+        for (uint32_t k = 0; k < nu; k++) {
+            const struct sp_pfx *u = TP(u_off, struct sp_pfx);
+            while (sp && !sp__pfx_contains(&u[TP(stk, uint32_t)[sp - 1]], &u[k]))
+                sp--;
+            TP(par, uint32_t)[3 + k] = sp ? 3 + TP(stk, uint32_t)[sp - 1] : (u[k].fam == 4 ? 1 : 2);
+            TP(stk, uint32_t)[sp++] = k;
+        }
+    }
+    /* class of a prefix: binary search in u */
+#define CLASS_OF(pf, out)                                                                   \
+    do {                                                                                    \
+        uint32_t lo_ = 0, hi_ = nu;                                                         \
+        while (lo_ < hi_) {                                                                 \
+            uint32_t mid_ = (lo_ + hi_) / 2;                                                \
+            if (pfx_order(&TP(u_off, struct sp_pfx)[mid_], (pf), NULL) < 0)                 \
+                lo_ = mid_ + 1;                                                             \
+            else                                                                            \
+                hi_ = mid_;                                                                 \
+        }                                                                                   \
+        (out) = 3 + lo_;                                                                    \
+    } while (0)
+    uint32_t npairs = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        uint32_t items = 0;
+        if (pass == 1) {
+            uint32_t sum = 0; /* counts -> start offsets (cnt[nclass] becomes the total) */
+            for (uint64_t c = 0; c <= nclass; c++) {
+                uint32_t v = TP(cnt, uint32_t)[c];
+                TP(cnt, uint32_t)[c] = sum;
+                sum += v;
+            }
+            items = TALLOC(npairs ? npairs : 1, uint32_t, 4);
+            if (items == SP_NONE)
+                return -1;
+        }
+        for (uint32_t t = 0; t < nt; t++) {
+            const struct sp_cond *c = RULE_C(t);
+            uint32_t k = 0, nk = c->has_addr ? c->npfx : 3;
+            for (; k < nk; k++) {
+                uint32_t cls = k;
+                if (c->has_addr)
+                    CLASS_OF(&((const struct sp_pfx *)(const void *)(d + c->pfx_off))[k], cls);
+                if (pass == 0) {
+                    TP(cnt, uint32_t)[cls]++;
+                    npairs++;
+                } else {
+                    TP(items, uint32_t)[TP(cnt, uint32_t)[cls]++] = t;
+                }
+            }
+        }
+        if (pass == 1) { /* cnt[c] now ends class c: shift back into starts */
+            for (uint64_t c = nclass; c > 0; c--)
+                TP(cnt, uint32_t)[c] = TP(cnt, uint32_t)[c - 1];
+            TP(cnt, uint32_t)[0] = 0;
+            npairs = items; /* reuse: the items offset */
+        }
+    }
+    uint32_t items = npairs;
+
+    /* The tries. */
+    for (int f = 0; f < 2; f++) {
+        om->trie_off[f] = sp__arena_alloc(&B->M, 256 * sizeof(uint32_t), 64);
+        if (om->trie_off[f] == SP_NONE)
+            return -1;
+        for (int i = 0; i < 256; i++)
+            MP(om->trie_off[f], uint32_t)[i] = (uint32_t)(1 + f);
+    }
+    uint32_t ord = TALLOC(nu ? nu : 1, uint32_t, 4);
+    if (ord == SP_NONE)
+        return -1;
+    for (uint32_t k = 0; k < nu; k++)
+        TP(ord, uint32_t)[k] = k;
+    sp__sort(TP(ord, uint32_t), nu, sizeof(uint32_t), by_len, TP(u_off, struct sp_pfx));
+    for (uint32_t k = 0; k < nu; k++) {
+        uint32_t i = TP(ord, uint32_t)[k];
+        struct sp_pfx u = TP(u_off, struct sp_pfx)[i];
+        if (trie_paint(B, om->trie_off[u.fam == 4 ? 0 : 1], &u, 3 + i))
+            return -1;
+    }
+
+    /* The table, row by row down the prefix tree. */
+    om->table_off = sp__arena_alloc(&B->M, cells * sizeof(uint32_t), 64);
+    if (om->table_off == SP_NONE)
+        return -1;
+    uint32_t ncols = om->ncols, npc = om->npc;
+    for (uint64_t c = 0; c < nclass; c++) {
+        uint32_t *row = MP(om->table_off, uint32_t) + c * ncols;
+        uint32_t parent = TP(par, uint32_t)[c];
+        if (parent == SP_NONE)
+            memset(row, 0xff, ncols * sizeof(uint32_t));
+        else
+            memcpy(row, MP(om->table_off, uint32_t) + (uint64_t)parent * ncols, ncols * sizeof(uint32_t));
+        uint32_t from = TP(cnt, uint32_t)[c], to = TP(cnt, uint32_t)[c + 1];
+        for (uint32_t j = from; j < to; j++) {
+            const struct trule *tr = &TP(tr_off, struct trule)[TP(items, uint32_t)[j]];
+            for (uint32_t f = 0; f < om->nftc; f++) {
+                if (!(tr->ftcm >> f & 1))
+                    continue;
+                uint32_t *cell = row + f * npc;
+                if (tr->pcl_n == ALL_PORTS) {
+                    for (uint32_t k = 0; k < npc; k++)
+                        if (cell[k] > tr->pos)
+                            cell[k] = tr->pos;
+                } else {
+                    const uint32_t *l = TP(tr->pcl_off, uint32_t);
+                    for (uint32_t k = 0; k < tr->pcl_n; k++)
+                        if (cell[l[k]] > tr->pos)
+                            cell[l[k]] = tr->pos;
+                }
+            }
+        }
+    }
+    B->T.used = tmark;
+    return 0;
+}
+
+static void free_matcher(struct sp_policy *p)
+{
+    if (p->m)
+        munmap(p->m, p->msize);
+    p->m = NULL;
+    p->msize = 0;
+}
+
+int sp_policy_specialise(struct sp_policy *p, const char *prog, uid_t uid)
+{
+    struct bld B;
+    int saved = errno;
+    if (!p || p->magic != SP_MAGIC) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (!prog)
+        prog = "";
+    free_matcher(p);
+    B.p = p;
+    if (sp__arena_init(&B.M, 64 << 10) || sp__arena_init(&B.T, 256 << 10)) {
+        sp__arena_free(&B.M);
+        errno = ENOMEM;
+        return -1;
+    }
+    uint32_t hdr = sp__arena_alloc(&B.M, sizeof(struct sp_matcher), 64);
+    int bad = hdr != 0;
+    size_t plen = sp__strlen(prog);
+    for (int op = 0; op < SP_OP_COUNT && !bad; op++) {
+        struct sp_opm om;
+        memset(&om, 0, sizeof om);
+        bad = build_op(&B, op, prog, plen, uid, &om) != 0;
+        SP_AT(&B.M, hdr, struct sp_matcher)->op[op] = om;
+    }
+    sp__arena_free(&B.T);
+    if (bad || B.M.failed) {
+        sp__arena_free(&B.M);
+        errno = ENOMEM;
+        return -1;
+    }
+    SP_AT(&B.M, hdr, struct sp_matcher)->size = B.M.used;
+    mprotect(B.M.base, B.M.cap, PROT_READ);
+    p->m = (struct sp_matcher *)(void *)B.M.base;
+    p->msize = B.M.cap;
+    errno = saved;
+    return 0;
+}
+
+void sp_policy_free(struct sp_policy *p)
+{
+    int saved = errno;
+    if (p && p->magic == SP_MAGIC) {
+        free_matcher(p);
+        munmap(p, p->size);
+    }
+    errno = saved;
+}
+
+const struct sp_settings *sp_policy_settings(const struct sp_policy *p)
+{
+    return &p->settings;
+}
+
+size_t sp_policy_rule_count(const struct sp_policy *p)
+{
+    return p ? p->nrules : 0;
+}
+
+const struct sp_rule *sp_policy_rule(const struct sp_policy *p, size_t i)
+{
+    return p && i < p->nrules ? &sp__recs(p)[i].pub : NULL;
+}

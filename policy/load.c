@@ -1,0 +1,647 @@
+/* policy/load.c: reading policy files (raw open/read, includes scanned with getdents64),
+ * splitting lines into words, the settings, diagnostics, and assembling the compiled blob.
+ * No malloc, no stdio, no lock: this may run inside a hooked call. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "load_int.h"
+
+#define SP_MAX_ERRORS 200
+
+void sp__report_msg(struct sp_ld *L, int sev, unsigned col)
+{
+    if (sev == 0)
+        L->nerr++;
+    else
+        L->nwarn++;
+    if (L->gave_up)
+        return;
+    const char *file = L->file_off != SP_NONE ? L->data.base + L->file_off : L->file;
+    struct sp_diag d = {sev, file, L->line, col, L->msg, L->line_text, L->line_len};
+    if (L->diag)
+        L->diag(L->ctx, &d);
+    if (L->nerr >= SP_MAX_ERRORS) {
+        L->gave_up = 1;
+        struct sp_diag g = {0, file, L->line, 0, "too many errors; giving up", NULL, 0};
+        if (L->diag)
+            L->diag(L->ctx, &g);
+    }
+}
+
+void sp__report(struct sp_ld *L, int sev, unsigned col, const char *pre, const char *word,
+                size_t wn, const char *post)
+{
+    struct sp_sbuf b = {L->msg, 0, sizeof L->msg};
+    sp__puts(&b, pre);
+    if (word) {
+        sp__putn(&b, "'", 1);
+        if (wn > 64) {
+            sp__putn(&b, word, 60);
+            sp__puts(&b, "...");
+        } else {
+            sp__putn(&b, word, wn);
+        }
+        sp__putn(&b, "'", 1);
+    }
+    sp__puts(&b, post);
+    sp__report_msg(L, sev, col);
+}
+
+/* A report about a file: at the include line, or without a line for the top file. */
+static void report_file(struct sp_ld *L, const char *pre, const char *path, const char *post,
+                        const char *post2)
+{
+    int top = L->depth == 0 && L->file_off == SP_NONE;
+    struct sp_sbuf b = {L->msg, 0, sizeof L->msg};
+    sp__puts(&b, pre);
+    if (!top) {
+        sp__puts(&b, "'");
+        sp__puts(&b, path);
+        sp__puts(&b, "'");
+    }
+    sp__puts(&b, post);
+    sp__puts(&b, post2);
+    if (top) {
+        L->file = path;
+        L->line = 0;
+        L->line_text = NULL;
+        L->line_len = 0;
+        sp__report_msg(L, 0, 0);
+        L->file = NULL;
+    } else {
+        sp__report_msg(L, 0, L->inc_col);
+    }
+}
+
+static const char *err_text(int e)
+{
+    const char *s = strerrordesc_np(e); /* static text: no locale, no allocation */
+    return s ? s : "unknown error";
+}
+
+/* ---- settings ---- */
+
+static int pick(const struct sp_word *w, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (sp__streq(w->s, w->n, names[i]))
+            return i;
+    return -1;
+}
+
+static void note_setting(struct sp_ld *L, int which, const char *name)
+{
+    if (L->set_line[which]) {
+        struct sp_sbuf b = {L->msg, 0, sizeof L->msg};
+        sp__puts(&b, "duplicate setting '");
+        sp__puts(&b, name);
+        sp__puts(&b, "' (first given at ");
+        sp__puts(&b, L->data.base + L->set_file[which]);
+        sp__puts(&b, ":");
+        sp__putu(&b, L->set_line[which]);
+        sp__puts(&b, "); the last one counts");
+        sp__report_msg(L, 1, L->w[0].col);
+    } else {
+        L->set_file[which] = L->file_off;
+        L->set_line[which] = L->line;
+    }
+}
+
+static int want_words(struct sp_ld *L, unsigned min, unsigned max, const char *what)
+{
+    if (L->nw < min) {
+        const struct sp_word *last = &L->w[L->nw - 1];
+        sp__report(L, 0, last->col + last->n, "missing value after ", L->w[0].s, L->w[0].n,
+                   what);
+        return 0;
+    }
+    if (L->nw > max) {
+        sp__report(L, 0, L->w[max].col, "unexpected ", L->w[max].s, L->w[max].n,
+                   " at the end of the setting");
+        return 0;
+    }
+    return 1;
+}
+
+static void parse_log(struct sp_ld *L)
+{
+    static const char *const lv[] = {"off", "failures", "all", "debug"};
+    if (!want_words(L, 2, 2, ": off, failures, all or debug"))
+        return;
+    int i = pick(&L->w[1], lv, 4);
+    if (i < 0) {
+        sp__report(L, 0, L->w[1].col, "unknown log level ", L->w[1].s, L->w[1].n,
+                   " (expected off, failures, all or debug)");
+        return;
+    }
+    note_setting(L, SP_SET_LOG, "log");
+    L->st.log_level = (enum sp_log_level)i;
+}
+
+static void parse_log_to(struct sp_ld *L)
+{
+    static const char *const tg[] = {"stderr", "syslog", "journald", "file"};
+    if (!want_words(L, 2, 3, ": stderr, syslog, journald or file PATH"))
+        return;
+    int i = pick(&L->w[1], tg, 4);
+    if (i < 0) {
+        sp__report(L, 0, L->w[1].col, "unknown log target ", L->w[1].s, L->w[1].n,
+                   " (expected stderr, syslog, journald or file PATH)");
+        return;
+    }
+    if (i == 3) {
+        if (L->nw < 3) {
+            sp__report(L, 0, L->w[1].col + L->w[1].n, "'log-to file' needs a path", NULL, 0, "");
+            return;
+        }
+        const struct sp_word *p = &L->w[2];
+        if (p->s[0] != '/') {
+            sp__report(L, 0, p->col, "the log file ", p->s, p->n, " must be an absolute path");
+            return;
+        }
+        if (p->n >= sizeof L->st.log_file) {
+            sp__report(L, 0, p->col, "the log file path is too long (at most 255 bytes)", NULL,
+                       0, "");
+            return;
+        }
+        memcpy(L->st.log_file, p->s, p->n);
+        L->st.log_file[p->n] = 0;
+    } else if (L->nw > 2) {
+        sp__report(L, 0, L->w[2].col, "unexpected ", L->w[2].s, L->w[2].n,
+                   " at the end of the setting");
+        return;
+    }
+    note_setting(L, SP_SET_LOGTO, "log-to");
+    L->st.log_target = (enum sp_log_target)(i + 1);
+}
+
+static void parse_log_format(struct sp_ld *L)
+{
+    static const char *const f[] = {"text", "json"};
+    if (!want_words(L, 2, 2, ": text or json"))
+        return;
+    int i = pick(&L->w[1], f, 2);
+    if (i < 0) {
+        sp__report(L, 0, L->w[1].col, "unknown log format ", L->w[1].s, L->w[1].n,
+                   " (expected text or json)");
+        return;
+    }
+    note_setting(L, SP_SET_LOGFMT, "log-format");
+    L->st.log_format = (enum sp_log_format)i;
+}
+
+static void parse_strict(struct sp_ld *L)
+{
+    static const char *const f[] = {"off", "on"};
+    int v = 1;
+    if (!want_words(L, 1, 2, ""))
+        return;
+    if (L->nw == 2 && (v = pick(&L->w[1], f, 2)) < 0) {
+        sp__report(L, 0, L->w[1].col, "expected on or off after 'strict', not ", L->w[1].s,
+                   L->w[1].n, "");
+        return;
+    }
+    note_setting(L, SP_SET_STRICT, "strict");
+    L->st.strict = v;
+}
+
+/* ---- files ---- */
+
+static void parse_buffer(struct sp_ld *L, const char *buf, size_t len);
+
+static int has_glob(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '*' || s[i] == '?' || s[i] == '[')
+            return 1;
+    return 0;
+}
+
+/* Reads and parses one file. path is NUL-terminated; errors about it are reported at the
+ * current line (the include), or without a line for the top file. */
+static void load_file(struct sp_ld *L, const char *path)
+{
+    struct stat sb;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        report_file(L, "cannot open ", path, ": ", err_text(errno));
+        return;
+    }
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        report_file(L, "cannot read ", path, ": not a regular file", "");
+        return;
+    }
+    if ((unsigned long long)sb.st_size > SP_MAX_FILE) {
+        close(fd);
+        report_file(L, "cannot read ", path, ": too large (the limit is 16 MiB)", "");
+        return;
+    }
+    for (int i = 0; i < L->depth; i++) {
+        if (L->dev[i] == sb.st_dev && L->ino[i] == sb.st_ino) {
+            close(fd);
+            report_file(L, "include cycle: ", path, " is already being read", "");
+            return;
+        }
+    }
+    if (L->depth > SP_MAX_DEPTH) {
+        close(fd);
+        report_file(L, "includes nested too deeply (the limit is 16): ", path, "", "");
+        return;
+    }
+    size_t size = (size_t)sb.st_size, got = 0;
+    size_t maplen = size ? size : 1;
+    char *buf = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (buf == MAP_FAILED) {
+        close(fd);
+        report_file(L, "out of memory reading ", path, "", "");
+        return;
+    }
+    while (got < size) {
+        ssize_t r = read(fd, buf + got, size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    size_t n = sp__strlen(path);
+    uint32_t name = sp__arena_alloc(&L->data, n + 1, 1);
+    if (name != SP_NONE) {
+        memcpy(L->data.base + name, path, n + 1);
+        /* Save the including line's context; the new file's lines replace it. */
+        const char *of = L->file, *ot = L->line_text;
+        uint32_t ooff = L->file_off;
+        unsigned ol = L->line, olen = L->line_len, ocol = L->inc_col;
+        L->dev[L->depth] = sb.st_dev;
+        L->ino[L->depth] = sb.st_ino;
+        L->depth++;
+        L->file_off = name;
+        L->file = L->data.base + name;
+        parse_buffer(L, buf, got);
+        L->depth--;
+        L->file = of;
+        L->file_off = ooff;
+        L->line = ol;
+        L->line_text = ot;
+        L->line_len = olen;
+        L->inc_col = ocol;
+    }
+    munmap(buf, maplen);
+}
+
+struct name_ent {
+    uint32_t off, len;
+};
+
+static int name_cmp(const void *a, const void *b, void *ctx)
+{
+    const struct name_ent *x = a, *y = b;
+    const char *base = ctx;
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(base + x->off, base + y->off, n);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+/* include DIR/GLOB: the matching regular files, in name order. */
+static void include_glob(struct sp_ld *L, uint32_t dir_off, uint32_t dlen, uint32_t pat_off,
+                         size_t plen)
+{
+    int fd = open(L->tmp.base + dir_off, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return; /* a missing conf.d is normal */
+    uint32_t names_off = SP_NONE, nnames = 0, cap = 0;
+    uint32_t dbuf = sp__arena_alloc(&L->tmp, 8192, 8);
+    for (int rounds = 0; dbuf != SP_NONE && rounds < 4096; rounds++) {
+        long r = syscall(SYS_getdents64, fd, L->tmp.base + dbuf, 8192);
+        if (r <= 0)
+            break;
+        for (long pos = 0; pos < r;) {
+            struct dirent64 *d = (struct dirent64 *)(void *)(L->tmp.base + dbuf + pos);
+            size_t nl = sp__strlen(d->d_name);
+            const char *pat = L->tmp.base + pat_off;
+            pos += d->d_reclen;
+            if ((d->d_name[0] == '.' && pat[0] != '.') || !sp__glob(pat, plen, d->d_name, nl))
+                continue;
+            if (nnames == cap) { /* grow the name table by copying it */
+                uint32_t ncap = cap ? cap * 2 : 64;
+                uint32_t no = sp__arena_alloc(&L->tmp, ncap * sizeof(struct name_ent), 8);
+                if (no == SP_NONE)
+                    break;
+                if (cap)
+                    memcpy(L->tmp.base + no, L->tmp.base + names_off,
+                           cap * sizeof(struct name_ent));
+                names_off = no;
+                cap = ncap;
+            }
+            d = (struct dirent64 *)(void *)(L->tmp.base + dbuf + pos - d->d_reclen);
+            uint32_t so = sp__arena_alloc(&L->tmp, nl + 1, 1);
+            if (so == SP_NONE)
+                break;
+            memcpy(L->tmp.base + so, d->d_name, nl + 1);
+            struct name_ent *ne = SP_AT(&L->tmp, names_off, struct name_ent);
+            ne[nnames++] = (struct name_ent){so, (uint32_t)nl};
+        }
+    }
+    close(fd);
+    if (!nnames)
+        return;
+    sp__sort(L->tmp.base + names_off, nnames, sizeof(struct name_ent), name_cmp, L->tmp.base);
+    for (uint32_t i = 0; i < nnames && !L->gave_up; i++) {
+        struct name_ent ne = SP_AT(&L->tmp, names_off, struct name_ent)[i];
+        size_t mark = L->tmp.used;
+        uint32_t p = sp__arena_alloc(&L->tmp, dlen + 1 + ne.len + 1, 1);
+        if (p == SP_NONE)
+            return;
+        char *s = L->tmp.base + p;
+        memcpy(s, L->tmp.base + dir_off, dlen);
+        s[dlen] = '/';
+        memcpy(s + dlen + 1, L->tmp.base + ne.off, ne.len + 1);
+        struct stat sb;
+        if (stat(s, &sb) == 0 && S_ISREG(sb.st_mode))
+            load_file(L, s);
+        L->tmp.used = mark;
+    }
+}
+
+static void parse_include(struct sp_ld *L)
+{
+    if (!want_words(L, 2, 2, ": a file or a pattern such as /etc/sockpolicy.d/*.conf"))
+        return;
+    if (L->opts && L->opts->no_includes) {
+        sp__report(L, 0, L->w[0].col, "include is disabled here", NULL, 0, "");
+        return;
+    }
+    const struct sp_word *w = &L->w[1];
+    const char *cur = L->file_off != SP_NONE ? L->data.base + L->file_off : "";
+    size_t dirlen = 0; /* of the including file's directory, for a relative path */
+    if (w->s[0] != '/')
+        for (size_t i = 0; cur[i]; i++)
+            if (cur[i] == '/')
+                dirlen = i + 1;
+    size_t mark = L->tmp.used;
+    uint32_t p = sp__arena_alloc(&L->tmp, dirlen + w->n + 1, 1);
+    if (p == SP_NONE)
+        return;
+    char *s = L->tmp.base + p;
+    memcpy(s, cur, dirlen);
+    memcpy(s + dirlen, w->s, w->n);
+    s[dirlen + w->n] = 0;
+    size_t total = dirlen + w->n, slash = 0;
+    for (size_t i = 0; i < total; i++)
+        if (s[i] == '/')
+            slash = i;
+    if (has_glob(s, slash)) {
+        sp__report(L, 0, w->col, "wildcards are allowed only in the last component of ", w->s,
+                   w->n, "");
+    } else if (has_glob(s + slash, total - slash)) {
+        /* Split DIR and GLOB at the last slash ("/x/a*" gives "/x" and "a*"; "/a*" gives "/"
+         * and "a*"), joined again as DIR[0..dlen) + "/" + name. */
+        uint32_t po = sp__arena_alloc(&L->tmp, total - slash + 1, 1);
+        if (po != SP_NONE) {
+            s = L->tmp.base + p;
+            memcpy(L->tmp.base + po, s + slash + 1, total - slash);
+            L->inc_col = w->col;
+            if (slash == 0) {
+                s[1] = 0;
+                include_glob(L, p, 0, po, total - slash - 1);
+            } else {
+                s[slash] = 0;
+                include_glob(L, p, (uint32_t)slash, po, total - slash - 1);
+            }
+        }
+    } else {
+        L->inc_col = w->col;
+        load_file(L, s);
+    }
+    L->tmp.used = mark;
+}
+
+/* ---- lines ---- */
+
+static void parse_words(struct sp_ld *L, const char *s, unsigned n)
+{
+    L->nw = 0;
+    for (unsigned i = 0; i < n;) {
+        if (s[i] == ' ' || s[i] == '\t') {
+            i++;
+            continue;
+        }
+        if (s[i] == '#')
+            break;
+        unsigned st = i;
+        while (i < n && s[i] != ' ' && s[i] != '\t')
+            i++;
+        if (L->nw == SP_MAX_WORDS) {
+            sp__report(L, 0, st + 1, "too many words on one line (the limit is 64)", NULL, 0,
+                       "");
+            L->nw = 0;
+            return;
+        }
+        L->w[L->nw++] = (struct sp_word){s + st, i - st, st + 1};
+    }
+}
+
+static void parse_line(struct sp_ld *L)
+{
+    static const char *const kw[] = {"log", "log-to", "log-format", "include", "strict",
+                                     "default"};
+    if (L->nw == 0)
+        return;
+    switch (pick(&L->w[0], kw, 6)) {
+    case 0: parse_log(L); break;
+    case 1: parse_log_to(L); break;
+    case 2: parse_log_format(L); break;
+    case 3: parse_include(L); break;
+    case 4: parse_strict(L); break;
+    case 5: sp__parse_default(L); break;
+    default: sp__parse_rule(L); break;
+    }
+}
+
+static void parse_buffer(struct sp_ld *L, const char *buf, size_t len)
+{
+    const char *nul = memchr(buf, 0, len);
+    size_t end = nul ? (size_t)(nul - buf) : len;
+    int crlf_warned = 0;
+    unsigned line = 0;
+    size_t pos = 0;
+    if (len >= 3 && (unsigned char)buf[0] == 0xef && (unsigned char)buf[1] == 0xbb &&
+        (unsigned char)buf[2] == 0xbf)
+        pos = 3; /* a UTF-8 byte order mark */
+    while (pos < len && !L->gave_up) {
+        const char *s = buf + pos;
+        const char *nl = memchr(s, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - s) : len - pos;
+        line++;
+        L->line = line;
+        L->line_text = s;
+        L->line_len = n > SP_MAX_LINE ? SP_MAX_LINE : (unsigned)n;
+        if (nul && pos + n > end) {
+            unsigned col = (unsigned)(end - pos) + 1;
+            L->line_len = col - 1 > SP_MAX_LINE ? SP_MAX_LINE : col - 1;
+            struct sp_sbuf b = {L->msg, 0, sizeof L->msg};
+            sp__puts(&b, "binary file: NUL byte at offset ");
+            sp__putu(&b, end);
+            sp__puts(&b, "; not a policy");
+            sp__report_msg(L, 0, col);
+            return;
+        }
+        pos += n + 1;
+        if (n > SP_MAX_LINE) {
+            struct sp_sbuf b = {L->msg, 0, sizeof L->msg};
+            sp__puts(&b, "line too long (");
+            sp__putu(&b, n);
+            sp__puts(&b, " bytes; the limit is 4096)");
+            sp__report_msg(L, 0, 1);
+            continue;
+        }
+        if (n && s[n - 1] == '\r') {
+            n--;
+            L->line_len = (unsigned)n;
+            if (!crlf_warned++)
+                sp__report(L, 1, (unsigned)n + 1,
+                           "CRLF line ends: the carriage returns are ignored", NULL, 0, "");
+        }
+        unsigned bad = 0;
+        for (unsigned i = 0; i < n && !bad; i++) {
+            unsigned char c = (unsigned char)s[i];
+            if ((c < 0x20 && c != '\t') || c == 0x7f)
+                bad = i + 1;
+        }
+        if (bad) {
+            static const char hex[] = "0123456789abcdef";
+            unsigned char c = (unsigned char)s[bad - 1];
+            char x[5] = {'0', 'x', hex[c >> 4], hex[c & 15], 0};
+            struct sp_sbuf b = {L->msg, 0, sizeof L->msg};
+            sp__puts(&b, "control character ");
+            sp__puts(&b, x);
+            sp__puts(&b, " in the line");
+            sp__report_msg(L, 0, bad);
+            continue;
+        }
+        parse_words(L, s, (unsigned)n);
+        parse_line(L);
+    }
+}
+
+/* ---- the blob ---- */
+
+void sp__relocate(struct sp_policy *p)
+{
+    struct sp_rec *r = (struct sp_rec *)(void *)((char *)p + p->recs_off);
+    const char *d = sp__data(p);
+    for (uint32_t i = 0; i < p->nrules; i++) {
+        r[i].pub.file = d + r[i].c.file_off;
+        r[i].pub.text = d + r[i].c.text_off;
+    }
+}
+
+static struct sp_policy *finish(struct sp_ld *L)
+{
+    struct sp_policy *p = NULL;
+    int fail = L->nerr || L->recs.failed || L->data.failed;
+    if (!fail) {
+        size_t hdr = (sizeof(struct sp_policy) + 63) & ~(size_t)63;
+        size_t recs = (L->recs.used + 63) & ~(size_t)63;
+        size_t size = hdr + recs + L->data.used;
+        void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m != MAP_FAILED) {
+            p = m;
+            p->magic = SP_MAGIC;
+            p->version = 1;
+            p->size = size;
+            p->settings = L->st;
+            p->recs_off = (uint32_t)hdr;
+            p->nrules = (uint32_t)(L->recs.used / sizeof(struct sp_rec));
+            p->data_off = (uint32_t)(hdr + recs);
+            p->data_len = (uint32_t)L->data.used;
+            if (L->recs.used)
+                memcpy((char *)p + hdr, L->recs.base, L->recs.used);
+            memcpy((char *)p + p->data_off, L->data.base, L->data.used);
+            const struct sp_rec *r = sp__recs(p);
+            for (uint32_t i = 0; i < p->nrules; i++)
+                p->op_rules[r[i].pub.op]++;
+            sp__relocate(p);
+        }
+    }
+    sp__arena_free(&L->recs);
+    sp__arena_free(&L->data);
+    sp__arena_free(&L->tmp);
+    sp__arena_free(&L->idx);
+    if (!p)
+        errno = fail && !L->recs.failed && !L->data.failed ? EINVAL : ENOMEM;
+    return p;
+}
+
+static int start(struct sp_ld *L, sp_diag_fn diag, void *ctx, const struct sp_load_opts *o)
+{
+    memset(L, 0, sizeof *L);
+    L->diag = diag;
+    L->ctx = ctx;
+    L->opts = o;
+    L->file_off = SP_NONE;
+    L->st.log_level = SP_LOG_FAILURES;
+    for (int i = 0; i < SP_OP_COUNT; i++) {
+        L->st.default_action[i] = SP_ACT_PASS;
+        L->st.default_errno[i] = EACCES;
+    }
+    if (sp__arena_init(&L->recs, 64 << 10) || sp__arena_init(&L->data, 64 << 10) ||
+        sp__arena_init(&L->tmp, 64 << 10) || sp__shadow_init(L)) {
+        sp__arena_free(&L->recs);
+        sp__arena_free(&L->data);
+        sp__arena_free(&L->tmp);
+        errno = ENOMEM;
+        return -1;
+    }
+    sp__arena_alloc(&L->data, 1, 1); /* offset 0 is the empty string */
+    return 0;
+}
+
+struct sp_policy *sp_policy_load(const char *path, sp_diag_fn diag, void *ctx)
+{
+    struct sp_ld L;
+    int saved = errno;
+    if (start(&L, diag, ctx, NULL))
+        return NULL;
+    load_file(&L, path);
+    struct sp_policy *p = finish(&L);
+    if (p)
+        errno = saved;
+    return p;
+}
+
+struct sp_policy *sp__load_mem_opts(const char *name, const char *buf, size_t len,
+                                    sp_diag_fn diag, void *ctx, const struct sp_load_opts *o)
+{
+    struct sp_ld L;
+    int saved = errno;
+    if (start(&L, diag, ctx, o))
+        return NULL;
+    size_t n = sp__strlen(name);
+    uint32_t off = sp__arena_alloc(&L.data, n + 1, 1);
+    if (off != SP_NONE) {
+        memcpy(L.data.base + off, name, n + 1);
+        L.file_off = off;
+        L.file = L.data.base + off;
+        L.depth = 0;
+        parse_buffer(&L, buf, len);
+    }
+    struct sp_policy *p = finish(&L);
+    if (p)
+        errno = saved;
+    return p;
+}
+
+struct sp_policy *sp_policy_load_mem(const char *name, const char *buf, size_t len,
+                                     sp_diag_fn diag, void *ctx)
+{
+    return sp__load_mem_opts(name, buf, len, diag, ctx, NULL);
+}

@@ -1,0 +1,67 @@
+/* policy/load_int.h: the loader's state, shared by load.c (files, lines, settings), rule.c
+ * (one rule line) and shadow.c (rules an earlier rule covers). */
+#ifndef SOCKPOLICY_LOAD_INT_H
+#define SOCKPOLICY_LOAD_INT_H
+
+#include <sys/types.h>
+
+#include "policy_int.h"
+
+struct sp_word {
+    const char *s;
+    uint32_t n, col;
+};
+
+enum { SP_SET_LOG, SP_SET_LOGTO, SP_SET_LOGFMT, SP_SET_STRICT, SP_SET_COUNT };
+
+struct sp_ld {
+    struct sp_arena recs, data, tmp, idx;
+    sp_diag_fn diag;
+    void *ctx;
+    unsigned nerr, nwarn;
+    int gave_up;
+    const struct sp_load_opts *opts;
+    struct sp_settings st;
+    uint32_t set_file[SP_SET_COUNT], set_line[SP_SET_COUNT]; /* first given at (0: never) */
+    uint32_t def_file[SP_OP_COUNT], def_line[SP_OP_COUNT];
+    /* The line being read. */
+    const char *file;  /* its name (a NUL-terminated copy in data at file_off) */
+    uint32_t file_off;
+    unsigned line;
+    const char *line_text;
+    unsigned line_len;
+    unsigned inc_col; /* column of the path on the include line being served */
+    struct sp_word w[SP_MAX_WORDS];
+    unsigned nw;
+    /* Files being read, for include cycles. */
+    int depth;
+    dev_t dev[SP_MAX_DEPTH + 1];
+    ino_t ino[SP_MAX_DEPTH + 1];
+    /* The shadow index (shadow.c). */
+    uint32_t heads_off, broad_off[SP_OP_COUNT];
+    char msg[640];
+};
+
+/* Reports a diagnostic at col of the current line: pre 'word' post (word may be NULL). */
+void sp__report(struct sp_ld *L, int sev, unsigned col, const char *pre, const char *word,
+                size_t wn, const char *post);
+/* The same with a message already in L->msg. */
+void sp__report_msg(struct sp_ld *L, int sev, unsigned col);
+
+/* Parses the rule on the current line (words in L->w) and appends its records. */
+void sp__parse_rule(struct sp_ld *L);
+/* Parses "default OP pass|deny [errno=E]". */
+void sp__parse_default(struct sp_ld *L);
+/* Parses the option word w into r (r->action set): 0, -1 after reporting an error, or -2
+ * when w names no option. op is SP_OP_COUNT for "any". seen collects option ids. */
+int sp__parse_option(struct sp_ld *L, struct sp_rule *r, int op, const struct sp_word *w,
+                     uint32_t *seen);
+/* Parses an errno= value; 0 and a report when unknown. */
+int sp__parse_errno_value(struct sp_ld *L, const char *v, size_t n, unsigned col);
+
+/* Shadow warnings: prepares the index; checks (and warns about) then indexes new records
+ * [first, first + n) of one source rule. */
+int sp__shadow_init(struct sp_ld *L);
+void sp__shadow_add(struct sp_ld *L, uint32_t first, uint32_t n);
+
+#endif

@@ -1,0 +1,193 @@
+/* policy/match.c: the per-process matcher. sp_policy_specialise() keeps the rules whose prog
+ * and uid match this process and builds, per op:
+ *  - address classes: the distinct prefixes of the rules, looked up in a stride-8 multibit
+ *    trie (4 steps for IPv4) that yields the longest prefix holding the address;
+ *  - port classes: a uint16 table over the 65536 ports (ports covered by the same rules share
+ *    a class);
+ *  - family x type classes (12 combinations, merged the same way);
+ *  - a table [address class][family-type class][port class] -> first matching rule, filled
+ *    down the prefix tree (a prefix inherits its parent's row, then its own rules paint it).
+ * A match is a few loads whatever the number of rules. AF_UNIX path rules stay out of the
+ * table and are tried in order before the table's answer. When the table would be too big,
+ * the op falls back to a linear scan. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/un.h>
+
+#include "match_int.h"
+
+static inline const void *mat(const struct sp_matcher *m, uint32_t off)
+{
+    return (const char *)m + off;
+}
+
+/* ---- decoding a query ---- */
+
+void sp__qkey(const struct sp_query *q, struct sp_qkey *k)
+{
+    int fi = q->family == AF_INET ? SP_FI_INET : q->family == AF_INET6 ? SP_FI_INET6
+             : q->family == AF_UNIX ? SP_FI_UNIX : SP_FI_OTHER;
+    int ti = q->type == SOCK_STREAM ? SP_TI_STREAM : q->type == SOCK_DGRAM ? SP_TI_DGRAM : SP_TI_OTHER;
+    memset(k, 0, sizeof *k);
+    k->ft = fi * SP_TI_COUNT + ti;
+    const struct sockaddr *sa = q->addr;
+    if (!sa || q->addrlen < sizeof(sa_family_t))
+        return;
+    if (sa->sa_family == AF_INET && q->addrlen >= sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const void *)sa;
+        k->has_ip = k->has_port = 1;
+        k->ip = (struct sp_pfx){ntohl(in->sin_addr.s_addr), 4, 32};
+        k->port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6 && q->addrlen >= sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *in6 = (const void *)sa;
+        sp_u128 a = 0;
+        for (int i = 0; i < 16; i++)
+            a = a << 8 | in6->sin6_addr.s6_addr[i];
+        k->has_ip = k->has_port = 1;
+        k->port = ntohs(in6->sin6_port);
+        if ((a >> 32) == 0xffff)
+            k->ip = (struct sp_pfx){a & 0xffffffffu, 4, 32};
+        else
+            k->ip = (struct sp_pfx){a, 6, 128};
+    } else if (sa->sa_family == AF_UNIX) {
+        const struct sockaddr_un *un = (const void *)sa;
+        size_t n = q->addrlen - offsetof(struct sockaddr_un, sun_path);
+        if (q->addrlen > sizeof *un)
+            n = sizeof un->sun_path;
+        k->has_path = 1;
+        k->path = un->sun_path;
+        if (n && un->sun_path[0] != 0) {
+            size_t l = 0;
+            while (l < n && un->sun_path[l])
+                l++;
+            n = l;
+        }
+        k->path_len = n; /* abstract names start with NUL; globs see it as '@' */
+    }
+}
+
+static int path_match(const char *pat, size_t plen, const char *s, size_t n)
+{
+    char abs[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    if (n && s[0] == 0) {
+        memcpy(abs, s, n);
+        abs[0] = '@';
+        s = abs;
+    }
+    return sp__glob(pat, plen, s, n);
+}
+
+int sp__cond_match(const struct sp_policy *p, const struct sp_cond *c, const struct sp_qkey *k)
+{
+    const char *d = sp__data(p);
+    if (!(c->ftmask >> k->ft & 1))
+        return 0;
+    if (c->has_addr && (!k->has_ip || !sp__pfx_subset(&k->ip, 1, (const void *)(d + c->pfx_off), c->npfx)))
+        return 0;
+    if (c->has_port && (!k->has_port || !sp__range_has((const void *)(d + c->port_off), c->nport, k->port)))
+        return 0;
+    if (c->has_path && (!k->has_path ||
+                        path_match(d + c->path_off, c->path_len, k->path, k->path_len) == c->path_neg))
+        return 0;
+    return 1;
+}
+
+/* ---- matching ---- */
+
+static uint32_t trie4(const struct sp_matcher *m, uint32_t root, uint32_t a)
+{
+    const uint32_t *n = mat(m, root);
+    uint32_t e = n[a >> 24];
+    for (int shift = 16; (e & CHILD) && shift >= 0; shift -= 8)
+        e = ((const uint32_t *)mat(m, e & ~CHILD))[(a >> shift) & 255];
+    return e;
+}
+
+static uint32_t trie6(const struct sp_matcher *m, uint32_t root, const uint8_t *a)
+{
+    const uint32_t *n = mat(m, root);
+    uint32_t e = n[a[0]];
+    for (int i = 1; (e & CHILD) && i < 16; i++)
+        e = ((const uint32_t *)mat(m, e & ~CHILD))[a[i]];
+    return e;
+}
+
+static const struct sp_rule *rule_at(const struct sp_policy *p, const struct sp_opm *om,
+                                     uint32_t pos)
+{
+    const uint32_t *ridx = mat(p->m, om->ridx_off);
+    return &sp__recs(p)[ridx[pos]].pub;
+}
+
+static const struct sp_rule *match_linear(const struct sp_policy *p, const struct sp_opm *om,
+                                          const struct sp_query *q)
+{
+    struct sp_qkey k;
+    const uint32_t *ridx = mat(p->m, om->ridx_off);
+    sp__qkey(q, &k);
+    for (uint32_t i = 0; i < om->nrules; i++)
+        if (sp__cond_match(p, &sp__recs(p)[ridx[i]].c, &k))
+            return &sp__recs(p)[ridx[i]].pub;
+    return NULL;
+}
+
+const struct sp_rule *sp_policy_match(const struct sp_policy *p, const struct sp_query *q)
+{
+    const struct sp_matcher *m = p ? p->m : NULL;
+    if (!m || (unsigned)q->op >= SP_OP_COUNT)
+        return NULL;
+    const struct sp_opm *om = &m->op[q->op];
+    if (!om->nrules)
+        return NULL;
+    if (om->mode == MODE_LINEAR)
+        return match_linear(p, om, q);
+    int fi = q->family == AF_INET ? SP_FI_INET : q->family == AF_INET6 ? SP_FI_INET6
+             : q->family == AF_UNIX ? SP_FI_UNIX : SP_FI_OTHER;
+    int ti = q->type == SOCK_STREAM ? SP_TI_STREAM : q->type == SOCK_DGRAM ? SP_TI_DGRAM : SP_TI_OTHER;
+    uint32_t ac = 0, pc = om->pc_none, port = 0;
+    const struct sockaddr *sa = q->addr;
+    int have_port = 0;
+    if (sa && q->addrlen >= sizeof(sa_family_t)) {
+        if (sa->sa_family == AF_INET && q->addrlen >= sizeof(struct sockaddr_in)) {
+            const struct sockaddr_in *in = (const void *)sa;
+            ac = trie4(m, om->trie_off[0], ntohl(in->sin_addr.s_addr));
+            port = ntohs(in->sin_port);
+            have_port = 1;
+        } else if (sa->sa_family == AF_INET6 && q->addrlen >= sizeof(struct sockaddr_in6)) {
+            const struct sockaddr_in6 *in6 = (const void *)sa;
+            const uint8_t *a = in6->sin6_addr.s6_addr;
+            if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+                ac = trie4(m, om->trie_off[0], (uint32_t)a[12] << 24 | (uint32_t)a[13] << 16 |
+                                                   (uint32_t)a[14] << 8 | a[15]);
+            else
+                ac = trie6(m, om->trie_off[1], a);
+            port = ntohs(in6->sin6_port);
+            have_port = 1;
+        }
+    }
+    if (have_port)
+        pc = om->ptab_off ? ((const uint16_t *)mat(m, om->ptab_off))[port] : 0;
+    const uint32_t *table = mat(m, om->table_off);
+    uint32_t pos = table[ac * om->ncols + om->ftc[fi * SP_TI_COUNT + ti] * om->npc + pc];
+    if (om->npath && fi == SP_FI_UNIX) {
+        struct sp_qkey k;
+        const uint32_t *paths = mat(m, om->path_off);
+        sp__qkey(q, &k);
+        for (uint32_t i = 0; i < om->npath && paths[i] < pos; i++)
+            if (sp__cond_match(p, &sp__recs(p)[((const uint32_t *)mat(m, om->ridx_off))[paths[i]]].c, &k))
+                return rule_at(p, om, paths[i]);
+    }
+    return pos == SP_NONE ? NULL : rule_at(p, om, pos);
+}
+
+int sp_policy_has_op(const struct sp_policy *p, enum sp_op op)
+{
+    if (!p || (unsigned)op >= SP_OP_COUNT)
+        return 0;
+    if (p->settings.default_action[op] == SP_ACT_DENY)
+        return 1;
+    return p->m ? p->m->op[op].nrules != 0 : p->op_rules[op] != 0;
+}

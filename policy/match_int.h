@@ -1,0 +1,28 @@
+/* policy/match_int.h: the layout of the per-process matcher, shared by build.c (which makes
+ * it) and match.c (which reads it). One mmap'd region addressed by offsets. */
+#ifndef SOCKPOLICY_MATCH_INT_H
+#define SOCKPOLICY_MATCH_INT_H
+
+#include "policy_int.h"
+
+#define CHILD 0x80000000u
+#define MODE_TABLE 0
+#define MODE_LINEAR 1
+
+struct sp_opm {
+    uint32_t nrules, ridx_off; /* op's rules for this process: global indices */
+    uint32_t mode;
+    uint8_t ftc[SP_FT_COUNT];
+    uint32_t nftc, npc, pc_none, ncols;
+    uint32_t ptab_off; /* uint16[65536], 0 when no rule has a port */
+    uint32_t trie_off[2];
+    uint32_t table_off;
+    uint32_t npath, path_off; /* positions (into ridx) of the AF_UNIX path rules */
+};
+
+struct sp_matcher {
+    size_t size;
+    struct sp_opm op[SP_OP_COUNT];
+};
+
+#endif

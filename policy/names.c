@@ -1,0 +1,133 @@
+/* policy/names.c: how the language spells operations, actions, errno values and options. */
+#include <errno.h>
+
+#include "policy_int.h"
+
+static const char *const op_names[SP_OP_COUNT] = {"socket", "bind",   "listen",
+                                                  "connect", "accept", "send"};
+
+const char *sp_op_name(enum sp_op op)
+{
+    return (unsigned)op < SP_OP_COUNT ? op_names[op] : NULL;
+}
+
+const char *sp_action_name(enum sp_action a)
+{
+    static const char *const n[] = {NULL, "set", "pass", "deny", "audit", "fail", "delay"};
+    return (unsigned)a < sizeof n / sizeof n[0] ? n[a] : NULL;
+}
+
+#define ERRNO_LIST(X)                                                                         \
+    X(EPERM) X(ENOENT) X(ESRCH) X(EINTR) X(EIO) X(ENXIO) X(E2BIG) X(EBADF) X(EAGAIN)          \
+    X(ENOMEM) X(EACCES) X(EFAULT) X(EBUSY) X(EEXIST) X(ENODEV) X(ENOTDIR) X(EISDIR)           \
+    X(EINVAL) X(ENFILE) X(EMFILE) X(ENOSPC) X(EPIPE) X(ERANGE) X(ENOSYS) X(ELOOP)             \
+    X(ENAMETOOLONG) X(ENOTSOCK) X(EDESTADDRREQ) X(EMSGSIZE) X(EPROTOTYPE) X(ENOPROTOOPT)      \
+    X(EPROTONOSUPPORT) X(ESOCKTNOSUPPORT) X(EOPNOTSUPP) X(EPFNOSUPPORT) X(EAFNOSUPPORT)       \
+    X(EADDRINUSE) X(EADDRNOTAVAIL) X(ENETDOWN) X(ENETUNREACH) X(ENETRESET) X(ECONNABORTED)    \
+    X(ECONNRESET) X(ENOBUFS) X(EISCONN) X(ENOTCONN) X(ESHUTDOWN) X(ETIMEDOUT)                 \
+    X(ECONNREFUSED) X(EHOSTDOWN) X(EHOSTUNREACH) X(EALREADY) X(EINPROGRESS) X(EPROTO)         \
+    X(ETIME) X(EDQUOT) X(ECANCELED) X(ENONET)
+
+struct errname {
+    const char *name;
+    int err;
+};
+#define ERRNO_ENTRY(e) {#e, e},
+static const struct errname errnames[] = {ERRNO_LIST(ERRNO_ENTRY){"EWOULDBLOCK", EWOULDBLOCK},
+                                          {"ENOTSUP", ENOTSUP}};
+
+const char *sp_errno_name(int err)
+{
+    for (size_t i = 0; i < sizeof errnames / sizeof errnames[0]; i++)
+        if (errnames[i].err == err)
+            return errnames[i].name;
+    return NULL;
+}
+
+int sp_errno_from_name(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof errnames / sizeof errnames[0]; i++)
+        if (sp__streq(name, len, errnames[i].name))
+            return errnames[i].err;
+    return 0;
+}
+
+#define OPS_ALL ((1u << SP_OP_COUNT) - 1)
+#define OP(o) (1u << SP_OP_##o)
+
+struct optdef {
+    const char *name;
+    int id;
+    unsigned ops; /* where it means something */
+};
+
+static const struct optdef optdefs[] = {
+    {"keepalive", SP_O_KEEPALIVE, OPS_ALL & ~OP(SEND)},
+    {"keepalive-idle", SP_O_KEEPIDLE, OPS_ALL & ~OP(SEND)},
+    {"keepalive-interval", SP_O_KEEPINTVL, OPS_ALL & ~OP(SEND)},
+    {"keepalive-intvl", SP_O_KEEPINTVL, OPS_ALL & ~OP(SEND)},
+    {"keepalive-count", SP_O_KEEPCNT, OPS_ALL & ~OP(SEND)},
+    {"keepalive-cnt", SP_O_KEEPCNT, OPS_ALL & ~OP(SEND)},
+    {"nodelay", SP_O_NODELAY, OPS_ALL},
+    {"tfo", SP_O_TFO, OP(CONNECT) | OP(SEND) | OP(LISTEN)},
+    {"tfo-queue", SP_O_TFO_QUEUE, OP(LISTEN)},
+    {"user-timeout", SP_O_USER_TIMEOUT, OPS_ALL},
+    {"syn-count", SP_O_SYNCNT, OP(SOCKET) | OP(BIND) | OP(CONNECT) | OP(SEND)},
+    {"reuseaddr", SP_O_REUSEADDR, OP(SOCKET) | OP(BIND) | OP(LISTEN)},
+    {"reuseport", SP_O_REUSEPORT, OP(SOCKET) | OP(BIND) | OP(LISTEN)},
+    {"v6only", SP_O_V6ONLY, OP(SOCKET) | OP(BIND) | OP(LISTEN)},
+    {"nonblock", SP_O_NONBLOCK, OPS_ALL},
+    {"mark", SP_O_MARK, OPS_ALL},
+    {"tos", SP_O_TOS, OPS_ALL},
+    {"rcvbuf", SP_O_RCVBUF, OPS_ALL},
+    {"sndbuf", SP_O_SNDBUF, OPS_ALL},
+    {"linger", SP_O_LINGER, OPS_ALL & ~OP(SEND)},
+    {"congestion", SP_O_CONGESTION, OPS_ALL & ~OP(SEND)},
+    {"bind-device", SP_O_BINDDEV, OPS_ALL},
+    {"connect-timeout", SP_O_CONNECT_TIMEOUT, OP(CONNECT)},
+    {"pin", SP_O_PIN, OPS_ALL},
+    {"errno", SP_O_ERRNO, OPS_ALL},
+    {"rate", SP_O_RATE, OPS_ALL},
+    {"by", SP_O_BY, OPS_ALL},
+};
+
+int sp__opt_lookup(const char *s, size_t n)
+{
+    for (size_t i = 0; i < sizeof optdefs / sizeof optdefs[0]; i++)
+        if (sp__streq(s, n, optdefs[i].name))
+            return optdefs[i].id;
+    return -1;
+}
+
+const char *sp__opt_name(int id)
+{
+    for (size_t i = 0; i < sizeof optdefs / sizeof optdefs[0]; i++)
+        if (optdefs[i].id == id)
+            return optdefs[i].name;
+    return "?";
+}
+
+unsigned sp__opt_ops(int id)
+{
+    for (size_t i = 0; i < sizeof optdefs / sizeof optdefs[0]; i++)
+        if (optdefs[i].id == id)
+            return optdefs[i].ops;
+    return 0;
+}
+
+const char *sp__bio_opt_name(int o)
+{
+    static const char *const n[BIO_OPT_COUNT] = {
+        [BIO_OPT_KEEPALIVE] = "keepalive",     [BIO_OPT_KEEPIDLE] = "keepalive-idle",
+        [BIO_OPT_KEEPINTVL] = "keepalive-interval", [BIO_OPT_KEEPCNT] = "keepalive-count",
+        [BIO_OPT_NODELAY] = "nodelay",         [BIO_OPT_USER_TIMEOUT] = "user-timeout",
+        [BIO_OPT_SYNCNT] = "syn-count",        [BIO_OPT_TFO_CONNECT] = "tfo",
+        [BIO_OPT_TFO_QLEN] = "tfo-queue",      [BIO_OPT_REUSEADDR] = "reuseaddr",
+        [BIO_OPT_REUSEPORT] = "reuseport",     [BIO_OPT_V6ONLY] = "v6only",
+        [BIO_OPT_MARK] = "mark",               [BIO_OPT_TOS] = "tos",
+        [BIO_OPT_RCVBUF] = "rcvbuf",           [BIO_OPT_SNDBUF] = "sndbuf",
+        [BIO_OPT_LINGER] = "linger",           [BIO_OPT_CONGESTION] = "congestion",
+        [BIO_OPT_BINDTODEVICE] = "bind-device",
+    };
+    return (unsigned)o < BIO_OPT_COUNT ? n[o] : NULL;
+}
