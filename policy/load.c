@@ -61,7 +61,7 @@ static void report_file(struct sp_ld *L, const char *pre, const char *path, cons
     struct sp_sbuf b = {L->msg, 0, sizeof L->msg};
     sp__puts(&b, pre);
     if (!top) {
-        sp__puts(&b, "'");
+        sp__puts(&b, " '");
         sp__puts(&b, path);
         sp__puts(&b, "'");
     }
@@ -230,29 +230,29 @@ static void load_file(struct sp_ld *L, const char *path)
     struct stat sb;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
-        report_file(L, "cannot open ", path, ": ", err_text(errno));
+        report_file(L, "cannot open", path, ": ", err_text(errno));
         return;
     }
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
-        report_file(L, "cannot read ", path, ": not a regular file", "");
+        report_file(L, "cannot read", path, ": not a regular file", "");
         return;
     }
     if ((unsigned long long)sb.st_size > SP_MAX_FILE) {
         close(fd);
-        report_file(L, "cannot read ", path, ": too large (the limit is 16 MiB)", "");
+        report_file(L, "cannot read", path, ": too large (the limit is 16 MiB)", "");
         return;
     }
     for (int i = 0; i < L->depth; i++) {
         if (L->dev[i] == sb.st_dev && L->ino[i] == sb.st_ino) {
             close(fd);
-            report_file(L, "include cycle: ", path, " is already being read", "");
+            report_file(L, "include cycle:", path, " is already being read", "");
             return;
         }
     }
     if (L->depth > SP_MAX_DEPTH) {
         close(fd);
-        report_file(L, "includes nested too deeply (the limit is 16): ", path, "", "");
+        report_file(L, "includes nested too deeply (the limit is 16):", path, "", "");
         return;
     }
     size_t size = (size_t)sb.st_size, got = 0;
@@ -260,7 +260,7 @@ static void load_file(struct sp_ld *L, const char *path)
     char *buf = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (buf == MAP_FAILED) {
         close(fd);
-        report_file(L, "out of memory reading ", path, "", "");
+        report_file(L, "out of memory reading", path, "", "");
         return;
     }
     while (got < size) {
