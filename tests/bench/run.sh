@@ -135,11 +135,12 @@ else
     NA[fiu]="n/a (package fiu-utils not installed)"
 fi
 
-# Runs a command with a row's environment, nothing else inherited.
-in_row() { # row, command...
-    local r=$1; shift
+# Runs a command with a row's environment, nothing else inherited, bounded in time (timeout
+# itself runs outside the row's preload).
+in_row() { # row, seconds, command...
+    local r=$1 t=$2; shift 2
     # shellcheck disable=SC2086 # ENVS holds words on purpose
-    env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin ${ENVS[$r]} "$@"
+    timeout "$t" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin ${ENVS[$r]} "$@"
 }
 available() { [ -z "${NA[$1]}" ]; }
 # Start-up and memory rows: the programs' own variants are the bare program there.
@@ -153,7 +154,7 @@ declare -A SEEN
 for r in "${ROWS[@]}"; do
     available "$r" || continue
     # shellcheck disable=SC2086
-    if ! line=$(in_row "$r" timeout $RUN_TIMEOUT "$CHURN" -n 3 -V ${ARGS[$r]} 2>"$WORK/$r.verify.err"); then
+    if ! line=$(in_row "$r" $RUN_TIMEOUT "$CHURN" -n 3 -V ${ARGS[$r]} 2>"$WORK/$r.verify.err"); then
         fail_row "$r" "churn -V exited non-zero ($(head -c 200 "$WORK/$r.verify.err"))"
         continue
     fi
@@ -176,7 +177,7 @@ done
 declare -A CG
 cg_total() { # row, outfile, command...
     local r=$1 f=$2; shift 2
-    in_row "$r" timeout $CG_TIMEOUT valgrind --tool=callgrind -q --callgrind-out-file="$f" \
+    in_row "$r" $CG_TIMEOUT valgrind --tool=callgrind -q --callgrind-out-file="$f" \
         "$@" >"$f.stdout" 2>"$f.stderr" || return 1
     sed -n 's/^summary: //p' "$f"
 }
@@ -205,7 +206,7 @@ for ((k = 0; k < ROUNDS; k++)); do
     for ((j = 0; j < n; j++)); do
         r=${live[$(((j + k) % n))]}
         # shellcheck disable=SC2086
-        line=$(in_row "$r" timeout $RUN_TIMEOUT "$CHURN" -n $WALL_N ${ARGS[$r]} 2>/dev/null) ||
+        line=$(in_row "$r" $RUN_TIMEOUT "$CHURN" -n $WALL_N ${ARGS[$r]} 2>/dev/null) ||
             line="ips=fail"
         echo "$k $r $(sed -n 's/.*ips=\([^ ]*\).*/\1/p' <<<"$line")" >>"$WORK/wall.txt"
     done
@@ -249,7 +250,7 @@ for r in json.load(open(sys.argv[1]))["results"]: print(r["median"] * 1000)' "$W
 else
     for r in "${ROWS[@]}"; do
         startup_row "$r" || continue
-        SW[$r]=$(in_row "$r" python3 -c 'import os,subprocess,statistics,sys,time
+        SW[$r]=$(in_row "$r" $CG_TIMEOUT python3 -c 'import os,subprocess,statistics,sys,time
 t=[]
 for _ in range(int(sys.argv[1])):
     a=time.perf_counter(); subprocess.run([sys.argv[2]]); t.append(time.perf_counter()-a)
@@ -264,7 +265,7 @@ for r in "${ROWS[@]}"; do
     startup_row "$r" || continue
     : >"$WORK/$r.mem"
     for ((k = 0; k < MEM_REPEAT; k++)); do
-        in_row "$r" timeout $RUN_TIMEOUT "$CHURN" -n $MEM_N -m -H $MEM_HOLD >>"$WORK/$r.mem" 2>&1 ||
+        in_row "$r" $RUN_TIMEOUT "$CHURN" -n $MEM_N -m -H $MEM_HOLD >>"$WORK/$r.mem" 2>&1 ||
             { fail_row "$r" "churn -m -H failed: $(tail -c 200 "$WORK/$r.mem")"; continue 2; }
     done
     # first rss/pss: after the loop; second: with MEM_HOLD connections open
