@@ -22,6 +22,18 @@ struct trule {   /* a rule that goes into the table */
     uint32_t pcl_off, pcl_n; /* its port classes in T, or pcl_n = ALL_PORTS */
 };
 
+struct pev { /* a port boundary */
+    uint32_t port;
+    uint64_t delta;
+};
+
+static int pev_order(const void *a, const void *b, void *ctx)
+{
+    uint32_t x = ((const struct pev *)a)->port, y = ((const struct pev *)b)->port;
+    (void)ctx;
+    return (x > y) - (x < y);
+}
+
 struct sigent {
     uint64_t sig;
     uint32_t cls, used;
@@ -176,42 +188,56 @@ static int build_op(struct bld *B, int op, const char *prog, size_t plen, uid_t 
         om->npc = 1;
         om->pc_none = 0;
     } else {
-        uint32_t diff = TALLOC(65537, uint64_t, 8), map = TALLOC(1u << 18, struct sigent, 8);
-        runs_off = TALLOC(65536, uint32_t, 4);
-        runcls_off = TALLOC(65536, uint32_t, 4);
+        /* Boundary events (port, +h at a range's start, -h past its end), sorted, then one
+         * sweep over the ports: the running sum is the signature of the rules covering a port. */
+        uint32_t nev = 0;
+        for (uint32_t t = 0; t < nt; t++)
+            if (RULE_C(t)->has_port)
+                nev += 2 * RULE_C(t)->nport;
+        uint32_t mapn = 64;
+        while (mapn < 4 * (nev + 2))
+            mapn *= 2;
+        uint32_t ev = TALLOC(nev, struct pev, 8), map = TALLOC(mapn, struct sigent, 8);
+        runs_off = TALLOC(nev + 2, uint32_t, 4);
+        runcls_off = TALLOC(nev + 2, uint32_t, 4);
         om->ptab_off = sp__arena_alloc(&B->M, 65536 * sizeof(uint16_t), 64);
         if (B->M.failed || B->T.failed)
             return -1;
-        memset(TP(diff, uint64_t), 0, 65537 * sizeof(uint64_t));
-        memset(TP(map, struct sigent), 0, (1u << 18) * sizeof(struct sigent));
+        memset(TP(map, struct sigent), 0, mapn * sizeof(struct sigent));
+        uint32_t k = 0;
         for (uint32_t t = 0; t < nt; t++) {
             const struct sp_cond *c = RULE_C(t);
             if (!c->has_port)
                 continue;
             const struct sp_range *r = (const void *)(d + c->port_off);
             uint64_t h = mix(t);
-            for (uint32_t k = 0; k < c->nport; k++) {
-                TP(diff, uint64_t)[r[k].lo] += h;
-                TP(diff, uint64_t)[r[k].hi + 1] -= h;
+            for (uint32_t j = 0; j < c->nport; j++) {
+                TP(ev, struct pev)[k++] = (struct pev){r[j].lo, h};
+                TP(ev, struct pev)[k++] = (struct pev){r[j].hi + 1, 0 - h};
             }
         }
-        uint64_t acc = 0, prev = 0;
-        uint32_t npc = 0, cls = 0;
-        for (uint32_t port = 0; port < 65536; port++) {
-            acc += TP(diff, uint64_t)[port];
-            if (port == 0 || acc != prev) {
-                uint32_t slot = (uint32_t)(mix(acc) >> 46);
-                struct sigent *s = TP(map, struct sigent);
-                while (s[slot].used && s[slot].sig != acc)
-                    slot = (slot + 1) & ((1u << 18) - 1);
-                if (!s[slot].used)
-                    s[slot] = (struct sigent){acc, npc++, 1};
-                cls = s[slot].cls;
+        sp__sort(TP(ev, struct pev), nev, sizeof(struct pev), pev_order, NULL);
+        uint64_t acc = 0;
+        uint32_t npc = 0, e = 0, port = 0;
+        while (port < 65536) {
+            while (e < nev && TP(ev, struct pev)[e].port <= port)
+                acc += TP(ev, struct pev)[e++].delta;
+            uint32_t next = e < nev ? TP(ev, struct pev)[e].port : 65536;
+            if (next > 65536)
+                next = 65536;
+            uint32_t slot = (uint32_t)mix(acc) & (mapn - 1);
+            struct sigent *s = TP(map, struct sigent);
+            while (s[slot].used && s[slot].sig != acc)
+                slot = (slot + 1) & (mapn - 1);
+            if (!s[slot].used)
+                s[slot] = (struct sigent){acc, npc++, 1};
+            uint32_t cls = s[slot].cls;
+            if (!nruns || TP(runcls_off, uint32_t)[nruns - 1] != cls) {
                 TP(runs_off, uint32_t)[nruns] = port;
                 TP(runcls_off, uint32_t)[nruns++] = cls;
-                prev = acc;
             }
-            MP(om->ptab_off, uint16_t)[port] = (uint16_t)cls;
+            for (uint16_t *pt = MP(om->ptab_off, uint16_t); port < next; port++)
+                pt[port] = (uint16_t)cls;
         }
         om->pc_none = npc++;
         om->npc = npc;
@@ -226,16 +252,16 @@ static int build_op(struct bld *B, int op, const char *prog, size_t plen, uid_t 
                 continue;
             const struct sp_range *r = (const void *)(d + c->port_off);
             uint32_t list = (uint32_t)B->T.used, cnt = 0;
-            for (uint32_t k = 0; k < c->nport; k++) {
-                uint32_t lo = 0, hi = nruns; /* last run starting at or before r[k].lo */
+            for (uint32_t q = 0; q < c->nport; q++) {
+                uint32_t lo = 0, hi = nruns; /* last run starting at or before r[q].lo */
                 while (hi - lo > 1) {
                     uint32_t mid = (lo + hi) / 2;
-                    if (TP(runs_off, uint32_t)[mid] <= r[k].lo)
+                    if (TP(runs_off, uint32_t)[mid] <= r[q].lo)
                         lo = mid;
                     else
                         hi = mid;
                 }
-                for (uint32_t j = lo; j < nruns && TP(runs_off, uint32_t)[j] <= r[k].hi; j++) {
+                for (uint32_t j = lo; j < nruns && TP(runs_off, uint32_t)[j] <= r[q].hi; j++) {
                     uint32_t pcx = TP(runcls_off, uint32_t)[j];
                     if (TP(stamp, uint32_t)[pcx] == t + 1)
                         continue;
