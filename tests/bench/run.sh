@@ -181,6 +181,21 @@ cg_total() { # row, outfile, command...
         "$@" >"$f.stdout" 2>"$f.stderr" || return 1
     sed -n 's/^summary: //p' "$f"
 }
+# Where one iteration's instructions go: each function's own (exclusive) instructions in the
+# N2 run minus the N1 run, / (N2 - N1), so that start-up (the policy load) cancels as well.
+iter_profile() { # cg.N1, cg.N2
+    command -v callgrind_annotate >/dev/null || { echo "(callgrind_annotate missing)"; return; }
+    awk -v n=$((CG_N2 - CG_N1)) '
+        FNR == 1 { f++ }
+        /^ *[0-9,]+ \([ 0-9.]+%\)  / {
+            v = $1; gsub(/,/, "", v); k = $0; sub(/^ *[0-9,]+ \([ 0-9.]+%\)  /, "", k)
+            if (k ~ /PROGRAM TOTALS/) next
+            if (f == 1) a[k] += v; else b[k] += v; keys[k] = 1
+        }
+        END { for (k in keys) { d = (b[k] - a[k]) / n; if (d >= 0.5 || d <= -0.5) printf "%9.1f\t%s\n", d, k } }' \
+        <(callgrind_annotate --auto=no --threshold=100 "$1") \
+        <(callgrind_annotate --auto=no --threshold=100 "$2") | sort -rn
+}
 echo "churn: callgrind, N=$CG_N1 and N=$CG_N2 ..." >&2
 for r in "${ROWS[@]}"; do
     available "$r" || continue
@@ -189,8 +204,15 @@ for r in "${ROWS[@]}"; do
     i2=$(cg_total "$r" "$WORK/$r.cg.$CG_N2" "$CHURN" -n $CG_N2 ${ARGS[$r]}) ||
         { fail_row "$r" "churn under callgrind failed, see $WORK/$r.cg.*.stderr"; continue; }
     CG[$r]=$(awk -v a="$i1" -v b="$i2" -v n=$((CG_N2 - CG_N1)) 'BEGIN { printf "%.0f", (b - a) / n }')
-    if [ "${KIND[$r]}" = ours ] && command -v callgrind_annotate >/dev/null; then
-        callgrind_annotate --inclusive=yes "$WORK/$r.cg.$CG_N2" >"$OUT/profile-$r.txt" 2>/dev/null
+    if [ "${KIND[$r]}" = ours ] || [ "$r" = bare ]; then
+        iter_profile "$WORK/$r.cg.$CG_N1" "$WORK/$r.cg.$CG_N2" >"$WORK/profile-$r.tsv"
+    fi
+    if [ "${KIND[$r]}" = ours ]; then
+        # What the row adds to bare, per function: the shim's own and the libc it calls more.
+        awk -F'\t' 'FNR == NR { b[$2] = $1; next } { d = $1 - b[$2]; delete b[$2]
+                if (d >= 0.5 || d <= -0.5) printf "%+9.1f  %s\n", d, $2 }
+            END { for (k in b) printf "%+9.1f  %s\n", -b[k], k }' \
+            "$WORK/profile-bare.tsv" "$WORK/profile-$r.tsv" | sort -rn >"$OUT/profile-$r.txt"
     fi
 done
 
@@ -369,7 +391,20 @@ verdict() { # label, value, limit, unit
     for r in "${ROWS[@]}"; do [ -n "${SEEN[$r]:-}" ] && echo "- ${LABEL[$r]}: ${SEEN[$r]}"; done
     echo
     echo "Policies: $P10K (10,000 rules), $PCONNECT, $PBOTH; $POLICY_CHECK."
-    [ -f "$SHIM" ] && echo "Profiles of our rows (callgrind_annotate, N=$CG_N2): $OUT/profile-ours_*.txt."
+    if [ -f "$SHIM" ]; then
+        echo "Where our rows' added instructions go: exclusive instructions per function and"
+        echo "iteration (callgrind_annotate of N=$CG_N2 minus N=$CG_N1, / $((CG_N2 - CG_N1))), minus the bare"
+        echo "program's; the top 10, the whole list in $OUT/profile-ours_*.txt:"
+        for r in ours_none ours_10k ours_connect ours_both; do
+            [ -s "$OUT/profile-$r.txt" ] || continue
+            echo
+            echo "${LABEL[$r]}:"
+            echo '```'
+            head -10 "$OUT/profile-$r.txt" | sed "s| \[$SHIM\]||; s| \[/usr/lib/x86_64-linux-gnu/|  [|"
+            echo '```'
+        done
+        echo
+    fi
     for n in "${NOTES[@]}"; do echo "- note: $n"; done
     for n in "${FAILED[@]}"; do echo "- FAILED: $n"; done
 } >"$RESULTS"
