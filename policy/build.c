@@ -17,7 +17,7 @@ struct bld {
 };
 
 struct trule {   /* a rule that goes into the table */
-    uint32_t pos; /* in the op's list */
+    uint32_t pos; /* in the op's list, then its global index (the table's cells) */
     uint16_t ftcm; /* family-type classes it matches */
     uint32_t pcl_off, pcl_n; /* its port classes in T, or pcl_n = ALL_PORTS */
 };
@@ -48,15 +48,6 @@ static int pfx_order(const void *a, const void *b, void *ctx)
     if (x->addr != y->addr)
         return x->addr < y->addr ? -1 : 1;
     return (x->len > y->len) - (x->len < y->len);
-}
-
-static int by_len(const void *a, const void *b, void *ctx)
-{
-    const struct sp_pfx *u = ctx;
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    if (u[x].len != u[y].len)
-        return u[x].len < u[y].len ? -1 : 1;
-    return (x > y) - (x < y);
 }
 
 static uint64_t mix(uint64_t x)
@@ -144,7 +135,7 @@ static int build_op(struct bld *B, int op, const char *prog, size_t plen, uid_t 
                 continue;
             MP(om->ridx_off, uint32_t)[k] = i;
             if (recs[i].c.has_path)
-                MP(om->path_off, uint32_t)[kp++] = k;
+                MP(om->path_off, uint32_t)[kp++] = i;
             else
                 TP(tr_off, struct trule)[kt++].pos = k;
             k++;
@@ -183,7 +174,7 @@ static int build_op(struct bld *B, int op, const char *prog, size_t plen, uid_t 
         any_port |= RULE_C(t)->has_port;
     }
     uint32_t runs_off = 0, runcls_off = 0, nruns = 0;
-    om->ptab_off = 0;
+    om->ptab_off = SP_AT(&B->M, 0, struct sp_matcher)->zero_ptab_off;
     if (!any_port) {
         om->npc = 1;
         om->pc_none = 0;
@@ -216,7 +207,10 @@ static int build_op(struct bld *B, int op, const char *prog, size_t plen, uid_t 
                 TP(ev, struct pev)[k++] = (struct pev){r[j].hi + 1, 0 - h};
             }
         }
-        sp__sort(TP(ev, struct pev), nev, sizeof(struct pev), pev_order, NULL);
+        uint32_t evs = TALLOC(nev ? nev : 1, struct pev, 8);
+        if (evs == SP_NONE)
+            return -1;
+        sp__msort(TP(ev, struct pev), nev, sizeof(struct pev), pev_order, NULL, TP(evs, struct pev));
         uint64_t acc = 0;
         uint32_t npc = 0, e = 0, port = 0;
         while (port < 65536) {
@@ -298,7 +292,11 @@ static int build_op(struct bld *B, int op, const char *prog, size_t plen, uid_t 
                     TP(u_off, struct sp_pfx)[k++] = ((const struct sp_pfx *)(const void *)(d + c->pfx_off))[j];
         }
     }
-    sp__sort(TP(u_off, struct sp_pfx), total, sizeof(struct sp_pfx), pfx_order, NULL);
+    uint32_t us = TALLOC(total ? total : 1, struct sp_pfx, 16);
+    if (us == SP_NONE)
+        return -1;
+    sp__msort(TP(u_off, struct sp_pfx), total, sizeof(struct sp_pfx), pfx_order, NULL,
+              TP(us, struct sp_pfx));
     uint32_t nu = 0;
     for (uint32_t k = 0; k < total; k++) {
         struct sp_pfx *u = TP(u_off, struct sp_pfx);
@@ -315,6 +313,8 @@ static int build_op(struct bld *B, int op, const char *prog, size_t plen, uid_t 
     }
     om->mode = MODE_TABLE;
     om->ncols = om->nftc * om->npc;
+    for (int c = 0; c < SP_FT_COUNT; c++)
+        om->ftcol[c] = om->ftc[c] * om->npc;
 
     /* Parents, and the pairs (class, table rule) bucketed by class. */
     uint32_t par = TALLOC(nclass, uint32_t, 4), stk = TALLOC(nu + 1, uint32_t, 4);
@@ -392,18 +392,27 @@ static int build_op(struct bld *B, int op, const char *prog, size_t plen, uid_t 
         for (int i = 0; i < 256; i++)
             MP(om->trie_off[f], uint32_t)[i] = (uint32_t)(1 + f);
     }
-    uint32_t ord = TALLOC(nu ? nu : 1, uint32_t, 4);
+    /* Paint shorter prefixes first: a counting sort by length. */
+    uint32_t ord = TALLOC(nu ? nu : 1, uint32_t, 4), lenpos[130];
     if (ord == SP_NONE)
         return -1;
+    memset(lenpos, 0, sizeof lenpos);
     for (uint32_t k = 0; k < nu; k++)
-        TP(ord, uint32_t)[k] = k;
-    sp__sort(TP(ord, uint32_t), nu, sizeof(uint32_t), by_len, TP(u_off, struct sp_pfx));
+        lenpos[TP(u_off, struct sp_pfx)[k].len + 1]++;
+    for (int l = 1; l < 130; l++)
+        lenpos[l] += lenpos[l - 1];
+    for (uint32_t k = 0; k < nu; k++)
+        TP(ord, uint32_t)[lenpos[TP(u_off, struct sp_pfx)[k].len]++] = k;
     for (uint32_t k = 0; k < nu; k++) {
         uint32_t i = TP(ord, uint32_t)[k];
         struct sp_pfx u = TP(u_off, struct sp_pfx)[i];
         if (trie_paint(B, om->trie_off[u.fam == 4 ? 0 : 1], &u, 3 + i))
             return -1;
     }
+
+    /* The cells hold global rule indices: file order within the op, one load less per match. */
+    for (uint32_t t = 0; t < nt; t++)
+        TP(tr_off, struct trule)[t].pos = MP(om->ridx_off, uint32_t)[TP(tr_off, struct trule)[t].pos];
 
     /* The table, row by row down the prefix tree. */
     om->table_off = sp__arena_alloc(&B->M, cells * sizeof(uint32_t), 64);
@@ -467,7 +476,10 @@ int sp_policy_specialise(struct sp_policy *p, const char *prog, uid_t uid)
         return -1;
     }
     uint32_t hdr = sp__arena_alloc(&B.M, sizeof(struct sp_matcher), 64);
-    int bad = hdr != 0;
+    uint32_t zero = sp__arena_alloc(&B.M, 65536 * sizeof(uint16_t), 64); /* fresh: zeroed */
+    int bad = hdr != 0 || zero == SP_NONE;
+    if (!bad)
+        SP_AT(&B.M, hdr, struct sp_matcher)->zero_ptab_off = zero;
     size_t plen = sp__strlen(prog);
     for (int op = 0; op < SP_OP_COUNT && !bad; op++) {
         struct sp_opm om;

@@ -38,7 +38,8 @@ struct sp_ld {
     dev_t dev[SP_MAX_DEPTH + 1];
     ino_t ino[SP_MAX_DEPTH + 1];
     /* The shadow index (shadow.c). */
-    uint32_t heads_off, broad_off[SP_OP_COUNT];
+    uint32_t heads_off, broad_off[SP_OP_COUNT][16]; /* address-less rules by FEAT_ needs */
+    uint64_t idx_lens[2][3]; /* prefix lengths indexed, IPv4 and IPv6 */
     char msg[640];
 };
 

@@ -97,13 +97,18 @@ int sp__cond_match(const struct sp_policy *p, const struct sp_cond *c, const str
 
 /* ---- matching ---- */
 
-static uint32_t trie4(const struct sp_matcher *m, uint32_t root, uint32_t a)
+static inline uint32_t trie4(const struct sp_matcher *m, uint32_t root, uint32_t a)
 {
-    const uint32_t *n = mat(m, root);
-    uint32_t e = n[a >> 24];
-    for (int shift = 16; (e & CHILD) && shift >= 0; shift -= 8)
-        e = ((const uint32_t *)mat(m, e & ~CHILD))[(a >> shift) & 255];
-    return e;
+    uint32_t e = ((const uint32_t *)mat(m, root))[a >> 24];
+    if (!(e & CHILD))
+        return e;
+    e = ((const uint32_t *)mat(m, e & ~CHILD))[(a >> 16) & 255];
+    if (!(e & CHILD))
+        return e;
+    e = ((const uint32_t *)mat(m, e & ~CHILD))[(a >> 8) & 255];
+    if (!(e & CHILD))
+        return e;
+    return ((const uint32_t *)mat(m, e & ~CHILD))[a & 255];
 }
 
 static uint32_t trie6(const struct sp_matcher *m, uint32_t root, const uint8_t *a)
@@ -115,14 +120,8 @@ static uint32_t trie6(const struct sp_matcher *m, uint32_t root, const uint8_t *
     return e;
 }
 
-static const struct sp_rule *rule_at(const struct sp_policy *p, const struct sp_opm *om,
-                                     uint32_t pos)
-{
-    const uint32_t *ridx = mat(p->m, om->ridx_off);
-    return &sp__recs(p)[ridx[pos]].pub;
-}
-
-static const struct sp_rule *match_linear(const struct sp_policy *p, const struct sp_opm *om,
+__attribute__((noinline, cold)) static const struct sp_rule *
+match_linear(const struct sp_policy *p, const struct sp_opm *om,
                                           const struct sp_query *q)
 {
     struct sp_qkey k;
@@ -134,28 +133,43 @@ static const struct sp_rule *match_linear(const struct sp_policy *p, const struc
     return NULL;
 }
 
+/* AF_UNIX path rules before the table's answer idx: tried in order, few and linear. */
+__attribute__((noinline, cold)) static const struct sp_rule *
+match_paths(const struct sp_policy *p, const struct sp_opm *om, const struct sp_query *q, uint32_t idx)
+{
+    struct sp_qkey k;
+    const uint32_t *paths = mat(p->m, om->path_off);
+    sp__qkey(q, &k);
+    for (uint32_t i = 0; i < om->npath && paths[i] < idx; i++)
+        if (sp__cond_match(p, &sp__recs(p)[paths[i]].c, &k))
+            return &sp__recs(p)[paths[i]].pub;
+    return idx == SP_NONE ? NULL : &sp__recs(p)[idx].pub;
+}
+
+/* Family and type to their small indices (anything else is "other"). */
+static const uint8_t fam_index[AF_INET6 + 1] = {
+    SP_FI_OTHER, SP_FI_UNIX,  SP_FI_INET,  SP_FI_OTHER, SP_FI_OTHER, SP_FI_OTHER,
+    SP_FI_OTHER, SP_FI_OTHER, SP_FI_OTHER, SP_FI_OTHER, SP_FI_INET6};
+_Static_assert(AF_UNIX == 1 && AF_INET == 2 && AF_INET6 == 10, "Linux address families");
+
 const struct sp_rule *sp_policy_match(const struct sp_policy *p, const struct sp_query *q)
 {
     const struct sp_matcher *m = p ? p->m : NULL;
     if (!m || (unsigned)q->op >= SP_OP_COUNT)
         return NULL;
     const struct sp_opm *om = &m->op[q->op];
-    if (!om->nrules)
-        return NULL;
-    if (om->mode == MODE_LINEAR)
-        return match_linear(p, om, q);
-    int fi = q->family == AF_INET ? SP_FI_INET : q->family == AF_INET6 ? SP_FI_INET6
-             : q->family == AF_UNIX ? SP_FI_UNIX : SP_FI_OTHER;
-    int ti = q->type == SOCK_STREAM ? SP_TI_STREAM : q->type == SOCK_DGRAM ? SP_TI_DGRAM : SP_TI_OTHER;
-    uint32_t ac = 0, pc = om->pc_none, port = 0;
+    if (__builtin_expect(om->mode != MODE_TABLE, 0))
+        return om->nrules ? match_linear(p, om, q) : NULL;
+    unsigned fi = (unsigned)q->family <= AF_INET6 ? fam_index[q->family] : SP_FI_OTHER;
+    unsigned ti = (unsigned)q->type - 1 < 2 ? (unsigned)q->type - 1 : SP_TI_OTHER;
+    uint32_t ac = 0, pc = om->pc_none;
     const struct sockaddr *sa = q->addr;
-    int have_port = 0;
-    if (sa && q->addrlen >= sizeof(sa_family_t)) {
-        if (sa->sa_family == AF_INET && q->addrlen >= sizeof(struct sockaddr_in)) {
+    if (sa && q->addrlen >= sizeof(struct sockaddr_in)) {
+        unsigned port = 65536;
+        if (sa->sa_family == AF_INET) {
             const struct sockaddr_in *in = (const void *)sa;
             ac = trie4(m, om->trie_off[0], ntohl(in->sin_addr.s_addr));
             port = ntohs(in->sin_port);
-            have_port = 1;
         } else if (sa->sa_family == AF_INET6 && q->addrlen >= sizeof(struct sockaddr_in6)) {
             const struct sockaddr_in6 *in6 = (const void *)sa;
             const uint8_t *a = in6->sin6_addr.s6_addr;
@@ -165,22 +179,15 @@ const struct sp_rule *sp_policy_match(const struct sp_policy *p, const struct sp
             else
                 ac = trie6(m, om->trie_off[1], a);
             port = ntohs(in6->sin6_port);
-            have_port = 1;
         }
+        if (port < 65536)
+            pc = ((const uint16_t *)mat(m, om->ptab_off))[port];
     }
-    if (have_port)
-        pc = om->ptab_off ? ((const uint16_t *)mat(m, om->ptab_off))[port] : 0;
     const uint32_t *table = mat(m, om->table_off);
-    uint32_t pos = table[ac * om->ncols + om->ftc[fi * SP_TI_COUNT + ti] * om->npc + pc];
-    if (om->npath && fi == SP_FI_UNIX) {
-        struct sp_qkey k;
-        const uint32_t *paths = mat(m, om->path_off);
-        sp__qkey(q, &k);
-        for (uint32_t i = 0; i < om->npath && paths[i] < pos; i++)
-            if (sp__cond_match(p, &sp__recs(p)[((const uint32_t *)mat(m, om->ridx_off))[paths[i]]].c, &k))
-                return rule_at(p, om, paths[i]);
-    }
-    return pos == SP_NONE ? NULL : rule_at(p, om, pos);
+    uint32_t idx = table[ac * om->ncols + om->ftcol[fi * SP_TI_COUNT + ti] + pc];
+    if (__builtin_expect(om->npath != 0, 0) && fi == SP_FI_UNIX)
+        return match_paths(p, om, q, idx);
+    return idx == SP_NONE ? NULL : &sp__recs(p)[idx].pub;
 }
 
 int sp_policy_has_op(const struct sp_policy *p, enum sp_op op)

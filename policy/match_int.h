@@ -6,22 +6,25 @@
 #include "policy_int.h"
 
 #define CHILD 0x80000000u
-#define MODE_TABLE 0
-#define MODE_LINEAR 1
+#define MODE_NONE 0 /* no rule for the op */
+#define MODE_TABLE 1
+#define MODE_LINEAR 2
 
 struct sp_opm {
     uint32_t nrules, ridx_off; /* op's rules for this process: global indices */
     uint32_t mode;
     uint8_t ftc[SP_FT_COUNT];
+    uint32_t ftcol[SP_FT_COUNT]; /* ftc[i] * npc: the column of a family-type class */
     uint32_t nftc, npc, pc_none, ncols;
-    uint32_t ptab_off; /* uint16[65536], 0 when no rule has a port */
+    uint32_t ptab_off; /* uint16[65536]; all zero (shared) when no rule has a port */
     uint32_t trie_off[2];
     uint32_t table_off;
-    uint32_t npath, path_off; /* positions (into ridx) of the AF_UNIX path rules */
+    uint32_t npath, path_off; /* global indices of the AF_UNIX path rules, in order */
 };
 
 struct sp_matcher {
     size_t size;
+    uint32_t zero_ptab_off; /* the shared all-zero port table */
     struct sp_opm op[SP_OP_COUNT];
 };
 

@@ -130,6 +130,10 @@ int sp__range_has(const struct sp_range *r, size_t n, uint32_t v);
 void sp__sort(void *base, size_t n, size_t sz, int (*cmp)(const void *, const void *, void *),
               void *ctx);
 
+/* Stable merge sort; scratch holds n * sz bytes. */
+void sp__msort(void *base, size_t n, size_t sz, int (*cmp)(const void *, const void *, void *),
+               void *ctx, void *scratch);
+
 /* Names (names.c). */
 enum sp_optid {
     SP_O_KEEPALIVE, SP_O_KEEPIDLE, SP_O_KEEPINTVL, SP_O_KEEPCNT, SP_O_NODELAY, SP_O_TFO,

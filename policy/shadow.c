@@ -14,8 +14,17 @@
 struct snode {
     uint32_t next, rule;
     struct sp_pfx key;
-    uint8_t op;
+    uint8_t op, needs; /* needs: the rule's FEAT_* matches, which a covered rule must have */
+    uint16_t ftmask;
 };
+
+enum { FEAT_PORT = 1, FEAT_PATH = 2, FEAT_PROG = 4, FEAT_UID = 8 };
+
+static uint8_t features(const struct sp_cond *c)
+{
+    return (uint8_t)((c->has_port ? FEAT_PORT : 0) | (c->has_path ? FEAT_PATH : 0) |
+                     (c->has_prog ? FEAT_PROG : 0) | (c->has_uid ? FEAT_UID : 0));
+}
 
 int sp__shadow_init(struct sp_ld *L)
 {
@@ -84,23 +93,34 @@ static uint32_t find_cover(struct sp_ld *L, uint32_t i)
     int op = b->pub.op;
     if (!b->c.ftmask)
         return SP_NONE;
-    uint32_t n = L->broad_off[op];
-    for (int k = 0; n && k < WALK_MAX; k++) {
-        const struct snode *sn = SP_AT(&L->idx, n, const struct snode);
-        if (sn->rule < best && covers(L, &rec(L, sn->rule)->c, &b->c))
-            best = sn->rule;
-        n = sn->next;
+    uint8_t have = features(&b->c);
+    for (unsigned needs = 0; needs < 16; needs++) {
+        if (needs & ~have)
+            continue; /* those rules ask for a match this one lacks */
+        uint32_t n = L->broad_off[op][needs];
+        for (int k = 0; n && k < WALK_MAX; k++) {
+            const struct snode *sn = SP_AT(&L->idx, n, const struct snode);
+            if ((sn->ftmask & b->c.ftmask) == b->c.ftmask && sn->rule < best &&
+                covers(L, &rec(L, sn->rule)->c, &b->c))
+                best = sn->rule;
+            n = sn->next;
+        }
     }
+    uint32_t n;
     if (!b->c.has_addr || !b->c.npfx)
         return best;
     struct sp_pfx p = *(const struct sp_pfx *)(const void *)(L->data.base + b->c.pfx_off);
+    const uint64_t *lens = L->idx_lens[p.fam == 4 ? 0 : 1];
     for (int len = 0; len <= p.len; len++) {
+        if (!(lens[len >> 6] >> (len & 63) & 1))
+            continue; /* no rule holds a prefix of this length */
         struct sp_pfx q = {p.addr & sp__pfx_mask(p.fam, len), p.fam, (uint8_t)len};
         n = SP_AT(&L->idx, L->heads_off, uint32_t)[hash(op, &q)];
         for (int k = 0; n && k < WALK_MAX; k++) {
             const struct snode *sn = SP_AT(&L->idx, n, const struct snode);
             if (sn->op == op && sn->key.fam == q.fam && sn->key.len == q.len &&
-                sn->key.addr == q.addr && sn->rule < best && covers(L, &rec(L, sn->rule)->c, &b->c))
+                sn->key.addr == q.addr && !(sn->needs & ~have) && sn->rule < best &&
+                covers(L, &rec(L, sn->rule)->c, &b->c))
                 best = sn->rule;
             n = sn->next;
         }
@@ -119,8 +139,10 @@ static void index_rule(struct sp_ld *L, uint32_t i)
         struct snode *sn = SP_AT(&L->idx, o, struct snode);
         sn->rule = i;
         sn->op = (uint8_t)op;
-        sn->next = L->broad_off[op];
-        L->broad_off[op] = o;
+        sn->needs = features(&r->c);
+        sn->ftmask = r->c.ftmask;
+        sn->next = L->broad_off[op][sn->needs];
+        L->broad_off[op][sn->needs] = o;
         return;
     }
     for (uint32_t k = 0; k < r->c.npfx; k++) {
@@ -132,6 +154,9 @@ static void index_rule(struct sp_ld *L, uint32_t i)
         sn->key = ((const struct sp_pfx *)(const void *)(L->data.base + r->c.pfx_off))[k];
         sn->rule = i;
         sn->op = (uint8_t)op;
+        sn->needs = features(&r->c);
+        sn->ftmask = r->c.ftmask;
+        L->idx_lens[sn->key.fam == 4 ? 0 : 1][sn->key.len >> 6] |= 1ULL << (sn->key.len & 63);
         uint32_t *head = &SP_AT(&L->idx, L->heads_off, uint32_t)[hash(op, &sn->key)];
         sn->next = *head;
         *head = o;

@@ -180,6 +180,16 @@ int sp__glob(const char *pat, size_t plen, const char *s, size_t n)
 
 static void swap_bytes(char *a, char *b, size_t sz)
 {
+    if (sz % 8 == 0) { /* prefixes, ranges, index pairs: word by word */
+        for (size_t i = 0; i < sz; i += 8) {
+            uint64_t x, y;
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            memcpy(a + i, &y, 8);
+            memcpy(b + i, &x, 8);
+        }
+        return;
+    }
     while (sz--) {
         char t = *a;
         *a++ = *b;
@@ -282,4 +292,30 @@ int sp__range_subset(const struct sp_range *b, size_t m, const struct sp_range *
             return 0;
     }
     return 1;
+}
+
+void sp__msort(void *vbase, size_t n, size_t sz, int (*cmp)(const void *, const void *, void *),
+               void *ctx, void *scratch)
+{
+    char *a = vbase, *b = scratch;
+    for (size_t width = 1; width < n; width *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * width) {
+            size_t mid = lo + width < n ? lo + width : n, hi = lo + 2 * width < n ? lo + 2 * width : n;
+            size_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi) {
+                if (cmp(a + j * sz, a + i * sz, ctx) < 0)
+                    memcpy(b + k++ * sz, a + j++ * sz, sz);
+                else
+                    memcpy(b + k++ * sz, a + i++ * sz, sz);
+            }
+            memcpy(b + k * sz, a + i * sz, (mid - i) * sz);
+            k += mid - i;
+            memcpy(b + k * sz, a + j * sz, (hi - j) * sz);
+        }
+        char *t = a;
+        a = b;
+        b = t;
+    }
+    if (a != vbase)
+        memcpy(vbase, a, n * sz);
 }
