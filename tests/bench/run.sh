@@ -391,6 +391,7 @@ verdict() { # label, value, limit, unit
     for r in "${ROWS[@]}"; do [ -n "${SEEN[$r]:-}" ] && echo "- ${LABEL[$r]}: ${SEEN[$r]}"; done
     echo
     echo "Policies: $P10K (10,000 rules), $PCONNECT, $PBOTH; $POLICY_CHECK."
+    echo
     if [ -f "$SHIM" ]; then
         echo "Where our rows' added instructions go: exclusive instructions per function and"
         echo "iteration (callgrind_annotate of N=$CG_N2 minus N=$CG_N1, / $((CG_N2 - CG_N1))), minus the bare"
