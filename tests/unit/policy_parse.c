@@ -20,8 +20,9 @@
 #endif
 #endif
 
-static int counting, allocs;
+static int counting;
 #ifndef NO_INTERPOSE
+static int allocs;
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
