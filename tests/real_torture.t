@@ -7,7 +7,7 @@
 . "$(dirname "$0")/real/lib.sh"
 P=$SP_BUILD/progs
 JEMALLOC=$(ls /usr/lib/*/libjemalloc.so.2 2>/dev/null | head -1)
-plan 15
+plan 17
 
 # name, then arguments: bounded sizes for make check.
 declare -A ARGS=(
@@ -40,12 +40,39 @@ for prog in $ORDER; do
         continue
     fi
     # shellcheck disable=SC2086
-    under_shim run_prog "$REAL_TMP/$prog.shim" "$P/$prog" ${ARGS[$prog]}
+    SHIM_LOG_TO=stderr under_shim run_prog "$REAL_TMP/$prog.shim" "$P/$prog" ${ARGS[$prog]}
     rc=$?
     ok $rc "$prog under the shim: $(tail -1 "$REAL_TMP/$prog.shim")"
     [ $rc = 0 ] || sed 's/^/#   /' "$REAL_TMP/$prog.shim" | tail -20
     grep '^#' "$REAL_TMP/$prog.shim"
 done
+
+# Known shim bugs, as TODO tests: they show up in every run and pass once fixed.
+if [ -n "$why" ]; then
+    skip "log file opened once under 64 racing threads: $why"
+    skip "signal handler's connects get the forced options: $why"
+else
+    # With SOCKPOLICY_LOG=FILE the log is the shim's one descriptor; two threads logging
+    # their first line at once must not open it twice (the second one leaks).
+    # The race is a matter of luck: three tries, the worst counts.
+    extra=0
+    for try in 1 2 3; do
+        rm -f "$REAL_TMP/race.log"
+        SHIM_LOG_TO=$REAL_TMP/race.log under_shim run_prog "$REAL_TMP/race.out" \
+            "$P/torture_threads" 64 100 0 0 20
+        e=$(sed -n 's/^# fds before=\([0-9]*\) after=\([0-9]*\)/\2-\1/p' "$REAL_TMP/race.out")
+        e=$((${e:-99}))
+        [ "$e" -gt "$extra" ] && extra=$e
+    done
+    [ "$extra" -le 1 ]
+    ok $? "log file opened once under 64 racing threads (worst of 3 runs: $extra descriptors more at the end) # TODO shim/log.c opens SOCKPOLICY_LOG once per racing thread; the extra ones leak"
+    # A handler interrupting a hook re-enters the shim: its socket must still get the policy.
+    line=$(grep '^# handler_runs=' "$REAL_TMP/torture_signal.shim")
+    hr=$(sed -n 's/.*handler_connects=\([0-9]*\).*/\1/p' <<<"$line")
+    hn=$(sed -n 's/.*handler_nodelay=\([0-9]*\).*/\1/p' <<<"$line")
+    [ -n "$hr" ] && [ "$hr" = "$hn" ]
+    ok $? "signal handler's connects get the forced options ($hn of $hr) # TODO a connect made in a signal handler that interrupted a hook passes through the re-entry guard unenforced"
+fi
 
 # The policy was in force (else the shim runs above prove little): every socket the vfork
 # program connects or accepts reads back keepalive=1 nodelay=1, and did so after every child.
@@ -55,9 +82,9 @@ if [ -n "$why" ]; then
 else
     grep -q 'client keepalive=1 nodelay=1 accepted keepalive=1 nodelay=1' "$REAL_TMP/torture_vfork.shim"
     ok $? "forced options read back on connected and accepted sockets (torture_vfork)"
-    ! policy_load_failed
+    ! policy_load_failed "$REAL_TMP"/*.shim
     ok $? "the shim loaded the policy in every process"
-    policy_load_failed && grep "policy failed" "$SHIM_LOG" | head -3 | sed 's/^/#   /'
+    grep -h "policy failed" "$REAL_TMP"/*.shim | head -3 | sed 's/^/#   /'
 fi
 
 # The main thread's connects in torture_signal all carry the forced nodelay; the handler's
@@ -78,7 +105,7 @@ if [ -n "$why" ]; then
     skip "fdreuse: identical results bare and under the shim: $why"
 else
     diff <(grep -v '^info:' "$REAL_TMP/torture_fdreuse.bare") \
-         <(grep -v '^info:' "$REAL_TMP/torture_fdreuse.shim") >"$REAL_TMP/fd.diff"
+         <(grep -v '^info:\|^sockpolicy\[' "$REAL_TMP/torture_fdreuse.shim") >"$REAL_TMP/fd.diff"
     ok $? "fdreuse: every result and errno identical bare and under the shim"
     sed 's/^/#   /' "$REAL_TMP/fd.diff" | head -20
 fi
@@ -99,10 +126,10 @@ else
         skip "jemalloc before the shim: $why"
         skip "jemalloc after the shim: $why"
     else
-        LD_PRELOAD=$JEMALLOC:$SHIM SOCKPOLICY_CONF=$POLICY SOCKPOLICY_LOG=$SHIM_LOG \
+        LD_PRELOAD=$JEMALLOC:$SHIM SOCKPOLICY_CONF=$POLICY SOCKPOLICY_LOG=stderr \
             run_prog "$REAL_TMP/je.before" "$P/torture_threads" 32 500 4 10 20
         ok $? "jemalloc preloaded before the shim: $(tail -1 "$REAL_TMP/je.before")"
-        LD_PRELOAD=$SHIM:$JEMALLOC SOCKPOLICY_CONF=$POLICY SOCKPOLICY_LOG=$SHIM_LOG \
+        LD_PRELOAD=$SHIM:$JEMALLOC SOCKPOLICY_CONF=$POLICY SOCKPOLICY_LOG=stderr \
             run_prog "$REAL_TMP/je.after" "$P/torture_threads" 32 500 4 10 20
         ok $? "jemalloc preloaded after the shim: $(tail -1 "$REAL_TMP/je.after")"
         grep -h '^#' "$REAL_TMP/je.before" "$REAL_TMP/je.after"

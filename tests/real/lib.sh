@@ -13,7 +13,12 @@ t_fail=0
 plan() { echo "1..$1"; }
 ok() { # ok COND-STATUS DESCRIPTION
     t_n=$((t_n + 1))
-    if [ "$1" = 0 ]; then echo "ok $t_n - $2"; else echo "not ok $t_n - $2"; t_fail=$((t_fail + 1)); fi
+    if [ "$1" = 0 ]; then
+        echo "ok $t_n - $2"
+    else
+        echo "not ok $t_n - $2"
+        [[ $2 == *"# TODO"* ]] || t_fail=$((t_fail + 1)) # a known bug, recorded, not a failure
+    fi
 }
 skip() { t_n=$((t_n + 1)); echo "ok $t_n # SKIP $1"; }
 diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
@@ -55,17 +60,16 @@ shim_missing() {
         echo "policy $POLICY does not pass sockpolicy check: $(head -c 300 "$REAL_TMP/check.out")"
         return
     fi
-    if ! LD_PRELOAD=$(shim_preload) SOCKPOLICY_CONF=$POLICY SOCKPOLICY_LOG=$SHIM_LOG \
-         /bin/sh -c 'exec 3<>/dev/null' >/dev/null 2>"$REAL_TMP/load.err"; then
-        echo "the shim does not load: $(head -c 300 "$REAL_TMP/load.err")"
-        return
-    fi
+    # A library that exists but does not load is a broken shim, not a missing one: the
+    # caller's tests then run and fail.
+
 }
 
-# Runs a command under the shim with the policy; the shim logs to $SHIM_LOG.
+# Runs a command under the shim with the policy; the shim logs to $SHIM_LOG, or where
+# SHIM_LOG_TO says (e.g. "stderr": a log file is a descriptor of the shim's own, which a
+# program counting its descriptors would see).
 under_shim() {
-    LD_PRELOAD=$(shim_preload)${EXTRA_PRELOAD:+:$EXTRA_PRELOAD} SOCKPOLICY_CONF=$POLICY \
-        SOCKPOLICY_LOG=$SHIM_LOG "$@"
+    LD_PRELOAD=$(shim_preload) SOCKPOLICY_CONF=$POLICY SOCKPOLICY_LOG=${SHIM_LOG_TO:-$SHIM_LOG} "$@"
 }
 
 # A free TCP port on 127.0.0.1 (the kernel picks it; a race with another test is unlikely
@@ -84,7 +88,12 @@ wait_port() {
     return 1
 }
 
-# Whether the policy failed to load in any process that logged to $SHIM_LOG.
+# Whether the policy failed to load in any process that logged to $SHIM_LOG (or to the
+# files given).
 policy_load_failed() {
-    [ -f "$SHIM_LOG" ] && grep -q "policy failed to load" "$SHIM_LOG"
+    local f
+    for f in "$SHIM_LOG" "$@"; do
+        [ -f "$f" ] && grep -q "policy failed to load" "$f" && return 0
+    done
+    return 1
 }
