@@ -22,7 +22,7 @@ is "$(cat "$TMP/empty.err")" "" "nothing logged with an empty policy"
 # No policy file at all: SOCKPOLICY_CONF unset and no /etc/sockpolicy.conf.
 if [ -e /etc/sockpolicy.conf ]; then skip "/etc/sockpolicy.conf exists here"
 else
-    shimmed=$(env -u SOCKPOLICY_CONF LD_PRELOAD=$PRELOAD timeout 20 "$T")
+    shimmed=$(env -u SOCKPOLICY_CONF LD_PRELOAD="$PRELOAD" timeout 20 "$T")
     is "$shimmed" "$bare" "same returns and errnos with no policy file at all"
 fi
 # A policy that fails to load: logged once, then pass-through.
