@@ -1,0 +1,219 @@
+/* shim/cmd_run.c: `sockpolicy run [-c FILE] [--log DEST] -- PROGRAM [ARGS...]`.
+ * Puts libsockpolicy.so in front of LD_PRELOAD, passes the policy and log settings in the
+ * environment, and execs the program. A statically linked program is refused: there is no
+ * dynamic loader to preload anything into it. */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd.h"
+
+#ifndef SP_LIBDIR
+#define SP_LIBDIR "/usr/local/lib"
+#endif
+
+static void run_usage(FILE *f)
+{
+    fprintf(f, "usage: sockpolicy run [-c FILE] [--log DEST] [--] PROGRAM [ARGS...]\n"
+               "  -c, --config FILE  the policy (default: $SOCKPOLICY_CONF, else /etc/sockpolicy.conf)\n"
+               "  --log DEST         log to DEST: a file, stderr, syslog, journald or off\n");
+}
+
+/* The library: next to this command (a build tree), else the installed libdir. */
+static int find_library(char *out, size_t size)
+{
+    const char *env = getenv("SOCKPOLICY_LIBRARY");
+    if (env && *env && access(env, R_OK) == 0) {
+        snprintf(out, size, "%s", env);
+        return 0;
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = 0;
+        char *slash = strrchr(self, '/');
+        if (slash) {
+            *slash = 0;
+            if ((size_t)snprintf(out, size, "%s/libsockpolicy.so", self) < size && access(out, R_OK) == 0)
+                return 0;
+            /* installed as PREFIX/bin/sockpolicy: try PREFIX/lib too */
+            if ((size_t)snprintf(out, size, "%s/../lib/libsockpolicy.so", self) < size &&
+                access(out, R_OK) == 0)
+                return 0;
+        }
+    }
+    if ((size_t)snprintf(out, size, "%s/libsockpolicy.so", SP_LIBDIR) < size && access(out, R_OK) == 0)
+        return 0;
+    return -1;
+}
+
+/* PROGRAM as execvp would find it. */
+static int find_program(const char *prog, char *out, size_t size)
+{
+    if (strchr(prog, '/')) {
+        snprintf(out, size, "%s", prog);
+        return access(out, F_OK);
+    }
+    const char *path = getenv("PATH");
+    if (!path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    while (*path) {
+        size_t len = strcspn(path, ":");
+        if ((size_t)snprintf(out, size, "%.*s/%s", (int)(len ? len : 1), len ? path : ".", prog) < size &&
+            access(out, X_OK) == 0)
+            return 0;
+        path += len + (path[len] == ':');
+    }
+    return -1;
+}
+
+/* 1 when the ELF file has an interpreter (dynamically linked), 0 when it has none (static),
+ * -1 when it is not an ELF file we can read (a script: exec decides). */
+static int elf_is_dynamic(const char *file)
+{
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    unsigned char id[EI_NIDENT];
+    int result = -1;
+    if (pread(fd, id, sizeof id, 0) != (ssize_t)sizeof id || memcmp(id, ELFMAG, SELFMAG) != 0)
+        goto out;
+    uint64_t phoff;
+    unsigned phnum, phentsize;
+    if (id[EI_CLASS] == ELFCLASS64) {
+        Elf64_Ehdr eh;
+        if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh)
+            goto out;
+        phoff = eh.e_phoff, phnum = eh.e_phnum, phentsize = eh.e_phentsize;
+    } else if (id[EI_CLASS] == ELFCLASS32) {
+        Elf32_Ehdr eh;
+        if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh)
+            goto out;
+        phoff = eh.e_phoff, phnum = eh.e_phnum, phentsize = eh.e_phentsize;
+    } else {
+        goto out;
+    }
+    result = 0;
+    for (unsigned i = 0; i < phnum && i < 4096; i++) {
+        uint32_t type;
+        if (pread(fd, &type, sizeof type, (off_t)(phoff + (uint64_t)i * phentsize)) != (ssize_t)sizeof type) {
+            result = -1;
+            break;
+        }
+        if (type == PT_INTERP) {
+            result = 1;
+            break;
+        }
+    }
+out:
+    close(fd);
+    return result;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    const char *conf = NULL, *log = NULL;
+    int i = 1;
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) {
+            i++;
+            break;
+        } else if ((!strcmp(a, "-c") || !strcmp(a, "--config")) && i + 1 < argc) {
+            conf = argv[++i];
+        } else if (!strncmp(a, "--config=", 9)) {
+            conf = a + 9;
+        } else if (!strcmp(a, "--log") && i + 1 < argc) {
+            log = argv[++i];
+        } else if (!strncmp(a, "--log=", 6)) {
+            log = a + 6;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            run_usage(stdout);
+            return 0;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "sockpolicy run: unknown option %s\n", a);
+            run_usage(stderr);
+            return 2;
+        } else {
+            break;
+        }
+    }
+    if (i >= argc) {
+        fprintf(stderr, "sockpolicy run: no program to run\n");
+        run_usage(stderr);
+        return 2;
+    }
+    const char *prog = argv[i];
+    char lib[PATH_MAX], file[PATH_MAX], abs_conf[PATH_MAX];
+    if (find_library(lib, sizeof lib) != 0) {
+        fprintf(stderr, "sockpolicy run: cannot find libsockpolicy.so next to this command or in %s\n",
+                SP_LIBDIR);
+        return 1;
+    }
+    if (find_program(prog, file, sizeof file) != 0) {
+        fprintf(stderr, "sockpolicy run: %s: command not found\n", prog);
+        return 127;
+    }
+    if (elf_is_dynamic(file) == 0) {
+        fprintf(stderr,
+                "sockpolicy run: %s is statically linked: it has no dynamic loader, so LD_PRELOAD "
+                "cannot put libsockpolicy.so in front of its socket calls and no policy would "
+                "apply. Run a dynamically linked build of it instead.\n",
+                file);
+        return 126;
+    }
+    struct stat st;
+    if (stat(file, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID)))
+        fprintf(stderr,
+                "sockpolicy run: warning: %s is set%sid: the loader ignores a preload from a "
+                "non-system path and the shim ignores SOCKPOLICY_* in it; only a root-owned "
+                "/etc/sockpolicy.conf applies, if the library is installed system-wide.\n",
+                file, (st.st_mode & S_ISUID) ? "u" : "g");
+    if (conf) {
+        if (access(conf, R_OK) != 0) {
+            fprintf(stderr, "sockpolicy run: %s: %s\n", conf, strerror(errno));
+            return 2;
+        }
+        if (realpath(conf, abs_conf)) /* children that chdir still find it */
+            conf = abs_conf;
+        setenv("SOCKPOLICY_CONF", conf, 1);
+    }
+    if (log) {
+        char abs_log[PATH_MAX];
+        if (strchr(log, '/') || (strcmp(log, "stderr") && strcmp(log, "syslog") &&
+                                 strcmp(log, "journald") && strcmp(log, "off"))) {
+            /* a file, relative to here: make it absolute */
+            if (log[0] != '/' && getcwd(abs_log, sizeof abs_log) &&
+                strlen(abs_log) + strlen(log) + 2 < sizeof abs_log) {
+                strcat(abs_log, "/");
+                strcat(abs_log, log);
+                log = abs_log;
+            }
+        }
+        setenv("SOCKPOLICY_LOG", log, 1);
+    }
+    const char *old = getenv("LD_PRELOAD");
+    if (old && *old) {
+        size_t n = strlen(lib) + strlen(old) + 2;
+        char *both = malloc(n);
+        if (!both) {
+            perror("sockpolicy run");
+            return 1;
+        }
+        snprintf(both, n, "%s %s", lib, old);
+        setenv("LD_PRELOAD", both, 1);
+        free(both);
+    } else {
+        setenv("LD_PRELOAD", lib, 1);
+    }
+    execv(file, argv + i);
+    int err = errno;
+    fprintf(stderr, "sockpolicy run: cannot run %s: %s\n", file, strerror(err));
+    return err == ENOENT ? 127 : 126;
+}
