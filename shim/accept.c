@@ -27,21 +27,18 @@ static int __attribute__((noinline)) accept_ruled(int fd, struct sockaddr *sa, s
     if ((sa && !len) || shim_sock_kind(fd, &family, &type) != 0)
         return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
     int saved = errno;
-    shim_depth++;
     bio_addr peer;
     socklen_t plen = sizeof peer;
     int opts = (flags & SOCK_NONBLOCK) ? BIO_SOCK_NONBLOCK : 0;
     int nfd = bio_accept_sa(fd, &peer.sa, &plen, opts, flags);
     bio_err_clear();
     if (nfd < 0) {
-        shim_depth--;
         return -1; /* errno from accept */
     }
     struct shim_decision d = shim_decide(p, SP_OP_ACCEPT, family, type, &peer.sa, plen);
     if (shim_gate(&d, SP_OP_ACCEPT, nfd, &peer.sa, plen) != 0) {
         int err = errno;
         shim_real.close(nfd);
-        shim_depth--;
         errno = err;
         return -1;
     }
@@ -54,7 +51,6 @@ static int __attribute__((noinline)) accept_ruled(int fd, struct sockaddr *sa, s
         shim_pin(nfd, d.rule, family, type);
     }
     copy_peer(sa, len, &peer, plen);
-    shim_depth--;
     errno = saved;
     return nfd;
 }

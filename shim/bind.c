@@ -20,7 +20,6 @@ static int __attribute__((noinline)) bind_ruled(int fd, const struct sockaddr *s
     if (d.action != SP_ACT_SET || !d.rule)
         return shim_real.bind(fd, sa, len);
     int saved = errno;
-    shim_depth++;
     uint32_t which = SHIM_OPTS_ALL & ~SHIM_OPTS_LISTEN_AFTER;
     int flags = shim_bio_flags(d.rule, family, type, &which, BIO_SOCK_REUSEADDR);
     shim_apply_opts(fd, d.rule, which, SP_OP_BIND);
@@ -33,7 +32,6 @@ static int __attribute__((noinline)) bind_ruled(int fd, const struct sockaddr *s
     bio_err_clear();
     if (r == 1)
         shim_pin(fd, d.rule, family, type);
-    shim_depth--;
     if (r == 1)
         errno = saved;
     return r == 1 ? 0 : -1;

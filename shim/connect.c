@@ -135,9 +135,7 @@ static int __attribute__((noinline)) connect_ruled(int fd, const struct sockaddr
     if (!d.rule || (d.action != SP_ACT_SET && !d.rule->connect_timeout_ms))
         return shim_real.connect(fd, sa, len);
     int saved = errno;
-    shim_depth++;
     int r = routed_connect(fd, sa, len, family, type, d.rule);
-    shim_depth--;
     if (r == 0)
         errno = saved; /* success leaves the caller's errno alone */
     return r;

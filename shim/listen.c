@@ -28,7 +28,6 @@ static int __attribute__((noinline)) listen_ruled(int fd, int backlog)
         return -1;
     if (d.action != SP_ACT_SET || !d.rule)
         return shim_real.listen(fd, backlog);
-    shim_depth++;
     if (d.rule->nonblock)
         shim_set_nonblock(fd);
     shim_apply_opts(fd, d.rule,
@@ -39,7 +38,6 @@ static int __attribute__((noinline)) listen_ruled(int fd, int backlog)
         shim_apply_opts(fd, d.rule, SHIM_OPTS_LISTEN_AFTER, SP_OP_LISTEN);
         shim_pin(fd, d.rule, family, type);
     }
-    shim_depth--;
     return r;
 }
 

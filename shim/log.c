@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -92,11 +93,29 @@ static int still_ours(int fd, dev_t dev, ino_t ino)
     return fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
 }
 
+static atomic_int opening; /* one thread (re)opens the destination at a time */
+
 static int open_dest(void)
 {
-    int fd = atomic_load_explicit(&shim_log_fd, memory_order_relaxed);
+    int fd = atomic_load_explicit(&shim_log_fd, memory_order_acquire);
     if (fd >= 0 && still_ours(fd, lg.dev, lg.ino))
         return fd;
+    /* Racing threads wait (briefly, bounded: a signal handler may have interrupted the opener
+     * on this very thread) for the one that opens, rather than each opening its own. */
+    for (int spins = 0;; spins++) {
+        int idle = 0;
+        if (atomic_compare_exchange_strong(&opening, &idle, 1))
+            break;
+        if (spins > 2000)
+            return -1; /* drop this line */
+        sched_yield();
+        fd = atomic_load_explicit(&shim_log_fd, memory_order_acquire);
+        if (fd >= 0 && still_ours(fd, lg.dev, lg.ino))
+            return fd;
+    }
+    fd = atomic_load_explicit(&shim_log_fd, memory_order_acquire);
+    if (fd >= 0 && still_ours(fd, lg.dev, lg.ino))
+        goto done; /* opened by the thread we waited for */
     if (lg.dest == DEST_FILE) {
         fd = open(lg.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
     } else {
@@ -107,17 +126,19 @@ static int open_dest(void)
             fd = -1;
         }
     }
-    if (fd < 0)
-        return -1;
     struct stat st;
-    if (fstat(fd, &st) != 0) {
+    if (fd >= 0 && fstat(fd, &st) != 0) {
         shim_real.close(fd);
-        return -1;
+        fd = -1;
     }
-    lg.dev = st.st_dev;
-    lg.ino = st.st_ino;
-    int old = atomic_exchange(&shim_log_fd, fd);
-    (void)old; /* not closed: the program may have reused that number */
+    if (fd >= 0) {
+        lg.dev = st.st_dev;
+        lg.ino = st.st_ino;
+    }
+    /* A stale number being replaced is not closed: the program may have reused it. */
+    atomic_store_explicit(&shim_log_fd, fd, memory_order_release);
+done:
+    atomic_store(&opening, 0);
     return fd;
 }
 

@@ -21,12 +21,10 @@ static int send_gate(int fd, int flags, const struct sockaddr *sa, socklen_t len
     if (shim_gate(&d, op, fd, sa, len) != 0)
         return -1;
     if (d.action == SP_ACT_SET && d.rule) {
-        shim_depth++;
         if (d.rule->nonblock)
             shim_set_nonblock(fd);
         shim_apply_opts(fd, d.rule, SHIM_OPTS_ALL & ~SHIM_OPTS_LISTEN_AFTER, op);
         shim_pin(fd, d.rule, family, type);
-        shim_depth--;
     }
     return 0;
 }

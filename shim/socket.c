@@ -19,13 +19,11 @@ static int __attribute__((noinline)) socket_ruled(int domain, int type, int prot
     int fd = shim_real.socket(domain, type, protocol);
     if (fd < 0 || d.action != SP_ACT_SET || !d.rule)
         return fd;
-    shim_depth++;
     shim_fd_claim(fd, domain, kind);
     if (d.rule->nonblock)
         shim_set_nonblock(fd);
     shim_apply_opts(fd, d.rule, SHIM_OPTS_ALL & ~SHIM_OPTS_LISTEN_AFTER, SP_OP_SOCKET);
     shim_pin(fd, d.rule, domain, kind);
-    shim_depth--;
     return fd;
 }
 

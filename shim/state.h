@@ -16,8 +16,10 @@
 #define SHIM_DENY_ALL ((struct sp_policy *)2)
 extern _Atomic(struct sp_policy *) shim_policy;
 
-/* Per-thread depth of shim code on the stack: a hook entered from inside the shim (or from a
- * signal handler that interrupted it) passes straight through. */
+/* Per-thread depth of foreign code the shim runs on a hook's path (the policy loader): a hook
+ * entered from inside it passes straight through. The hooks' own work calls only the real
+ * functions, so it does not count: a signal handler that interrupts a hook and connects gets
+ * the policy like any other call. */
 extern __thread int shim_depth __attribute__((tls_model("initial-exec")));
 
 /* Loads the policy once (concurrent callers wait briefly, then pass through), returns what
