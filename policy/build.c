@@ -16,6 +16,16 @@ struct bld {
     struct sp_arena M, T;
 };
 
+/* Which rules go into a matcher: compiled, those without prog/uid matches (the others are
+ * listed per op with their predicate); for one process, those whose prog/uid hold. */
+struct filt {
+    int compiled;
+    uint32_t predid_off; /* compiled: T offset of uint32[nrules], the predicate of a rule */
+    const char *prog;
+    size_t plen;
+    uid_t uid;
+};
+
 struct trule {   /* a rule that goes into the table */
     uint32_t pos; /* in the op's list, then its global index (the table's cells) */
     uint16_t ftcm; /* family-type classes it matches */
@@ -105,8 +115,39 @@ static int trie_paint(struct bld *B, uint32_t root, const struct sp_pfx *u, uint
 #define TP(off, T_) SP_AT(&B->T, off, T_)
 #define MP(off, T_) SP_AT(&B->M, off, T_)
 
-static int build_op(struct bld *B, int op, const char *prog, size_t plen, uid_t uid,
-                    struct sp_opm *om)
+static int keep(const struct sp_policy *p, const struct sp_cond *c, const struct filt *f)
+{
+    if (f->compiled)
+        return !c->has_prog && !c->has_uid;
+    return process_ok(p, c, f->prog, f->plen, f->uid);
+}
+
+/* Compiled matcher: the op's prog/uid rules and their predicates. */
+static int cond_list(struct bld *B, int op, const struct filt *F, struct sp_opm *om)
+{
+    const struct sp_policy *p = B->p;
+    const struct sp_rec *recs = sp__recs(p);
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < p->nrules; i++)
+        if (recs[i].pub.op == (enum sp_op)op && (recs[i].c.has_prog || recs[i].c.has_uid))
+            n++;
+    om->ncond = n;
+    if (!n)
+        return 0;
+    om->cond_off = sp__arena_alloc(&B->M, n * sizeof(uint32_t), 4);
+    om->cond_pred_off = sp__arena_alloc(&B->M, n * sizeof(uint32_t), 4);
+    if (B->M.failed)
+        return -1;
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < p->nrules; i++)
+        if (recs[i].pub.op == (enum sp_op)op && (recs[i].c.has_prog || recs[i].c.has_uid)) {
+            SP_AT(&B->M, om->cond_off, uint32_t)[k] = i;
+            SP_AT(&B->M, om->cond_pred_off, uint32_t)[k++] = SP_AT(&B->T, F->predid_off, uint32_t)[i];
+        }
+    return 0;
+}
+
+static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *om)
 {
     const struct sp_policy *p = B->p;
     const struct sp_rec *recs = sp__recs(p);
@@ -114,8 +155,10 @@ static int build_op(struct bld *B, int op, const char *prog, size_t plen, uid_t 
     size_t tmark = B->T.used;
     uint32_t n = 0, nt = 0, np = 0;
 
+    if (F->compiled && p->op_rules[op] && cond_list(B, op, F, om))
+        return -1;
     for (uint32_t i = 0; i < p->nrules; i++)
-        if (recs[i].pub.op == (enum sp_op)op && process_ok(p, &recs[i].c, prog, plen, uid)) {
+        if (recs[i].pub.op == (enum sp_op)op && keep(p, &recs[i].c, F)) {
             n++;
             recs[i].c.has_path ? np++ : nt++;
         }
@@ -131,7 +174,7 @@ static int build_op(struct bld *B, int op, const char *prog, size_t plen, uid_t 
     {
         uint32_t k = 0, kt = 0, kp = 0;
         for (uint32_t i = 0; i < p->nrules; i++) {
-            if (recs[i].pub.op != (enum sp_op)op || !process_ok(p, &recs[i].c, prog, plen, uid))
+            if (recs[i].pub.op != (enum sp_op)op || !keep(p, &recs[i].c, F))
                 continue;
             MP(om->ridx_off, uint32_t)[k] = i;
             if (recs[i].c.has_path)
@@ -450,53 +493,234 @@ static int build_op(struct bld *B, int op, const char *prog, size_t plen, uid_t 
     return 0;
 }
 
-static void free_matcher(struct sp_policy *p)
+/* Starts a matcher in B->M: the header at offset 0 and the shared all-zero port table. */
+static int matcher_start(struct bld *B)
 {
-    if (p->m)
-        munmap(p->m, p->msize);
-    p->m = NULL;
-    p->msize = 0;
+    if (sp__arena_init(&B->M, 64 << 10) || sp__arena_init(&B->T, 256 << 10)) {
+        sp__arena_free(&B->M);
+        return -1;
+    }
+    uint32_t hdr = sp__arena_alloc(&B->M, sizeof(struct sp_matcher), 64);
+    uint32_t zero = sp__arena_alloc(&B->M, 65536 * sizeof(uint16_t), 64); /* fresh: zeroed */
+    if (hdr != 0 || zero == SP_NONE) {
+        sp__arena_free(&B->M);
+        sp__arena_free(&B->T);
+        return -1;
+    }
+    SP_AT(&B->M, hdr, struct sp_matcher)->zero_ptab_off = zero;
+    return 0;
 }
 
-int sp_policy_specialise(struct sp_policy *p, const char *prog, uid_t uid)
+static int matcher_ops(struct bld *B, const struct filt *F)
+{
+    for (int op = 0; op < SP_OP_COUNT; op++) {
+        struct sp_opm om;
+        memset(&om, 0, sizeof om);
+        if (build_op(B, op, F, &om) != 0 || B->M.failed)
+            return -1;
+        SP_AT(&B->M, 0, struct sp_matcher)->op[op] = om;
+    }
+    SP_AT(&B->M, 0, struct sp_matcher)->size = B->M.used;
+    return 0;
+}
+
+static uint64_t pred_hash(const struct sp_policy *p, const struct sp_cond *c)
+{
+    const char *d = sp__data(p);
+    uint64_t h = mix((uint64_t)c->has_prog << 3 | c->prog_neg << 2 | c->has_uid << 1 | c->uid_neg);
+    if (c->has_prog)
+        for (uint32_t i = 0; i < c->prog_len; i++)
+            h = mix(h ^ (unsigned char)d[c->prog_off + i]);
+    if (c->has_uid)
+        for (uint32_t i = 0; i < c->nuid; i++) {
+            const struct sp_range *r = (const void *)(d + c->uid_off);
+            h = mix(h ^ ((uint64_t)r[i].lo << 32 | r[i].hi));
+        }
+    return h;
+}
+
+static int pred_same(const struct sp_policy *p, const struct sp_cond *a, const struct sp_cond *b)
+{
+    const char *d = sp__data(p);
+    if (a->has_prog != b->has_prog || a->has_uid != b->has_uid)
+        return 0;
+    if (a->has_prog && (a->prog_neg != b->prog_neg || a->prog_len != b->prog_len ||
+                        memcmp(d + a->prog_off, d + b->prog_off, a->prog_len)))
+        return 0;
+    if (a->has_uid && (a->uid_neg != b->uid_neg || a->nuid != b->nuid ||
+                       memcmp(d + a->uid_off, d + b->uid_off, a->nuid * sizeof(struct sp_range))))
+        return 0;
+    return 1;
+}
+
+/* The distinct prog/uid predicates: pred[] in M (a rule holding each), predid[] in T. */
+static int compile_preds(struct bld *B, struct filt *F)
+{
+    const struct sp_policy *p = B->p;
+    const struct sp_rec *recs = sp__recs(p);
+    uint32_t ncond = 0, npred = 0;
+    for (uint32_t i = 0; i < p->nrules; i++)
+        ncond += recs[i].c.has_prog || recs[i].c.has_uid;
+    F->predid_off = TALLOC(p->nrules ? p->nrules : 1, uint32_t, 4);
+    uint32_t hsize = 16;
+    while (hsize < 2 * ncond)
+        hsize *= 2;
+    uint32_t ht = TALLOC(hsize, uint32_t, 4); /* pred id + 1, 0 empty */
+    uint32_t pred = sp__arena_alloc(&B->M, (ncond ? ncond : 1) * sizeof(uint32_t), 4);
+    if (B->T.failed || B->M.failed)
+        return -1;
+    memset(TP(ht, uint32_t), 0, hsize * sizeof(uint32_t));
+    for (uint32_t i = 0; i < p->nrules; i++) {
+        const struct sp_cond *c = &recs[i].c;
+        if (!c->has_prog && !c->has_uid)
+            continue;
+        uint32_t slot = (uint32_t)pred_hash(p, c) & (hsize - 1), id;
+        for (;;) {
+            uint32_t e = TP(ht, uint32_t)[slot];
+            if (!e) {
+                id = npred++;
+                TP(ht, uint32_t)[slot] = id + 1;
+                MP(pred, uint32_t)[id] = i;
+                break;
+            }
+            if (pred_same(p, &recs[MP(pred, uint32_t)[e - 1]].c, c)) {
+                id = e - 1;
+                break;
+            }
+            slot = (slot + 1) & (hsize - 1);
+        }
+        TP(F->predid_off, uint32_t)[i] = id;
+    }
+    SP_AT(&B->M, 0, struct sp_matcher)->npred = npred;
+    SP_AT(&B->M, 0, struct sp_matcher)->pred_off = pred;
+    return 0;
+}
+
+struct sp_policy *sp__compile(struct sp_policy *p)
 {
     struct bld B;
+    struct filt F = {1, 0, NULL, 0, 0};
+    B.p = p;
+    if (matcher_start(&B)) {
+        munmap(p, p->size);
+        errno = ENOMEM;
+        return NULL;
+    }
+    int bad = compile_preds(&B, &F) || matcher_ops(&B, &F);
+    sp__arena_free(&B.T);
+    size_t at = (p->size + 63) & ~(size_t)63, size = at + B.M.used;
+    void *np = bad ? MAP_FAILED : mremap(p, p->size, size, MREMAP_MAYMOVE);
+    if (np == MAP_FAILED) {
+        sp__arena_free(&B.M);
+        munmap(p, p->size);
+        errno = ENOMEM;
+        return NULL;
+    }
+    p = np;
+    memcpy((char *)p + at, B.M.base, B.M.used);
+    sp__arena_free(&B.M);
+    p->match_off = (uint32_t)at;
+    p->size = size;
+    sp__relocate(p);
+    return p;
+}
+
+static void free_own(struct sp_policy *p)
+{
+    if (p->own)
+        munmap(p->own, p->own_size);
+    p->own = NULL;
+    p->own_size = 0;
+    p->m = NULL;
+}
+
+/* The matcher for this process when too many prog/uid rules hold for it. */
+static int specialise_own(struct sp_policy *p, const char *prog, size_t plen, uid_t uid)
+{
+    struct bld B;
+    struct filt F = {0, 0, prog, plen, uid};
+    B.p = p;
+    if (matcher_start(&B))
+        return -1;
+    int bad = matcher_ops(&B, &F);
+    sp__arena_free(&B.T);
+    if (bad) {
+        sp__arena_free(&B.M);
+        return -1;
+    }
+    mprotect(B.M.base, B.M.cap, PROT_READ);
+    p->own = (struct sp_matcher *)(void *)B.M.base;
+    p->own_size = B.M.cap;
+    p->m = p->own;
+    for (int op = 0; op < SP_OP_COUNT; op++) {
+        p->has[op] = p->m->op[op].nrules != 0;
+        p->slowfi[op] = p->m->op[op].npath ? 1u << SP_FI_UNIX : 0;
+    }
+    return 0;
+}
+
+/* Cost: one evaluation per distinct prog/uid predicate and a bit test per prog/uid rule; the
+ * compiled table is shared as it is. Only a process for which more than SP_ACT_MAX prog/uid
+ * rules of one op hold gets a matcher of its own (the cost of a compile). */
+int sp_policy_specialise(struct sp_policy *p, const char *prog, uid_t uid)
+{
     int saved = errno;
-    if (!p || p->magic != SP_MAGIC) {
+    if (!p || p->magic != SP_MAGIC || !p->match_off) {
         errno = EINVAL;
         return -1;
     }
     if (!prog)
         prog = "";
-    free_matcher(p);
-    B.p = p;
-    if (sp__arena_init(&B.M, 64 << 10) || sp__arena_init(&B.T, 256 << 10)) {
-        sp__arena_free(&B.M);
-        errno = ENOMEM;
-        return -1;
-    }
-    uint32_t hdr = sp__arena_alloc(&B.M, sizeof(struct sp_matcher), 64);
-    uint32_t zero = sp__arena_alloc(&B.M, 65536 * sizeof(uint16_t), 64); /* fresh: zeroed */
-    int bad = hdr != 0 || zero == SP_NONE;
-    if (!bad)
-        SP_AT(&B.M, hdr, struct sp_matcher)->zero_ptab_off = zero;
+    free_own(p);
+    const struct sp_matcher *cm = (const void *)((const char *)p + p->match_off);
+    const struct sp_rec *recs = sp__recs(p);
     size_t plen = sp__strlen(prog);
-    for (int op = 0; op < SP_OP_COUNT && !bad; op++) {
-        struct sp_opm om;
-        memset(&om, 0, sizeof om);
-        bad = build_op(&B, op, prog, plen, uid, &om) != 0;
-        SP_AT(&B.M, hdr, struct sp_matcher)->op[op] = om;
+    uint64_t stackbits[64], *bits = stackbits;
+    size_t words = (cm->npred + 63) / 64, maplen = 0;
+    if (words > 64) {
+        maplen = words * 8;
+        bits = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (bits == MAP_FAILED) {
+            errno = ENOMEM;
+            return -1;
+        }
+    } else {
+        memset(stackbits, 0, sizeof stackbits);
     }
-    sp__arena_free(&B.T);
-    if (bad || B.M.failed) {
-        sp__arena_free(&B.M);
+    const uint32_t *pred = (const void *)((const char *)cm + cm->pred_off);
+    for (uint32_t i = 0; i < cm->npred; i++)
+        if (process_ok(p, &recs[pred[i]].c, prog, plen, uid))
+            bits[i / 64] |= 1ull << (i % 64);
+    int overflow = 0;
+    for (int op = 0; op < SP_OP_COUNT; op++) {
+        const struct sp_opm *om = &cm->op[op];
+        const uint32_t *cond = (const void *)((const char *)cm + om->cond_off);
+        const uint32_t *cpred = (const void *)((const char *)cm + om->cond_pred_off);
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < om->ncond && !overflow; i++) {
+            if (!(bits[cpred[i] / 64] >> (cpred[i] % 64) & 1))
+                continue;
+            if (k == SP_ACT_MAX)
+                overflow = 1;
+            else
+                p->act[op][k++] = cond[i];
+        }
+        p->nact[op] = k;
+        p->has[op] = om->nrules != 0 || k != 0;
+        p->slowfi[op] = (uint8_t)((k ? 0xff : 0) | (om->npath ? 1u << SP_FI_UNIX : 0));
+    }
+    if (maplen)
+        munmap(bits, maplen);
+    if (!overflow) {
+        p->m = cm;
+        errno = saved;
+        return 0;
+    }
+    memset(p->nact, 0, sizeof p->nact);
+    if (specialise_own(p, prog, plen, uid)) {
         errno = ENOMEM;
         return -1;
     }
-    SP_AT(&B.M, hdr, struct sp_matcher)->size = B.M.used;
-    mprotect(B.M.base, B.M.cap, PROT_READ);
-    p->m = (struct sp_matcher *)(void *)B.M.base;
-    p->msize = B.M.cap;
     errno = saved;
     return 0;
 }
@@ -505,8 +729,11 @@ void sp_policy_free(struct sp_policy *p)
 {
     int saved = errno;
     if (p && p->magic == SP_MAGIC) {
-        free_matcher(p);
-        munmap(p, p->size);
+        free_own(p);
+        if (p->map_base)
+            munmap(p->map_base, p->map_len);
+        else
+            munmap(p, p->size);
     }
     errno = saved;
 }

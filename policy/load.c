@@ -223,6 +223,18 @@ static int has_glob(const char *s, size_t n)
     return 0;
 }
 
+/* Remembers a file or directory read, with its identity, for sp_policy_map's staleness test. */
+static void note_source(struct sp_ld *L, uint32_t path_off, const struct stat *sb)
+{
+    uint32_t o = sp__arena_alloc(&L->src, sizeof(struct sp_src), 8);
+    if (o == SP_NONE)
+        return;
+    *SP_AT(&L->src, o, struct sp_src) = (struct sp_src){
+        (uint64_t)sb->st_dev, (uint64_t)sb->st_ino, (uint64_t)sb->st_size,
+        (int64_t)sb->st_mtim.tv_sec, (int64_t)sb->st_mtim.tv_nsec, path_off,
+        S_ISDIR(sb->st_mode) ? 1u : 0u};
+}
+
 /* Reads and parses one file. path is NUL-terminated; errors about it are reported at the
  * current line (the include), or without a line for the top file. */
 static void load_file(struct sp_ld *L, const char *path)
@@ -276,6 +288,7 @@ static void load_file(struct sp_ld *L, const char *path)
     uint32_t name = sp__arena_alloc(&L->data, n + 1, 1);
     if (name != SP_NONE) {
         memcpy(L->data.base + name, path, n + 1);
+        note_source(L, name, &sb);
         /* Save the including line's context; the new file's lines replace it. */
         const char *of = L->file, *ot = L->line_text;
         uint32_t ooff = L->file_off;
@@ -316,7 +329,14 @@ static void include_glob(struct sp_ld *L, uint32_t dir_off, uint32_t dlen, uint3
 {
     int fd = open(L->tmp.base + dir_off, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return; /* a missing conf.d is normal */
+        return; /* a missing conf.d is normal (a compiled policy is then not told) */
+    struct stat dsb;
+    size_t dn = sp__strlen(L->tmp.base + dir_off);
+    uint32_t dname = sp__arena_alloc(&L->data, dn + 1, 1);
+    if (fstat(fd, &dsb) == 0 && dname != SP_NONE) {
+        memcpy(L->data.base + dname, L->tmp.base + dir_off, dn + 1);
+        note_source(L, dname, &dsb); /* a file added or removed changes its mtime */
+    }
     uint32_t names_off = SP_NONE, nnames = 0, cap = 0;
     uint32_t dbuf = sp__arena_alloc(&L->tmp, 8192, 8);
     for (int rounds = 0; dbuf != SP_NONE && rounds < 4096; rounds++) {
@@ -547,7 +567,13 @@ void sp__relocate(struct sp_policy *p)
 static struct sp_policy *finish(struct sp_ld *L)
 {
     struct sp_policy *p = NULL;
-    int fail = L->nerr || L->recs.failed || L->data.failed;
+    uint32_t nsrc = (uint32_t)(L->src.used / sizeof(struct sp_src)), src_off = 0;
+    if (nsrc && !L->nerr) {
+        src_off = sp__arena_alloc(&L->data, L->src.used, 8);
+        if (src_off != SP_NONE)
+            memcpy(L->data.base + src_off, L->src.base, L->src.used);
+    }
+    int fail = L->nerr || L->recs.failed || L->data.failed || L->src.failed;
     if (!fail) {
         size_t hdr = (sizeof(struct sp_policy) + 63) & ~(size_t)63;
         size_t recs = (L->recs.used + 63) & ~(size_t)63;
@@ -569,21 +595,28 @@ static struct sp_policy *finish(struct sp_ld *L)
             const struct sp_rec *r = sp__recs(p);
             for (uint32_t i = 0; i < p->nrules; i++)
                 p->op_rules[r[i].pub.op]++;
+            p->nsrc = nsrc;
+            p->src_off = src_off;
             sp__relocate(p);
         }
     }
+    sp__arena_free(&L->src);
     sp__arena_free(&L->recs);
     sp__arena_free(&L->data);
     sp__arena_free(&L->tmp);
     sp__arena_free(&L->idx);
-    if (!p)
+    if (!p) {
         errno = fail && !L->recs.failed && !L->data.failed ? EINVAL : ENOMEM;
-    return p;
+        return NULL;
+    }
+    return sp__compile(p);
 }
 
-static int start(struct sp_ld *L, sp_diag_fn diag, void *ctx, const struct sp_load_opts *o)
+static int start(struct sp_ld *L, sp_diag_fn diag, void *ctx, const struct sp_load_opts *o,
+                 unsigned flags)
 {
     memset(L, 0, sizeof *L);
+    L->flags = flags;
     L->diag = diag;
     L->ctx = ctx;
     L->opts = o;
@@ -594,7 +627,9 @@ static int start(struct sp_ld *L, sp_diag_fn diag, void *ctx, const struct sp_lo
         L->st.default_errno[i] = EACCES;
     }
     if (sp__arena_init(&L->recs, 64 << 10) || sp__arena_init(&L->data, 64 << 10) ||
-        sp__arena_init(&L->tmp, 64 << 10) || sp__shadow_init(L)) {
+        sp__arena_init(&L->tmp, 64 << 10) || sp__arena_init(&L->src, 4096) ||
+        sp__shadow_init(L)) {
+        sp__arena_free(&L->src);
         sp__arena_free(&L->recs);
         sp__arena_free(&L->data);
         sp__arena_free(&L->tmp);
@@ -607,9 +642,22 @@ static int start(struct sp_ld *L, sp_diag_fn diag, void *ctx, const struct sp_lo
 
 struct sp_policy *sp_policy_load(const char *path, sp_diag_fn diag, void *ctx)
 {
+    return sp_policy_load_ex(path, 0, diag, ctx);
+}
+
+struct sp_policy *sp_policy_load_ex(const char *path, unsigned flags, sp_diag_fn diag, void *ctx)
+{
     struct sp_ld L;
     int saved = errno;
-    if (start(&L, diag, ctx, NULL))
+    if (flags & SP_LOAD_CACHE) {
+        struct sp_policy *c = sp__map_cache_of(path);
+        if (c) {
+            errno = saved;
+            return c;
+        }
+        errno = saved;
+    }
+    if (start(&L, diag, ctx, NULL, flags))
         return NULL;
     load_file(&L, path);
     struct sp_policy *p = finish(&L);
@@ -623,7 +671,7 @@ struct sp_policy *sp__load_mem_opts(const char *name, const char *buf, size_t le
 {
     struct sp_ld L;
     int saved = errno;
-    if (start(&L, diag, ctx, o))
+    if (start(&L, diag, ctx, o, o ? o->flags : 0))
         return NULL;
     size_t n = sp__strlen(name);
     uint32_t off = sp__arena_alloc(&L.data, n + 1, 1);

@@ -21,6 +21,8 @@ struct sp_ld {
     unsigned nerr, nwarn;
     int gave_up;
     const struct sp_load_opts *opts;
+    unsigned flags;         /* SP_LOAD_* */
+    struct sp_arena src;    /* struct sp_src[]: the files and directories read */
     struct sp_settings st;
     uint32_t set_file[SP_SET_COUNT], set_line[SP_SET_COUNT]; /* first given at (0: never) */
     uint32_t def_file[SP_OP_COUNT], def_line[SP_OP_COUNT];

@@ -120,30 +120,40 @@ static uint32_t trie6(const struct sp_matcher *m, uint32_t root, const uint8_t *
     return e;
 }
 
-__attribute__((noinline, cold)) static const struct sp_rule *
-match_linear(const struct sp_policy *p, const struct sp_opm *om,
-                                          const struct sp_query *q)
+__attribute__((noinline)) static uint32_t match_linear(const struct sp_policy *p,
+                                                     const struct sp_opm *om,
+                                                     const struct sp_query *q)
 {
     struct sp_qkey k;
     const uint32_t *ridx = mat(p->m, om->ridx_off);
     sp__qkey(q, &k);
     for (uint32_t i = 0; i < om->nrules; i++)
         if (sp__cond_match(p, &sp__recs(p)[ridx[i]].c, &k))
-            return &sp__recs(p)[ridx[i]].pub;
-    return NULL;
+            return ridx[i];
+    return SP_NONE;
 }
 
-/* AF_UNIX path rules before the table's answer idx: tried in order, few and linear. */
-__attribute__((noinline, cold)) static const struct sp_rule *
-match_paths(const struct sp_policy *p, const struct sp_opm *om, const struct sp_query *q, uint32_t idx)
+/* The rules the table leaves out, for an answer idx from it: AF_UNIX path rules, and this
+ * process's prog/uid rules; each list is short, in file order, and only rules before idx
+ * can change the answer. */
+__attribute__((noinline, cold)) static uint32_t match_slow(const struct sp_policy *p,
+                                                         const struct sp_opm *om,
+                                                         const struct sp_query *q, uint32_t idx)
 {
     struct sp_qkey k;
     const uint32_t *paths = mat(p->m, om->path_off);
     sp__qkey(q, &k);
-    for (uint32_t i = 0; i < om->npath && paths[i] < idx; i++)
-        if (sp__cond_match(p, &sp__recs(p)[paths[i]].c, &k))
-            return &sp__recs(p)[paths[i]].pub;
-    return idx == SP_NONE ? NULL : &sp__recs(p)[idx].pub;
+    if (k.ft / SP_TI_COUNT == SP_FI_UNIX)
+        for (uint32_t i = 0; i < om->npath && paths[i] < idx; i++)
+            if (sp__cond_match(p, &sp__recs(p)[paths[i]].c, &k)) {
+                idx = paths[i];
+                break;
+            }
+    const uint32_t *act = p->act[q->op];
+    for (uint32_t i = 0; i < p->nact[q->op] && act[i] < idx; i++)
+        if (sp__cond_match(p, &sp__recs(p)[act[i]].c, &k))
+            return act[i];
+    return idx;
 }
 
 /* Family and type to their small indices (anything else is "other"). */
@@ -158,35 +168,38 @@ const struct sp_rule *sp_policy_match(const struct sp_policy *p, const struct sp
     if (!m || (unsigned)q->op >= SP_OP_COUNT)
         return NULL;
     const struct sp_opm *om = &m->op[q->op];
-    if (__builtin_expect(om->mode != MODE_TABLE, 0))
-        return om->nrules ? match_linear(p, om, q) : NULL;
     unsigned fi = (unsigned)q->family <= AF_INET6 ? fam_index[q->family] : SP_FI_OTHER;
-    unsigned ti = (unsigned)q->type - 1 < 2 ? (unsigned)q->type - 1 : SP_TI_OTHER;
-    uint32_t ac = 0, pc = om->pc_none;
-    const struct sockaddr *sa = q->addr;
-    if (sa && q->addrlen >= sizeof(struct sockaddr_in)) {
-        unsigned port = 65536;
-        if (sa->sa_family == AF_INET) {
-            const struct sockaddr_in *in = (const void *)sa;
-            ac = trie4(m, om->trie_off[0], ntohl(in->sin_addr.s_addr));
-            port = ntohs(in->sin_port);
-        } else if (sa->sa_family == AF_INET6 && q->addrlen >= sizeof(struct sockaddr_in6)) {
-            const struct sockaddr_in6 *in6 = (const void *)sa;
-            const uint8_t *a = in6->sin6_addr.s6_addr;
-            if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
-                ac = trie4(m, om->trie_off[0], (uint32_t)a[12] << 24 | (uint32_t)a[13] << 16 |
-                                                   (uint32_t)a[14] << 8 | a[15]);
-            else
-                ac = trie6(m, om->trie_off[1], a);
-            port = ntohs(in6->sin6_port);
+    uint32_t idx = SP_NONE;
+    if (__builtin_expect(om->mode == MODE_TABLE, 1)) {
+        unsigned ti = (unsigned)q->type - 1 < 2 ? (unsigned)q->type - 1 : SP_TI_OTHER;
+        uint32_t ac = 0, pc = om->pc_none;
+        const struct sockaddr *sa = q->addr;
+        if (sa && q->addrlen >= sizeof(struct sockaddr_in)) {
+            unsigned port = 65536;
+            if (sa->sa_family == AF_INET) {
+                const struct sockaddr_in *in = (const void *)sa;
+                ac = trie4(m, om->trie_off[0], ntohl(in->sin_addr.s_addr));
+                port = ntohs(in->sin_port);
+            } else if (sa->sa_family == AF_INET6 && q->addrlen >= sizeof(struct sockaddr_in6)) {
+                const struct sockaddr_in6 *in6 = (const void *)sa;
+                const uint8_t *a = in6->sin6_addr.s6_addr;
+                if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+                    ac = trie4(m, om->trie_off[0], (uint32_t)a[12] << 24 | (uint32_t)a[13] << 16 |
+                                                       (uint32_t)a[14] << 8 | a[15]);
+                else
+                    ac = trie6(m, om->trie_off[1], a);
+                port = ntohs(in6->sin6_port);
+            }
+            if (port < 65536)
+                pc = ((const uint16_t *)mat(m, om->ptab_off))[port];
         }
-        if (port < 65536)
-            pc = ((const uint16_t *)mat(m, om->ptab_off))[port];
+        const uint32_t *table = mat(m, om->table_off);
+        idx = table[ac * om->ncols + om->ftcol[fi * SP_TI_COUNT + ti] + pc];
+    } else if (om->nrules) {
+        idx = match_linear(p, om, q);
     }
-    const uint32_t *table = mat(m, om->table_off);
-    uint32_t idx = table[ac * om->ncols + om->ftcol[fi * SP_TI_COUNT + ti] + pc];
-    if (__builtin_expect(om->npath != 0, 0) && fi == SP_FI_UNIX)
-        return match_paths(p, om, q, idx);
+    if (__builtin_expect(p->slowfi[q->op] >> fi & 1, 0))
+        idx = match_slow(p, om, q, idx);
     return idx == SP_NONE ? NULL : &sp__recs(p)[idx].pub;
 }
 
@@ -196,5 +209,5 @@ int sp_policy_has_op(const struct sp_policy *p, enum sp_op op)
         return 0;
     if (p->settings.default_action[op] == SP_ACT_DENY)
         return 1;
-    return p->m ? p->m->op[op].nrules != 0 : p->op_rules[op] != 0;
+    return p->m ? p->has[op] : p->op_rules[op] != 0;
 }

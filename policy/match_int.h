@@ -20,11 +20,15 @@ struct sp_opm {
     uint32_t trie_off[2];
     uint32_t table_off;
     uint32_t npath, path_off; /* global indices of the AF_UNIX path rules, in order */
+    /* Compiled matcher only: the op's rules with prog/uid matches (left out of the table),
+     * global indices in file order, and each one's predicate (an index into pred). */
+    uint32_t ncond, cond_off, cond_pred_off;
 };
 
 struct sp_matcher {
     size_t size;
     uint32_t zero_ptab_off; /* the shared all-zero port table */
+    uint32_t npred, pred_off; /* distinct prog/uid predicates: a rule index holding each */
     struct sp_opm op[SP_OP_COUNT];
 };
 

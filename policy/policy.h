@@ -83,11 +83,39 @@ struct sp_policy *sp_policy_load(const char *path, sp_diag_fn diag, void *ctx);
 /* The same from memory; name is used in diagnostics and to resolve relative includes. */
 struct sp_policy *sp_policy_load_mem(const char *name, const char *buf, size_t len,
                                      sp_diag_fn diag, void *ctx);
+/* sp_policy_load_ex flags. */
+#define SP_LOAD_NO_WARNINGS 1u /* skip the covered-rule analysis ("this rule never matches");
+                                  for a loader that reads no warnings (the shim) */
+#define SP_LOAD_CACHE 2u       /* first try the compiled PATH.spc (see sp_policy_map); when it
+                                  is missing, stale or damaged, parse PATH as usual, silently */
+/* sp_policy_load with flags (SP_LOAD_*); 0 is sp_policy_load. Same returns and errno. */
+struct sp_policy *sp_policy_load_ex(const char *path, unsigned flags, sp_diag_fn diag,
+                                    void *ctx);
+
+/* Compiled policies ("sockpolicy compile FILE" writes FILE.spc). A compiled file holds the
+ * compiled blob behind a header: magic, format version, the host's layout, the blob's size
+ * and checksum, and, inside the blob, the identity (path, st_dev, st_ino, st_size, st_mtim)
+ * of every file read and every directory an include pattern scanned.
+ * sp_policy_save writes p (loaded or mapped; not yet specialised or not) to path, atomically
+ * (a temporary file renamed over it), mode 0644. Returns 0, or -1 with errno set. No malloc,
+ * no stdio. */
+int sp_policy_save(const struct sp_policy *p, const char *path);
+/* Maps a compiled policy: no parsing, cost in proportion to its size (a checksum) plus one
+ * stat per source. Refuses, returning NULL with errno set and one error through diag (may be
+ * NULL), a file that is truncated, damaged or of another version or layout (EBADMSG), one
+ * whose sources changed or vanished (ESTALE), or one writable by group or others or owned by
+ * neither root nor the euid (EPERM). The result is used and freed like a loaded policy
+ * (sp_policy_specialise, then match). No malloc, no stdio, no lock. */
+struct sp_policy *sp_policy_map(const char *path, sp_diag_fn diag, void *ctx);
+
 /* Unmaps the policy. errno is preserved. */
 void sp_policy_free(struct sp_policy *p);
 
-/* Evaluates the per-process matches (prog, uid) once and builds the matcher for this
- * process. Must be called before sp_policy_match. Returns 0, or -1 with errno set. */
+/* Evaluates the per-process matches (prog, uid) once for this process. Must be called before
+ * sp_policy_match (again to change process). The matcher is compiled at load; this costs one
+ * evaluation per distinct prog/uid match in the file, not per rule, unless more than 8 rules
+ * of one op with prog/uid matches hold for this process: then it builds a matcher of its own
+ * (the cost of a compile). Returns 0, or -1 with errno set. */
 int sp_policy_specialise(struct sp_policy *p, const char *prog, uid_t uid);
 /* The first rule that matches q, or NULL when none does (then the default applies).
  * Cost does not grow with the number of rules. No syscall, errno untouched. */

@@ -68,16 +68,39 @@ struct sp_rec {
 
 struct sp_matcher;
 
+/* A file the policy was read from (or a directory an include pattern scanned): a mapped
+ * compiled policy is stale when any of these changed. In the data area. */
+struct sp_src {
+    uint64_t dev, ino, size;
+    int64_t mtim_sec, mtim_nsec;
+    uint32_t path_off, is_dir;
+};
+
+/* Per process, matched rules with prog/uid matches that hold for this process are kept in a
+ * short list per op and tried after the compiled table (see match.c); more than this and
+ * specialise builds a matcher for the process instead. */
+#define SP_ACT_MAX 8
+
 struct sp_policy {
     uint32_t magic, version;
     size_t size; /* bytes of the blob */
     struct sp_settings settings;
     uint32_t nrules, recs_off, data_off, data_len;
     uint32_t op_rules[SP_OP_COUNT];
-    /* Process-local, not part of the position-independent image: */
-    struct sp_matcher *m;
-    size_t msize;
+    uint32_t match_off;       /* the compiled matcher (struct sp_matcher) in the blob */
+    uint32_t nsrc, src_off;   /* struct sp_src[] in the data area */
+    /* Process-local, not part of the position-independent image (zero in a saved one): */
+    const struct sp_matcher *m; /* the matcher in use: the compiled one, or own */
+    struct sp_matcher *own;     /* a matcher built for this process (many prog/uid rules) */
+    size_t own_size;
+    void *map_base;             /* mapped from a compiled file: the whole mapping */
+    size_t map_len;
+    uint8_t slowfi[SP_OP_COUNT]; /* bit per family index: match takes the cold path */
+    uint8_t has[SP_OP_COUNT];    /* a rule for op may match in this process */
+    uint32_t nact[SP_OP_COUNT];
+    uint32_t act[SP_OP_COUNT][SP_ACT_MAX]; /* this process's prog/uid rules, in file order */
 };
+#define SP_POLICY_LOCAL_OFF offsetof(struct sp_policy, m)
 
 static inline const struct sp_rec *sp__recs(const struct sp_policy *p)
 {
@@ -90,6 +113,11 @@ static inline const char *sp__data(const struct sp_policy *p)
 
 /* Rebuilds the pointers of the rule records from their offsets. */
 void sp__relocate(struct sp_policy *p);
+/* Compiles the matcher of the rules without prog/uid matches into the blob (which grows and
+ * may move). Returns the blob, or NULL with errno ENOMEM (p is then freed). */
+struct sp_policy *sp__compile(struct sp_policy *p);
+/* 64-bit checksum of n bytes (a fast hash against accidental corruption, not an attacker). */
+uint64_t sp__checksum(const void *buf, size_t n);
 
 /* Text helpers (no locale, no allocation). */
 struct sp_sbuf {
@@ -166,7 +194,10 @@ void sp__qkey(const struct sp_query *q, struct sp_qkey *k);
 /* Internal load options, for the fuzzer (includes would read the fuzzer's file system). */
 struct sp_load_opts {
     int no_includes;
+    unsigned flags; /* SP_LOAD_* */
 };
+/* PATH.spc mapped when it is intact and fresh, else NULL (errno says why). */
+struct sp_policy *sp__map_cache_of(const char *path);
 struct sp_policy *sp__load_mem_opts(const char *name, const char *buf, size_t len,
                                     sp_diag_fn diag, void *ctx, const struct sp_load_opts *o);
 /* The matcher falls back to a linear scan when an op's class table would hold more cells

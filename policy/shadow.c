@@ -28,6 +28,8 @@ static uint8_t features(const struct sp_cond *c)
 
 int sp__shadow_init(struct sp_ld *L)
 {
+    if (L->flags & SP_LOAD_NO_WARNINGS)
+        return 0;
     if (sp__arena_init(&L->idx, (1u << HASH_BITS) * 4 + 4096))
         return -1;
     sp__arena_alloc(&L->idx, 64, 16); /* offset 0 ends a chain */
@@ -165,6 +167,8 @@ static void index_rule(struct sp_ld *L, uint32_t i)
 
 void sp__shadow_add(struct sp_ld *L, uint32_t first, uint32_t n)
 {
+    if (L->flags & SP_LOAD_NO_WARNINGS)
+        return;
     uint32_t cover = SP_NONE;
     int all = n > 0;
     for (uint32_t i = first; i < first + n && all; i++) {

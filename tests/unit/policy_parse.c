@@ -121,8 +121,7 @@ int main(void)
     size_t size = p->size;
     struct sp_policy *c = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     memcpy(c, p, size);
-    c->m = NULL;
-    c->msize = 0;
+    memset((char *)c + SP_POLICY_LOCAL_OFF, 0, sizeof *c - SP_POLICY_LOCAL_OFF);
     sp__relocate(c);
     int pi_ok = sp_policy_specialise(c, "curl", 1000) == 0;
     const struct sp_rule *h2 = pi_ok ? match4(c, SP_OP_CONNECT, "10.1.2.3", 5432) : NULL;
