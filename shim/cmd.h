@@ -24,6 +24,7 @@ int cmd_explain(int argc, char **argv);
  * before its file exists (an absent one is left out of the command). */
 int cmd_run(int argc, char **argv) __attribute__((weak));
 int cmd_trace(int argc, char **argv) __attribute__((weak));
+int cmd_compile(int argc, char **argv) __attribute__((weak));
 
 /* Prints one loader diagnostic gcc-style on stderr: file:line:col: error: message, the line
  * and a caret under the column. ctx is a struct cmd_diag_count (may be NULL). */

@@ -10,6 +10,7 @@ static const struct cmd commands[] = {
     /* Subcommands from other files: one line each, below (declare the function in cmd.h). */
     {"run", cmd_run, "run a program under the policy"},
     {"trace", cmd_trace, "trace a program's socket calls under the policy"},
+    {"compile", cmd_compile, "compile a policy to FILE.spc, which the library maps"},
     /* End of the subcommands from other files. */
 };
 
