@@ -1,13 +1,17 @@
 /* tests/unit/policy_diff.c: the compiled matcher against a plain linear one written here from
  * the language's definition: random policies (written as text and loaded), 100,000 random
  * calls, the same deciding rule every time. A quarter of the policies run with a tiny table
- * limit so that the linear fallback is compared too. */
+ * limit so that the linear fallback is compared too. Every policy is also saved, mapped back
+ * (sp_policy_map) and asked the same calls; prog/uid rules are common enough that processes
+ * get each path of sp_policy_specialise (the shared table alone, with a short list of their
+ * prog/uid rules, and a matcher of their own when more than SP_ACT_MAX hold). */
 #include <arpa/inet.h>
 #include <fnmatch.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "policy.h"
 #include "policy_int.h"
@@ -84,11 +88,15 @@ static void gen_pfx(struct pfx *p)
     mask_pfx(p);
 }
 
+static int cond_heavy; /* many prog/uid rules: processes get a matcher of their own */
+
 static void gen_rule(struct trule *r, unsigned line)
 {
     memset(r, 0, sizeof *r);
     r->line = line;
     r->op = rnd(5) ? (int)rnd(6) : -1;
+    if (cond_heavy && rnd(3))
+        r->op = 3; /* connect */
     r->action = (int)rnd(5); /* no delay: it needs by= */
     int addrok = r->op != 0;
     if (addrok && rnd(2)) {
@@ -117,11 +125,11 @@ static void gen_rule(struct trule *r, unsigned line)
         r->path = pathpool[rnd(6)];
         r->path_neg = rnd(4) == 0;
     }
-    if (rnd(6) == 0) {
+    if (rnd(cond_heavy ? 2 : 6) == 0) {
         r->prog = progpool[rnd(5)];
         r->prog_neg = rnd(3) == 0;
     }
-    if (rnd(6) == 0) {
+    if (rnd(cond_heavy ? 3 : 6) == 0) {
         r->has_uid = 1;
         r->uid_neg = rnd(3) == 0;
         r->uid.lo = rnd(2) ? 0 : 1000;
@@ -327,11 +335,15 @@ int main(void)
 {
     static char text[MAXR * 400];
     struct trule rules[MAXR];
-    long queries = 0, mismatches = 0, linear_policies = 0, matched = 0;
+    long queries = 0, mismatches = 0, linear_policies = 0, matched = 0, mapped_bad = 0;
+    long paths[3] = {0, 0, 0};
     int loaded = 1;
-    plan(4);
+    char spc[64];
+    snprintf(spc, sizeof spc, "/tmp/policy_diff.%d.spc", (int)getpid());
+    plan(6);
     for (int pi = 0; pi < POLICIES; pi++) {
-        int n = 1 + (int)rnd(MAXR);
+        cond_heavy = pi % 6 == 5;
+        int n = cond_heavy ? MAXR : 1 + (int)rnd(MAXR);
         char *w = text;
         for (int i = 0; i < n; i++) {
             gen_rule(&rules[i], (unsigned)i + 1);
@@ -344,12 +356,19 @@ int main(void)
         sp__table_limit = pi % 4 == 3 ? 8 : (4u << 20);
         linear_policies += pi % 4 == 3;
         struct sp_policy *p = sp_policy_load_mem("diff.conf", text, (size_t)(w - text), on_diag, NULL);
-        if (!p || sp_policy_specialise(p, prog, uid) != 0) {
+        struct sp_policy *mp = NULL;
+        if (!p || sp_policy_specialise(p, prog, uid) != 0 || sp_policy_save(p, spc) != 0 ||
+            !(mp = sp_policy_map(spc, NULL, NULL)) || sp_policy_specialise(mp, prog, uid) != 0) {
             loaded = 0;
-            diag("policy %d did not load:\n%s", pi, text);
+            diag("policy %d did not load, save or map:\n%s", pi, text);
             sp_policy_free(p);
+            sp_policy_free(mp);
             continue;
         }
+        int nact = 0;
+        for (int op = 0; op < SP_OP_COUNT; op++)
+            nact += (int)p->nact[op];
+        paths[p->own ? 2 : nact ? 1 : 0]++;
         for (int qi = 0; qi < QUERIES; qi++) {
             struct tq q;
             struct sp_query sq;
@@ -359,8 +378,10 @@ int main(void)
             for (int i = 0; i < n && !want; i++)
                 if (ref_match(&rules[i], &q, prog, uid))
                     want = rules[i].line;
-            const struct sp_rule *r = sp_policy_match(p, &sq);
+            const struct sp_rule *r = sp_policy_match(p, &sq), *rm = sp_policy_match(mp, &sq);
             unsigned got = r ? r->line : 0;
+            if ((rm ? rm->line : 0) != got || (r && strcmp(r->text, rm->text)))
+                mapped_bad++;
             queries++;
             matched += want != 0;
             if (got != want && mismatches++ < 5) {
@@ -374,7 +395,9 @@ int main(void)
             }
         }
         sp_policy_free(p);
+        sp_policy_free(mp);
     }
+    unlink(spc);
     ok(loaded && load_errors == 0, "%d random policies load without errors", POLICIES);
     is_int(queries, POLICIES * QUERIES, "%d calls classified", POLICIES * QUERIES);
     is_int(mismatches, 0, "the compiled matcher agrees with the linear one on every call "
@@ -382,5 +405,9 @@ int main(void)
            matched, linear_policies);
     ok(matched > queries / 10 && matched < queries - queries / 10,
        "the calls are a fair mix of matched (%ld) and unmatched", matched);
+    is_int(mapped_bad, 0, "the same policies saved and mapped back decide every call alike");
+    ok(paths[0] > 10 && paths[1] > 10 && paths[2] > 10,
+       "processes took each specialise path: the shared table %ld, with their prog/uid rules "
+       "listed %ld, a matcher of their own %ld", paths[0], paths[1], paths[2]);
     return exit_status();
 }
