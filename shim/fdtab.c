@@ -7,7 +7,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
-#define FDTAB_CAP (1u << 20)
+#define FDTAB_CAP (1u << 17) /* 131072 fds, 18 MiB of address space at most, touched lazily */
 
 _Atomic(struct shim_fdtab_hdr *) shim_fdtab;
 
