@@ -113,6 +113,15 @@ static struct sp_policy *load_now(void)
     }
     shim_log_setup(sp_policy_settings(p), secure);
     shim_log(SP_LOG_DEBUG, "policy %s loaded: %zu rules", path, sp_policy_rule_count(p));
+    /* A policy with nothing for any call (empty, comments, settings only, or rules only for
+     * other programs) costs what no policy costs: every hook takes the one-compare exit. */
+    int any = 0;
+    for (int op = 0; op < SP_OP_COUNT; op++)
+        any |= sp_policy_has_op(p, (enum sp_op)op);
+    if (!any) {
+        sp_policy_free(p);
+        return SHIM_NO_POLICY;
+    }
     return p;
 }
 
