@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 
 #include "match_int.h"
 
@@ -37,27 +38,40 @@ struct pev { /* a port boundary */
     uint64_t delta;
 };
 
-static int pev_order(const void *a, const void *b, void *ctx)
-{
-    uint32_t x = ((const struct pev *)a)->port, y = ((const struct pev *)b)->port;
-    (void)ctx;
-    return (x > y) - (x < y);
-}
-
 struct sigent {
     uint64_t sig;
     uint32_t cls, used;
 };
 
-static int pfx_order(const void *a, const void *b, void *ctx)
+static inline int pfx_cmp(const struct sp_pfx *x, const struct sp_pfx *y)
 {
-    const struct sp_pfx *x = a, *y = b;
-    (void)ctx;
     if (x->fam != y->fam)
         return x->fam < y->fam ? -1 : 1;
     if (x->addr != y->addr)
         return x->addr < y->addr ? -1 : 1;
     return (x->len > y->len) - (x->len < y->len);
+}
+
+/* Stable merge sort of the indices a[0..n) by pfx[a[i]], with scratch b; returns the sorted
+ * array (a or b). Typed: no callback, and 4-byte moves. */
+static uint32_t *sort_pfx_idx(const struct sp_pfx *pfx, uint32_t *a, uint32_t *b, uint32_t n)
+{
+    for (uint32_t w = 1; w < n; w *= 2) {
+        for (uint32_t lo = 0; lo < n; lo += 2 * w) {
+            uint32_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            uint32_t i = lo, j = mid, k = lo;
+            while (i < mid && j < hi)
+                b[k++] = pfx_cmp(&pfx[a[j]], &pfx[a[i]]) < 0 ? a[j++] : a[i++];
+            while (i < mid)
+                b[k++] = a[i++];
+            while (j < hi)
+                b[k++] = a[j++];
+        }
+        uint32_t *t = a;
+        a = b;
+        b = t;
+    }
+    return a;
 }
 
 static uint64_t mix(uint64_t x)
@@ -250,10 +264,24 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
                 TP(ev, struct pev)[k++] = (struct pev){r[j].hi + 1, 0 - h};
             }
         }
-        uint32_t evs = TALLOC(nev ? nev : 1, struct pev, 8);
-        if (evs == SP_NONE)
+        uint32_t evs = TALLOC(nev ? nev : 1, struct pev, 8), pcnt = TALLOC(65538, uint32_t, 4);
+        if (evs == SP_NONE || pcnt == SP_NONE)
             return -1;
-        sp__msort(TP(ev, struct pev), nev, sizeof(struct pev), pev_order, NULL, TP(evs, struct pev));
+        { /* a counting sort by port (stable, 0..65536): linear, where a merge sort was not */
+            uint32_t *c = TP(pcnt, uint32_t), sum = 0;
+            struct pev *in = TP(ev, struct pev), *out = TP(evs, struct pev);
+            memset(c, 0, 65538 * sizeof(uint32_t));
+            for (uint32_t i = 0; i < nev; i++)
+                c[in[i].port]++;
+            for (uint32_t v = 0; v < 65538; v++) {
+                uint32_t x = c[v];
+                c[v] = sum;
+                sum += x;
+            }
+            for (uint32_t i = 0; i < nev; i++)
+                out[c[in[i].port]++] = in[i];
+            ev = evs;
+        }
         uint64_t acc = 0;
         uint32_t npc = 0, e = 0, port = 0;
         while (port < 65536) {
@@ -335,18 +363,28 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
                     TP(u_off, struct sp_pfx)[k++] = ((const struct sp_pfx *)(const void *)(d + c->pfx_off))[j];
         }
     }
+    /* Sort indices (not the 32-byte prefixes), then number the distinct ones: clsof[k] is the
+     * class of the k-th prefix collected, in the order the pairs below walk them again. */
+    uint32_t ix = TALLOC(total ? total : 1, uint32_t, 4), ix2 = TALLOC(total ? total : 1, uint32_t, 4);
+    uint32_t clsof = TALLOC(total ? total : 1, uint32_t, 4);
     uint32_t us = TALLOC(total ? total : 1, struct sp_pfx, 16);
-    if (us == SP_NONE)
+    if (B->T.failed)
         return -1;
-    sp__msort(TP(u_off, struct sp_pfx), total, sizeof(struct sp_pfx), pfx_order, NULL,
-              TP(us, struct sp_pfx));
+    for (uint32_t k = 0; k < total; k++)
+        TP(ix, uint32_t)[k] = k;
+    uint32_t *six = sort_pfx_idx(TP(u_off, struct sp_pfx), TP(ix, uint32_t), TP(ix2, uint32_t), total);
     uint32_t nu = 0;
-    for (uint32_t k = 0; k < total; k++) {
-        struct sp_pfx *u = TP(u_off, struct sp_pfx);
-        if (nu && pfx_order(&u[nu - 1], &u[k], NULL) == 0)
-            continue;
-        u[nu++] = u[k];
+    {
+        const struct sp_pfx *src = TP(u_off, struct sp_pfx);
+        struct sp_pfx *u = TP(us, struct sp_pfx);
+        for (uint32_t k = 0; k < total; k++) {
+            const struct sp_pfx *x = &src[six[k]];
+            if (!nu || pfx_cmp(&u[nu - 1], x) != 0)
+                u[nu++] = *x;
+            TP(clsof, uint32_t)[six[k]] = 3 + nu - 1;
+        }
     }
+    u_off = us;
     uint64_t nclass = 3 + (uint64_t)nu;
     uint64_t cells = nclass * om->nftc * om->npc;
     if (cells > sp__table_limit) {
@@ -358,6 +396,13 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
     om->ncols = om->nftc * om->npc;
     for (int c = 0; c < SP_FT_COUNT; c++)
         om->ftcol[c] = om->ftc[c] * om->npc;
+    for (unsigned fam = 0; fam < SP_FAM_SLOTS; fam++)
+        for (unsigned ty = 0; ty < SP_TYPE_SLOTS; ty++) {
+            unsigned fi = fam == AF_INET ? SP_FI_INET : fam == AF_INET6 ? SP_FI_INET6
+                          : fam == AF_UNIX ? SP_FI_UNIX : SP_FI_OTHER;
+            unsigned ti = ty == SOCK_STREAM ? SP_TI_STREAM : ty == SOCK_DGRAM ? SP_TI_DGRAM : SP_TI_OTHER;
+            om->ftcol2[fam * SP_TYPE_SLOTS + ty] = om->ftcol[fi * SP_TI_COUNT + ti];
+        }
 
     /* Parents, and the pairs (class, table rule) bucketed by class. */
     uint32_t par = TALLOC(nclass, uint32_t, 4), stk = TALLOC(nu + 1, uint32_t, 4);
@@ -376,19 +421,6 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
             TP(stk, uint32_t)[sp++] = k;
         }
     }
-    /* class of a prefix: binary search in u */
-#define CLASS_OF(pf, out)                                                                   \
-    do {                                                                                    \
-        uint32_t lo_ = 0, hi_ = nu;                                                         \
-        while (lo_ < hi_) {                                                                 \
-            uint32_t mid_ = (lo_ + hi_) / 2;                                                \
-            if (pfx_order(&TP(u_off, struct sp_pfx)[mid_], (pf), NULL) < 0)                 \
-                lo_ = mid_ + 1;                                                             \
-            else                                                                            \
-                hi_ = mid_;                                                                 \
-        }                                                                                   \
-        (out) = 3 + lo_;                                                                    \
-    } while (0)
     uint32_t npairs = 0;
     for (int pass = 0; pass < 2; pass++) {
         uint32_t items = 0;
@@ -403,13 +435,14 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
             if (items == SP_NONE)
                 return -1;
         }
+        uint32_t seen = 0; /* prefixes walked, in collection order */
         for (uint32_t t = 0; t < nt; t++) {
             const struct sp_cond *c = RULE_C(t);
             uint32_t k = 0, nk = c->has_addr ? c->npfx : 3;
             for (; k < nk; k++) {
                 uint32_t cls = k;
                 if (c->has_addr)
-                    CLASS_OF(&((const struct sp_pfx *)(const void *)(d + c->pfx_off))[k], cls);
+                    cls = TP(clsof, uint32_t)[seen++];
                 if (pass == 0) {
                     TP(cnt, uint32_t)[cls]++;
                     npairs++;
@@ -433,7 +466,7 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
         if (om->trie_off[f] == SP_NONE)
             return -1;
         for (int i = 0; i < 256; i++)
-            MP(om->trie_off[f], uint32_t)[i] = (uint32_t)(1 + f);
+            MP(om->trie_off[f], uint32_t)[i] = (uint32_t)(1 + f) * om->ncols;
     }
     /* Paint shorter prefixes first: a counting sort by length. */
     uint32_t ord = TALLOC(nu ? nu : 1, uint32_t, 4), lenpos[130];
@@ -449,7 +482,7 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
     for (uint32_t k = 0; k < nu; k++) {
         uint32_t i = TP(ord, uint32_t)[k];
         struct sp_pfx u = TP(u_off, struct sp_pfx)[i];
-        if (trie_paint(B, om->trie_off[u.fam == 4 ? 0 : 1], &u, 3 + i))
+        if (trie_paint(B, om->trie_off[u.fam == 4 ? 0 : 1], &u, (3 + i) * om->ncols))
             return -1;
     }
 
@@ -488,6 +521,11 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
                 }
             }
         }
+    }
+    /* Cells hold the rule's byte offset in the blob (0: none): the match returns it as is. */
+    for (uint64_t c = 0; c < cells; c++) {
+        uint32_t *cell = MP(om->table_off, uint32_t) + c;
+        *cell = *cell == SP_NONE ? 0 : p->recs_off + *cell * (uint32_t)sizeof(struct sp_rec);
     }
     B->T.used = tmark;
     return 0;
@@ -654,7 +692,7 @@ static int specialise_own(struct sp_policy *p, const char *prog, size_t plen, ui
     p->m = p->own;
     for (int op = 0; op < SP_OP_COUNT; op++) {
         p->has[op] = p->m->op[op].nrules != 0;
-        p->slowfi[op] = p->m->op[op].npath ? 1u << SP_FI_UNIX : 0;
+        p->slowf[op] = p->m->op[op].npath ? 1u << AF_UNIX : 0;
     }
     return 0;
 }
@@ -707,7 +745,7 @@ int sp_policy_specialise(struct sp_policy *p, const char *prog, uid_t uid)
         }
         p->nact[op] = k;
         p->has[op] = om->nrules != 0 || k != 0;
-        p->slowfi[op] = (uint8_t)((k ? 0xff : 0) | (om->npath ? 1u << SP_FI_UNIX : 0));
+        p->slowf[op] = (uint16_t)((k ? 0xffffu : 0) | (om->npath ? 1u << AF_UNIX : 0));
     }
     if (maplen)
         munmap(bits, maplen);

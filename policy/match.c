@@ -120,6 +120,12 @@ static uint32_t trie6(const struct sp_matcher *m, uint32_t root, const uint8_t *
     return e;
 }
 
+/* A rule index to what the table holds: its byte offset in the blob, 0 for none. */
+static inline uint32_t rule_off(const struct sp_policy *p, uint32_t idx)
+{
+    return idx == SP_NONE ? 0 : p->recs_off + idx * (uint32_t)sizeof(struct sp_rec);
+}
+
 __attribute__((noinline)) static uint32_t match_linear(const struct sp_policy *p,
                                                      const struct sp_opm *om,
                                                      const struct sp_query *q)
@@ -129,19 +135,20 @@ __attribute__((noinline)) static uint32_t match_linear(const struct sp_policy *p
     sp__qkey(q, &k);
     for (uint32_t i = 0; i < om->nrules; i++)
         if (sp__cond_match(p, &sp__recs(p)[ridx[i]].c, &k))
-            return ridx[i];
-    return SP_NONE;
+            return rule_off(p, ridx[i]);
+    return 0;
 }
 
-/* The rules the table leaves out, for an answer idx from it: AF_UNIX path rules, and this
- * process's prog/uid rules; each list is short, in file order, and only rules before idx
- * can change the answer. */
+/* The rules the table leaves out, for an answer off from it: AF_UNIX path rules, and this
+ * process's prog/uid rules; each list is short, in file order, and only rules before the
+ * answer can change it. */
 __attribute__((noinline, cold)) static uint32_t match_slow(const struct sp_policy *p,
                                                          const struct sp_opm *om,
-                                                         const struct sp_query *q, uint32_t idx)
+                                                         const struct sp_query *q, uint32_t off)
 {
     struct sp_qkey k;
     const uint32_t *paths = mat(p->m, om->path_off);
+    uint32_t idx = off ? (off - p->recs_off) / (uint32_t)sizeof(struct sp_rec) : SP_NONE;
     sp__qkey(q, &k);
     if (k.ft / SP_TI_COUNT == SP_FI_UNIX)
         for (uint32_t i = 0; i < om->npath && paths[i] < idx; i++)
@@ -152,15 +159,9 @@ __attribute__((noinline, cold)) static uint32_t match_slow(const struct sp_polic
     const uint32_t *act = p->act[q->op];
     for (uint32_t i = 0; i < p->nact[q->op] && act[i] < idx; i++)
         if (sp__cond_match(p, &sp__recs(p)[act[i]].c, &k))
-            return act[i];
-    return idx;
+            return rule_off(p, act[i]);
+    return rule_off(p, idx);
 }
-
-/* Family and type to their small indices (anything else is "other"). */
-static const uint8_t fam_index[AF_INET6 + 1] = {
-    SP_FI_OTHER, SP_FI_UNIX,  SP_FI_INET,  SP_FI_OTHER, SP_FI_OTHER, SP_FI_OTHER,
-    SP_FI_OTHER, SP_FI_OTHER, SP_FI_OTHER, SP_FI_OTHER, SP_FI_INET6};
-_Static_assert(AF_UNIX == 1 && AF_INET == 2 && AF_INET6 == 10, "Linux address families");
 
 const struct sp_rule *sp_policy_match(const struct sp_policy *p, const struct sp_query *q)
 {
@@ -168,39 +169,37 @@ const struct sp_rule *sp_policy_match(const struct sp_policy *p, const struct sp
     if (!m || (unsigned)q->op >= SP_OP_COUNT)
         return NULL;
     const struct sp_opm *om = &m->op[q->op];
-    unsigned fi = (unsigned)q->family <= AF_INET6 ? fam_index[q->family] : SP_FI_OTHER;
-    uint32_t idx = SP_NONE;
+    unsigned fam = (unsigned)q->family < SP_FAM_SLOTS ? (unsigned)q->family : SP_FAM_SLOTS - 1;
+    uint32_t off = 0;
     if (__builtin_expect(om->mode == MODE_TABLE, 1)) {
-        unsigned ti = (unsigned)q->type - 1 < 2 ? (unsigned)q->type - 1 : SP_TI_OTHER;
-        uint32_t ac = 0, pc = om->pc_none;
+        unsigned ty = (unsigned)q->type < SP_TYPE_SLOTS ? (unsigned)q->type : SP_TYPE_SLOTS - 1;
+        uint32_t cell = om->ftcol2[fam * SP_TYPE_SLOTS + ty] + om->pc_none; /* no address */
         const struct sockaddr *sa = q->addr;
         if (sa && q->addrlen >= sizeof(struct sockaddr_in)) {
-            unsigned port = 65536;
+            const uint16_t *ptab = mat(m, om->ptab_off);
             if (sa->sa_family == AF_INET) {
                 const struct sockaddr_in *in = (const void *)sa;
-                ac = trie4(m, om->trie_off[0], ntohl(in->sin_addr.s_addr));
-                port = ntohs(in->sin_port);
+                cell += trie4(m, om->trie_off[0], ntohl(in->sin_addr.s_addr)) - om->pc_none +
+                        ptab[ntohs(in->sin_port)];
             } else if (sa->sa_family == AF_INET6 && q->addrlen >= sizeof(struct sockaddr_in6)) {
                 const struct sockaddr_in6 *in6 = (const void *)sa;
                 const uint8_t *a = in6->sin6_addr.s6_addr;
+                uint32_t row;
                 if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
-                    ac = trie4(m, om->trie_off[0], (uint32_t)a[12] << 24 | (uint32_t)a[13] << 16 |
-                                                       (uint32_t)a[14] << 8 | a[15]);
+                    row = trie4(m, om->trie_off[0], (uint32_t)a[12] << 24 | (uint32_t)a[13] << 16 |
+                                                        (uint32_t)a[14] << 8 | a[15]);
                 else
-                    ac = trie6(m, om->trie_off[1], a);
-                port = ntohs(in6->sin6_port);
+                    row = trie6(m, om->trie_off[1], a);
+                cell += row - om->pc_none + ptab[ntohs(in6->sin6_port)];
             }
-            if (port < 65536)
-                pc = ((const uint16_t *)mat(m, om->ptab_off))[port];
         }
-        const uint32_t *table = mat(m, om->table_off);
-        idx = table[ac * om->ncols + om->ftcol[fi * SP_TI_COUNT + ti] + pc];
+        off = ((const uint32_t *)mat(m, om->table_off))[cell];
     } else if (om->nrules) {
-        idx = match_linear(p, om, q);
+        off = match_linear(p, om, q);
     }
-    if (__builtin_expect(p->slowfi[q->op] >> fi & 1, 0))
-        idx = match_slow(p, om, q, idx);
-    return idx == SP_NONE ? NULL : &sp__recs(p)[idx].pub;
+    if (__builtin_expect(p->slowf[q->op] >> fam & 1, 0))
+        off = match_slow(p, om, q, off);
+    return off ? (const struct sp_rule *)(const void *)((const char *)p + off) : NULL;
 }
 
 int sp_policy_has_op(const struct sp_policy *p, enum sp_op op)

@@ -10,11 +10,18 @@
 #define MODE_TABLE 1
 #define MODE_LINEAR 2
 
+/* Families 0..AF_INET6 and "other"; types 0..SOCK_DGRAM and "other". A trie leaf is a class
+ * times ncols (its row), a table cell a rule's byte offset in the blob (0 for none). */
+#define SP_FAM_SLOTS 12
+#define SP_TYPE_SLOTS 4
+
 struct sp_opm {
     uint32_t nrules, ridx_off; /* op's rules for this process: global indices */
     uint32_t mode;
     uint8_t ftc[SP_FT_COUNT];
     uint32_t ftcol[SP_FT_COUNT]; /* ftc[i] * npc: the column of a family-type class */
+    /* The same by the call's own values: [family (SP_FAM_SLOTS - 1: any other)][type]. */
+    uint32_t ftcol2[SP_FAM_SLOTS * SP_TYPE_SLOTS];
     uint32_t nftc, npc, pc_none, ncols;
     uint32_t ptab_off; /* uint16[65536]; all zero (shared) when no rule has a port */
     uint32_t trie_off[2];

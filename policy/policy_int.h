@@ -95,7 +95,7 @@ struct sp_policy {
     size_t own_size;
     void *map_base;             /* mapped from a compiled file: the whole mapping */
     size_t map_len;
-    uint8_t slowfi[SP_OP_COUNT]; /* bit per family index: match takes the cold path */
+    uint16_t slowf[SP_OP_COUNT]; /* bit per family (0..11, 11 other): match's cold path */
     uint8_t has[SP_OP_COUNT];    /* a rule for op may match in this process */
     uint32_t nact[SP_OP_COUNT];
     uint32_t act[SP_OP_COUNT][SP_ACT_MAX]; /* this process's prog/uid rules, in file order */
