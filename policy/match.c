@@ -147,6 +147,9 @@ __attribute__((noinline, cold)) static uint32_t match_slow(const struct sp_polic
                                                          const struct sp_query *q, uint32_t off)
 {
     struct sp_qkey k;
+    if (!(p->slowf[q->op] >> ((unsigned)q->family < SP_FAM_SLOTS ? (unsigned)q->family
+                                                                  : SP_FAM_SLOTS - 1) & 1))
+        return off;
     const uint32_t *paths = mat(p->m, om->path_off);
     uint32_t idx = off ? (off - p->recs_off) / (uint32_t)sizeof(struct sp_rec) : SP_NONE;
     sp__qkey(q, &k);
@@ -163,6 +166,26 @@ __attribute__((noinline, cold)) static uint32_t match_slow(const struct sp_polic
     return rule_off(p, idx);
 }
 
+static inline const struct sp_rule *at_off(const struct sp_policy *p, uint32_t off)
+{
+    return off ? (const struct sp_rule *)(const void *)((const char *)p + off) : NULL;
+}
+
+/* The match's uncommon ends, called last so that the common path saves no registers. */
+__attribute__((noinline, cold)) static const struct sp_rule *
+match_slow_rule(const struct sp_policy *p, const struct sp_query *q, uint32_t off)
+{
+    return at_off(p, match_slow(p, &p->m->op[q->op], q, off));
+}
+
+__attribute__((noinline)) static const struct sp_rule *match_other(const struct sp_policy *p,
+                                                                 const struct sp_query *q)
+{
+    const struct sp_opm *om = &p->m->op[q->op];
+    uint32_t off = om->nrules ? match_linear(p, om, q) : 0;
+    return at_off(p, match_slow(p, om, q, off));
+}
+
 const struct sp_rule *sp_policy_match(const struct sp_policy *p, const struct sp_query *q)
 {
     const struct sp_matcher *m = p ? p->m : NULL;
@@ -170,8 +193,9 @@ const struct sp_rule *sp_policy_match(const struct sp_policy *p, const struct sp
         return NULL;
     const struct sp_opm *om = &m->op[q->op];
     unsigned fam = (unsigned)q->family < SP_FAM_SLOTS ? (unsigned)q->family : SP_FAM_SLOTS - 1;
-    uint32_t off = 0;
-    if (__builtin_expect(om->mode == MODE_TABLE, 1)) {
+    if (__builtin_expect(om->mode != MODE_TABLE, 0))
+        return match_other(p, q);
+    {
         unsigned ty = (unsigned)q->type < SP_TYPE_SLOTS ? (unsigned)q->type : SP_TYPE_SLOTS - 1;
         uint32_t cell = om->ftcol2[fam * SP_TYPE_SLOTS + ty] + om->pc_none; /* no address */
         const struct sockaddr *sa = q->addr;
@@ -193,13 +217,11 @@ const struct sp_rule *sp_policy_match(const struct sp_policy *p, const struct sp
                 cell += row - om->pc_none + ptab[ntohs(in6->sin6_port)];
             }
         }
-        off = ((const uint32_t *)mat(m, om->table_off))[cell];
-    } else if (om->nrules) {
-        off = match_linear(p, om, q);
+        uint32_t off = ((const uint32_t *)mat(m, om->table_off))[cell];
+        if (__builtin_expect(p->slowf[q->op] >> fam & 1, 0))
+            return match_slow_rule(p, q, off);
+        return at_off(p, off);
     }
-    if (__builtin_expect(p->slowf[q->op] >> fam & 1, 0))
-        off = match_slow(p, om, q, off);
-    return off ? (const struct sp_rule *)(const void *)((const char *)p + off) : NULL;
 }
 
 int sp_policy_has_op(const struct sp_policy *p, enum sp_op op)
