@@ -578,7 +578,8 @@ static struct sp_policy *finish(struct sp_ld *L)
         size_t hdr = (sizeof(struct sp_policy) + 63) & ~(size_t)63;
         size_t recs = (L->recs.used + 63) & ~(size_t)63;
         size_t size = hdr + recs + L->data.used;
-        void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        void *m = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
         if (m != MAP_FAILED) {
             p = m;
             p->magic = SP_MAGIC;
