@@ -72,6 +72,12 @@ under_shim() {
     LD_PRELOAD=$(shim_preload) SOCKPOLICY_CONF=$POLICY SOCKPOLICY_LOG=${SHIM_LOG_TO:-$SHIM_LOG} "$@"
 }
 
+# The same as words for env(1), for a command started in the background whose pid ($!) must
+# be the program's own: `env $(shim_env) prog &`. Paths here hold no spaces.
+shim_env() {
+    echo "LD_PRELOAD=$(shim_preload) SOCKPOLICY_CONF=$POLICY SOCKPOLICY_LOG=${SHIM_LOG_TO:-$SHIM_LOG}"
+}
+
 # A free TCP port on 127.0.0.1 (the kernel picks it; a race with another test is unlikely
 # and shows up as a bind failure, not as a wrong result).
 free_port() {

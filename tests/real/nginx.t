@@ -105,9 +105,10 @@ if [ -n "$why" ]; then
     finish
 fi
 
-start_nginx under_shim
+# shellcheck disable=SC2046
+start_nginx env $(shim_env)
 ok $? "nginx starts and listens under the shim"
-wrk_run shim under_shim
+wrk_run shim env $(shim_env)
 stop_nginx
 rs=$(requests shim)
 [ "${rs:-0}" -gt 0 ] && [ "$(errors shim)" = 0 ]
