@@ -155,9 +155,12 @@ static void *forker(void *arg)
             continue;
         }
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            char why[64];
             atomic_fetch_add(&n_child_fail, 1);
-            fail(WIFSIGNALED(st) ? "forked child killed by a signal" : "forked child failed",
-                 WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+            snprintf(why, sizeof why, WIFSIGNALED(st) ? "forked child killed by signal %d"
+                                                      : "forked child exited %d",
+                     WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+            fail(why, 0);
         }
         atomic_fetch_add(&n_forks, 1);
     }
