@@ -163,7 +163,7 @@ struct sp_sink {
     const struct sp_diag_ops *ops;
     char path[256];        /* file, or the socket for syslog / journald */
     _Atomic int fd;        /* -1 when closed */
-    _Atomic uint64_t id;   /* st_dev << 32 ^ st_ino of what fd was opened on, 0 unknown */
+    _Atomic uint64_t id;   /* (st_ino ^ st_dev << 40) + 1 of what fd was opened on, 0 unknown */
     _Atomic int64_t last_check_s; /* file: last rotation check (CLOCK_MONOTONIC seconds) */
     _Atomic int retired;   /* file: the fd replaced by a rotation, closed at the next one */
     int facility;          /* syslog: LOG_USER, LOG_DAEMON, ... (already shifted, as <syslog.h>) */

@@ -67,15 +67,13 @@ static int move_high(const struct sp_diag_ops *ops, int fd)
     return hi;
 }
 
-static void sink_reset(struct sp_sink *s, enum sp_sink_kind kind, const struct sp_diag_ops *ops,
-                       const char *path)
+static void sink_reset(struct sp_sink *s, const struct sp_diag_ops *ops, const char *path)
 {
     memset(s, 0, sizeof *s);
     s->kind = SP_SINK_NONE;
     s->ops = ops ? ops : &libc_ops;
     atomic_store(&s->fd, -1);
     atomic_store(&s->retired, -1);
-    (void)kind;
     if (path) {
         size_t n = strlen(path);
         if (n >= sizeof s->path)
@@ -97,7 +95,7 @@ static int open_file(const struct sp_sink *s, uint64_t *id)
 int sp_sink_file(struct sp_sink *s, const struct sp_diag_ops *ops, const char *path)
 {
     int saved = errno;
-    sink_reset(s, SP_SINK_FILE, ops, path);
+    sink_reset(s, ops, path);
     if (path == NULL || strlen(path) >= sizeof s->path) {
         errno = path ? ENAMETOOLONG : EINVAL;
         return -1;
@@ -117,7 +115,7 @@ int sp_sink_file(struct sp_sink *s, const struct sp_diag_ops *ops, const char *p
 int sp_sink_stderr(struct sp_sink *s, const struct sp_diag_ops *ops)
 {
     int saved = errno;
-    sink_reset(s, SP_SINK_STDERR, ops, NULL);
+    sink_reset(s, ops, NULL);
     int fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
     if (fd < 0)
         return -1;
@@ -132,7 +130,7 @@ static int sock_sink(struct sp_sink *s, enum sp_sink_kind kind, const struct sp_
                      const char *path, const char *ident)
 {
     int saved = errno;
-    sink_reset(s, kind, ops, path);
+    sink_reset(s, ops, path);
     if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
         errno = ENAMETOOLONG;
         return -1;
