@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The thread torture programs at full size (64 threads x 2000 connects while 4 threads fork
+# children that connect too), under ThreadSanitizer and under helgrind, bare and under the
+# shim. ThreadSanitizer instruments the program (its interceptors sit in front of the shim,
+# so it sees the shim's locks and any malloc in a signal handler); helgrind sees every access,
+# the shim's own included.
+. "$(dirname "$0")/lib.sh"
+plan 9
+P=$SP_BUILD/progs
+T=$REAL_TMP/threads
+mkdir -p "$T"
+
+if [ "${SANITIZE:-}" = 1 ]; then
+    for i in $(seq 9); do skip "ThreadSanitizer and valgrind do not mix with SANITIZE=1's ASan shim"; done
+    finish
+fi
+why=$(shim_missing)
+
+# Full size, plain build: figures for the README.
+timeout 120 "$P/torture_threads" 64 2000 4 25 40 >"$T/full.bare" 2>&1
+ok $? "full size bare: $(grep '^# threads' "$T/full.bare" | cut -c3-) $(tail -1 "$T/full.bare")"
+if [ -n "$why" ]; then
+    skip "full size under the shim: $why"
+else
+    SHIM_LOG_TO=stderr under_shim timeout 120 "$P/torture_threads" 64 2000 4 25 40 >"$T/full.shim" 2>&1
+    ok $? "full size under the shim: $(grep '^# threads' "$T/full.shim" | cut -c3-) $(tail -1 "$T/full.shim")"
+fi
+
+# ThreadSanitizer builds of the thread and signal programs.
+tsan_ok=0
+for prog in torture_threads torture_signal; do
+    clang -fsanitize=thread -O1 -g -o "$T/$prog.tsan" "$SP_TOP/tests/progs/$prog.c" -lpthread \
+        >"$T/$prog.cc" 2>&1 || tsan_ok=1
+done
+# tsan_run NAME PROG ARGS... (env decides bare or shim): exit 0, PASS, no report.
+tsan_run() {
+    local out=$T/$1
+    shift
+    TSAN_OPTIONS="halt_on_error=0 exitcode=66 report_signal_unsafe=1" timeout 120 "$@" >"$out" 2>&1
+    local rc=$?
+    [ $rc = 0 ] && ! grep -q 'WARNING: ThreadSanitizer' "$out"
+    local r=$?
+    grep -m3 -A12 'WARNING: ThreadSanitizer' "$out" | sed 's/^/#   /'
+    return $r
+}
+if [ $tsan_ok != 0 ]; then
+    for i in 1 2 3 4; do skip "clang -fsanitize=thread does not build here: $(head -c 200 "$T/torture_threads.cc")"; done
+else
+    tsan_run threads.bare "$T/torture_threads.tsan" 64 1000 4 10 60
+    ok $? "ThreadSanitizer, torture_threads bare: $(tail -1 "$T/threads.bare")"
+    tsan_run signal.bare "$T/torture_signal.tsan" 20000 60
+    ok $? "ThreadSanitizer, torture_signal bare: $(tail -1 "$T/signal.bare")"
+    if [ -n "$why" ]; then
+        skip "ThreadSanitizer, torture_threads under the shim: $why"
+        skip "ThreadSanitizer, torture_signal under the shim: $why"
+    else
+        SHIM_LOG_TO=stderr under_shim tsan_run threads.shim "$T/torture_threads.tsan" 64 1000 4 10 60
+        ok $? "ThreadSanitizer, torture_threads under the shim: $(tail -1 "$T/threads.shim")"
+        SHIM_LOG_TO=stderr under_shim tsan_run signal.shim "$T/torture_signal.tsan" 20000 60
+        ok $? "ThreadSanitizer, torture_signal under the shim (a malloc in the handler would show): $(tail -1 "$T/signal.shim")"
+    fi
+fi
+
+# helgrind: small sizes (it serialises every thread). Errors are counted from its summary.
+if ! command -v valgrind >/dev/null; then
+    for i in 1 2 3 4; do skip "valgrind not installed"; done
+    finish
+fi
+hg_run() { # hg_run NAME [env VAR=...] -- the program runs as valgrind's (traced) child
+    local name=$1
+    shift
+    timeout 300 valgrind --tool=helgrind --trace-children=yes --child-silent-after-fork=yes \
+        --error-exitcode=99 "$@" "$P/torture_threads" 8 100 2 3 240 >"$T/$name" 2>&1
+}
+hg_errors() { sed -n 's/.*ERROR SUMMARY: \([0-9]*\) errors.*/\1/p' "$T/$1" | sort -n | tail -1; }
+hg_run hg.bare env
+rc=$?
+ok $rc "helgrind, torture_threads bare: $(hg_errors hg.bare) errors"
+if [ -n "$why" ]; then
+    skip "helgrind, torture_threads under the shim: $why"
+    skip "helgrind: no race outside the shim's fd table: $why"
+else
+    # shellcheck disable=SC2046
+    hg_run hg.shim env $(SHIM_LOG_TO=stderr shim_env)
+    rc=$?
+    n=$(hg_errors hg.shim)
+    # Where each reported race is: the innermost frame, and what memory it touched. The fd
+    # table is the shim's one read-write mmap (the policy arena is read-only).
+    grep -A3 'Possible data race' "$T/hg.shim" | grep -o '  at 0x[0-9A-F]*: [a-z_A-Z0-9]*' |
+        awk '{print $3}' | sort | uniq -c | sort -rn >"$T/hg.where"
+    sed 's/^/#   race in /' "$T/hg.where" | head -10
+    others=$(awk '/Possible data race|lock order|unlocked|Thread #[0-9]*:/ { inrep = 1; next }
+                  inrep && /Address 0x/ { if ($0 !~ /rw- anonymous segment/) n++; inrep = 0 }
+                  END { print n + 0 }' "$T/hg.shim")
+    others=$((others + $(grep -c 'lock order\|unlocked a not-locked\|still holds' "$T/hg.shim")))
+    [ "$rc" = 0 ] && [ "${n:-1}" = 0 ]
+    ok $? "helgrind, torture_threads under the shim: ${n:-?} errors # TODO the shim's fd table entries are plain fields read and written by several threads (shim_fd_valid/claim/forget); close_range and dup2 forget after the real call, so another thread's new entry on the reused number can be wiped"
+    [ "$others" = 0 ]
+    ok $? "helgrind: no race outside the shim's fd table, no lock misuse ($others reports elsewhere)"
+    [ "$others" = 0 ] || grep -B2 -A12 'Possible data race' "$T/hg.shim" | head -40 | sed 's/^/#   /'
+fi
+finish
