@@ -15,7 +15,7 @@
 #include "match_int.h"
 
 #define CACHE_MAGIC "SPCOMP1\n"
-#define CACHE_VERSION 1u
+#define CACHE_VERSION SP_COMPILED_FORMAT /* policy.h */
 #define CACHE_HDR 4096u /* the blob starts on its own page */
 
 struct cache_hdr {

@@ -100,6 +100,9 @@ struct sp_policy *sp_policy_load_ex(const char *path, unsigned flags, sp_diag_fn
  * (a temporary file renamed over it), mode 0644. Returns 0, or -1 with errno set. No malloc,
  * no stdio. */
 int sp_policy_save(const struct sp_policy *p, const char *path);
+/* The compiled file's format version, in its header; a file of another version is refused.
+ * `sockpolicy --version` prints it. */
+#define SP_COMPILED_FORMAT 1u
 /* Maps a compiled policy: no parsing, cost in proportion to its size (a checksum) plus one
  * stat per source. Refuses, returning NULL with errno set and one error through diag (may be
  * NULL), a file that is truncated, damaged or of another version or layout (EBADMSG), one
