@@ -47,7 +47,16 @@ if [ $tsan_ok != 0 ]; then
     for i in 1 2 3 4; do skip "clang -fsanitize=thread does not build here: $(head -c 200 "$T/torture_threads.cc")"; done
 else
     tsan_run threads.bare "$T/torture_threads.tsan" 64 1000 4 10 60
-    ok $? "ThreadSanitizer, torture_threads bare: $(tail -1 "$T/threads.bare")"
+    rc=$?
+    if grep -q 'unexpected memory mapping' "$T/threads.bare"; then
+        # clang 14's TSan cannot run with this kernel's mmap randomisation: nothing to judge.
+        for i in 1 2 3 4; do skip "ThreadSanitizer cannot map its shadow here: $(grep -m1 FATAL "$T/threads.bare")"; done
+        tsan_ok=2
+    else
+        ok $rc "ThreadSanitizer, torture_threads bare: $(tail -1 "$T/threads.bare")"
+    fi
+fi
+if [ $tsan_ok = 0 ]; then
     tsan_run signal.bare "$T/torture_signal.tsan" 20000 60
     ok $? "ThreadSanitizer, torture_signal bare: $(tail -1 "$T/signal.bare")"
     if [ -n "$why" ]; then
