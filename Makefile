@@ -132,6 +132,15 @@ bench: all $(PROG_BIN) $(BENCH_BIN)
 fuzz:
 	@SP_BUILD=$(abspath $(BUILD)) bash tests/fuzz.sh $(FUZZ_SECONDS)
 
+# The command has LIBDIR and VERSION compiled in: rebuild its objects when they change, so that
+# `make && make install PREFIX=/usr` installs a command that finds the installed library.
+PATHS_STAMP := $(BUILD)/paths
+ifneq ($(file <$(PATHS_STAMP)),$(LIBDIR) $(SYSCONFDIR) $(VERSION))
+$(shell mkdir -p $(BUILD))
+$(file >$(PATHS_STAMP),$(LIBDIR) $(SYSCONFDIR) $(VERSION))
+endif
+$(CMD_OBJ): $(PATHS_STAMP)
+
 # Every path under $(DESTDIR). The example policy does nothing until edited, and an existing
 # /etc/sockpolicy.conf is never overwritten.
 install: all
