@@ -211,6 +211,21 @@ static void parse_strict(struct sp_ld *L)
     L->st.strict = v;
 }
 
+static void parse_log_summary(struct sp_ld *L)
+{
+    static const char *const f[] = {"off", "on"};
+    int v = 1;
+    if (!want_words(L, 1, 2, ""))
+        return;
+    if (L->nw == 2 && (v = pick(&L->w[1], f, 2)) < 0) {
+        sp__report(L, 0, L->w[1].col, "expected on or off after 'log-summary', not ", L->w[1].s,
+                   L->w[1].n, "");
+        return;
+    }
+    note_setting(L, SP_SET_SUMMARY, "log-summary");
+    L->st.log_summary = v;
+}
+
 /* ---- files ---- */
 
 static void parse_buffer(struct sp_ld *L, const char *buf, size_t len);
@@ -472,16 +487,17 @@ static void parse_words(struct sp_ld *L, const char *s, unsigned n)
 static void parse_line(struct sp_ld *L)
 {
     static const char *const kw[] = {"log", "log-to", "log-format", "include", "strict",
-                                     "default"};
+                                     "default", "log-summary"};
     if (L->nw == 0)
         return;
-    switch (pick(&L->w[0], kw, 6)) {
+    switch (pick(&L->w[0], kw, 7)) {
     case 0: parse_log(L); break;
     case 1: parse_log_to(L); break;
     case 2: parse_log_format(L); break;
     case 3: parse_include(L); break;
     case 4: parse_strict(L); break;
     case 5: sp__parse_default(L); break;
+    case 6: parse_log_summary(L); break;
     default: sp__parse_rule(L); break;
     }
 }

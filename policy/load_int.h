@@ -12,7 +12,7 @@ struct sp_word {
     uint32_t n, col;
 };
 
-enum { SP_SET_LOG, SP_SET_LOGTO, SP_SET_LOGFMT, SP_SET_STRICT, SP_SET_COUNT };
+enum { SP_SET_LOG, SP_SET_LOGTO, SP_SET_LOGFMT, SP_SET_STRICT, SP_SET_SUMMARY, SP_SET_COUNT };
 
 struct sp_ld {
     struct sp_arena recs, data, tmp, idx;

@@ -424,8 +424,8 @@ void sp__parse_rule(struct sp_ld *L)
     if (r.action < 0) {
         static const char *const first[] = {"set", "pass", "deny", "audit", "fail", "delay",
                                             "default", "log", "log-to", "log-format",
-                                            "include", "strict"};
-        unknown(L, &w[0], w[0].n, "word", first, 12,
+                                            "include", "strict", "log-summary"};
+        unknown(L, &w[0], w[0].n, "word", first, 13,
                 "an action (set, pass, deny, audit, fail, delay), default or a setting");
         return;
     }

@@ -7,7 +7,33 @@
 #include "apply.h"
 #include "bio.h"
 #include "hooks.h"
+#include "log.h"
 #include "state.h"
+
+/* The accept's event: the new fd with its local address and the peer, or the listening fd
+ * and the error. Nothing waiting on a non-blocking socket is an event loop's normal state:
+ * logged only at level debug. */
+static void log_accept(int fd, int nfd, const bio_addr *peer, socklen_t plen, int family,
+                       int type, const struct sp_rule *rule, int err, uint64_t t0)
+{
+    if (!shim_log_wants(err))
+        return;
+    if ((err == EAGAIN || err == EWOULDBLOCK || err == EINTR) && shim_log_level < SP_LOG_DEBUG)
+        return;
+    struct sp_event ev;
+    sp_event_init(&ev, SP_OP_ACCEPT, err ? fd : nfd);
+    ev.family = family;
+    ev.type = type;
+    ev.err = err;
+    ev.duration_ns = sp_diag_now_ns() - t0;
+    bio_addr local;
+    socklen_t llen = sizeof local;
+    if (shim_real.getsockname(err ? fd : nfd, &local.sa, &llen) == 0)
+        sp_event_set_addr(&ev, 0, &local.sa, llen);
+    if (!err)
+        sp_event_set_addr(&ev, 1, &peer->sa, plen);
+    shim_log_event(&ev, rule);
+}
 
 /* Copies the peer out as the kernel does: truncated to the caller's room, true length back. */
 static void copy_peer(struct sockaddr *sa, socklen_t *len, const bio_addr *peer, socklen_t plen)
@@ -30,9 +56,14 @@ static int __attribute__((noinline)) accept_ruled(int fd, struct sockaddr *sa, s
     bio_addr peer;
     socklen_t plen = sizeof peer;
     int opts = (flags & SOCK_NONBLOCK) ? BIO_SOCK_NONBLOCK : 0;
+    uint64_t t0 = shim_log_level != SP_LOG_OFF ? sp_diag_now_ns() : 0;
     int nfd = bio_accept_sa(fd, &peer.sa, &plen, opts, flags);
     bio_err_clear();
     if (nfd < 0) {
+        int err = errno;
+        if (shim_log_level != SP_LOG_OFF)
+            log_accept(fd, -1, NULL, 0, family, type, NULL, err, t0);
+        errno = err;
         return -1; /* errno from accept */
     }
     struct shim_decision d = shim_decide(p, SP_OP_ACCEPT, family, type, &peer.sa, plen);
@@ -50,6 +81,8 @@ static int __attribute__((noinline)) accept_ruled(int fd, struct sockaddr *sa, s
                         SP_OP_ACCEPT);
         shim_pin(nfd, d.rule, family, type);
     }
+    if (shim_log_level != SP_LOG_OFF)
+        log_accept(fd, nfd, &peer, plen, family, type, d.rule, 0, t0);
     copy_peer(sa, len, &peer, plen);
     errno = saved;
     return nfd;

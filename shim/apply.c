@@ -23,20 +23,7 @@ int shim_apply_opts(int fd, const struct sp_rule *rule, uint32_t which, enum sp_
         errno = saved;
         return 0;
     }
-    for (int o = 0; o < BIO_OPT_COUNT; o++) {
-        char eb[24];
-        if (rep.failed & BIO_OPT_BIT(o))
-            shim_log(SP_LOG_FAILURES, "%s fd=%d: option %s refused by the kernel: %s (%s:%u)",
-                     sp_op_name(op), fd, bio_opt_name((enum bio_opt)o),
-                     shim_errname(rep.err[o], eb, sizeof eb), rule->file ? rule->file : "?",
-                     rule->line);
-        else if (rep.applied & BIO_OPT_BIT(o))
-            shim_log(SP_LOG_ALL, "%s fd=%d: %s=%d forced", sp_op_name(op), fd,
-                     bio_opt_name((enum bio_opt)o), rule->opts.val[o]);
-        else if (rep.skipped & BIO_OPT_BIT(o))
-            shim_log(SP_LOG_DEBUG, "%s fd=%d: %s does not apply to this socket", sp_op_name(op),
-                     fd, bio_opt_name((enum bio_opt)o));
-    }
+    shim_log_opts(fd, rule, which, op, &rep);
     errno = saved;
     return failed;
 }
@@ -76,27 +63,24 @@ int shim_bio_option_failed(int fd, int *flags, enum sp_op op)
     unsigned long code = bio_err_peek_last();
     bio_err_clear();
     int flag = 0;
-    const char *name = NULL;
+    enum bio_opt opt = BIO_OPT_KEEPALIVE;
     if (code == (BIO_ERR_LIB_BIO | BIO_R_UNABLE_TO_KEEPALIVE)) {
         flag = BIO_SOCK_KEEPALIVE;
-        name = bio_opt_name(BIO_OPT_KEEPALIVE);
     } else if (code == (BIO_ERR_LIB_BIO | BIO_R_UNABLE_TO_NODELAY)) {
         flag = BIO_SOCK_NODELAY;
-        name = bio_opt_name(BIO_OPT_NODELAY);
+        opt = BIO_OPT_NODELAY;
     } else if (code == (BIO_ERR_LIB_BIO | BIO_R_UNABLE_TO_TFO)) {
         flag = BIO_SOCK_TFO;
-        name = bio_opt_name(BIO_OPT_TFO_CONNECT);
+        opt = BIO_OPT_TFO_CONNECT;
     } else if (code == (BIO_ERR_LIB_BIO | BIO_R_UNABLE_TO_REUSEADDR)) {
         flag = BIO_SOCK_REUSEADDR;
-        name = bio_opt_name(BIO_OPT_REUSEADDR);
+        opt = BIO_OPT_REUSEADDR;
     }
     if (!flag || !(*flags & flag)) {
         errno = saved;
         return 0;
     }
-    char eb[24];
-    shim_log(SP_LOG_FAILURES, "%s fd=%d: option %s refused by the kernel: %s", sp_op_name(op), fd,
-             name, shim_errname(saved, eb, sizeof eb));
+    shim_log_opt_result(fd, op, opt, saved);
     *flags &= ~flag;
     errno = saved;
     return 1;

@@ -4,7 +4,24 @@
 #include "apply.h"
 #include "bio.h"
 #include "hooks.h"
+#include "log.h"
 #include "state.h"
+
+/* The bind's event: the address asked for, and what the program was told. */
+static void log_bind(int fd, const struct sockaddr *sa, socklen_t len, int family, int type,
+                     const struct sp_rule *rule, int r, int err, uint64_t t0)
+{
+    if (!shim_log_wants(r ? err : 0))
+        return;
+    struct sp_event ev;
+    sp_event_init(&ev, SP_OP_BIND, fd);
+    ev.family = family;
+    ev.type = type;
+    ev.err = r ? err : 0;
+    ev.duration_ns = sp_diag_now_ns() - t0;
+    sp_event_set_addr(&ev, 0, sa, len);
+    shim_log_event(&ev, rule);
+}
 
 static int __attribute__((noinline)) bind_ruled(int fd, const struct sockaddr *sa, socklen_t len)
 {
@@ -17,9 +34,18 @@ static int __attribute__((noinline)) bind_ruled(int fd, const struct sockaddr *s
     struct shim_decision d = shim_decide(p, SP_OP_BIND, family, type, sa, len);
     if (shim_gate(&d, SP_OP_BIND, fd, sa, len) != 0)
         return -1;
-    if (d.action != SP_ACT_SET || !d.rule)
-        return shim_real.bind(fd, sa, len);
     int saved = errno;
+    if (d.action != SP_ACT_SET || !d.rule) {
+        if (shim_log_level == SP_LOG_OFF)
+            return shim_real.bind(fd, sa, len);
+        uint64_t t0 = sp_diag_now_ns();
+        int r = shim_real.bind(fd, sa, len);
+        int err = errno;
+        log_bind(fd, sa, len, family, type, d.rule, r, err, t0);
+        errno = r == 0 ? saved : err;
+        return r;
+    }
+    uint64_t t0 = shim_log_level != SP_LOG_OFF ? sp_diag_now_ns() : 0;
     uint32_t which = SHIM_OPTS_ALL & ~SHIM_OPTS_LISTEN_AFTER;
     int flags = shim_bio_flags(d.rule, family, type, &which, BIO_SOCK_REUSEADDR);
     shim_apply_opts(fd, d.rule, which, SP_OP_BIND);
@@ -30,10 +56,15 @@ static int __attribute__((noinline)) bind_ruled(int fd, const struct sockaddr *s
             break;
     }
     bio_err_clear();
+    int err = errno;
     if (r == 1)
         shim_pin(fd, d.rule, family, type);
-    if (r == 1)
-        errno = saved;
+    if (shim_log_level != SP_LOG_OFF) {
+        if (flags & BIO_SOCK_REUSEADDR)
+            shim_log_opt_result(fd, SP_OP_BIND, BIO_OPT_REUSEADDR, 0);
+        log_bind(fd, sa, len, family, type, d.rule, r == 1 ? 0 : -1, err, t0);
+    }
+    errno = r == 1 ? saved : err;
     return r == 1 ? 0 : -1;
 }
 

@@ -13,22 +13,23 @@
 static void forget(int lo, int hi)
 {
     shim_fd_forget(lo, hi);
-    shim_log_fd_gone(lo, hi);
 }
 
 int shim_close(int fd)
 {
     shim_real_need();
+    shim_log_fd_gone(fd, fd);
     struct shim_fd *e = shim_fd_peek(fd);
     if (e && e->ino)
         e->ino = 0;
-    shim_log_fd_gone(fd, fd);
     return shim_real.close(fd);
 }
 
 int shim_dup2(int oldfd, int newfd)
 {
     shim_real_need();
+    if (oldfd != newfd)
+        shim_log_fd_gone(newfd, newfd);
     int r = shim_real.dup2(oldfd, newfd);
     if (r >= 0 && oldfd != newfd)
         forget(newfd, newfd);
@@ -38,6 +39,8 @@ int shim_dup2(int oldfd, int newfd)
 int shim_dup3(int oldfd, int newfd, int flags)
 {
     shim_real_need();
+    if (oldfd != newfd)
+        shim_log_fd_gone(newfd, newfd);
     int r = shim_real.dup3(oldfd, newfd, flags);
     if (r >= 0)
         forget(newfd, newfd);
@@ -51,6 +54,8 @@ int shim_close_range(unsigned int first, unsigned int last, int flags)
         errno = ENOSYS;
         return -1;
     }
+    if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= INT_MAX)
+        shim_log_fd_gone((int)first, last > INT_MAX ? INT_MAX : (int)last);
     int r = shim_real.close_range(first, last, flags);
     if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC) && first <= INT_MAX)
         forget((int)first, last > INT_MAX ? INT_MAX : (int)last);

@@ -1,4 +1,4 @@
-/* shim/cmd_run.c: `sockpolicy run [-c FILE] [--log DEST] -- PROGRAM [ARGS...]`.
+/* shim/cmd_run.c: `sockpolicy run [-c FILE | --trace] [--log DEST] -- PROGRAM [ARGS...]`.
  * Puts libsockpolicy.so in front of LD_PRELOAD, passes the policy and log settings in the
  * environment, and execs the program. A statically linked program is refused: there is no
  * dynamic loader to preload anything into it. */
@@ -20,8 +20,10 @@
 
 static void run_usage(FILE *f)
 {
-    fprintf(f, "usage: sockpolicy run [-c FILE] [--log DEST] [--] PROGRAM [ARGS...]\n"
+    fprintf(f, "usage: sockpolicy run [-c FILE | --trace] [--log DEST] [--] PROGRAM [ARGS...]\n"
                "  -c, --config FILE  the policy (default: $SOCKPOLICY_CONF, else /etc/sockpolicy.conf)\n"
+               "  --trace            no policy: log every socket event of the program (to stderr,\n"
+               "                     or --log DEST) and a summary at exit; every call goes through\n"
                "  --log DEST         log to DEST: a file, stderr, syslog, journald or off\n");
 }
 
@@ -119,7 +121,7 @@ out:
 int cmd_run(int argc, char **argv)
 {
     const char *conf = NULL, *log = NULL;
-    int i = 1;
+    int i = 1, trace = 0;
     for (; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--")) {
@@ -133,6 +135,8 @@ int cmd_run(int argc, char **argv)
             log = argv[++i];
         } else if (!strncmp(a, "--log=", 6)) {
             log = a + 6;
+        } else if (!strcmp(a, "--trace")) {
+            trace = 1;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             run_usage(stdout);
             return 0;
@@ -147,6 +151,11 @@ int cmd_run(int argc, char **argv)
     if (i >= argc) {
         fprintf(stderr, "sockpolicy run: no program to run\n");
         run_usage(stderr);
+        return 2;
+    }
+    if (trace && conf) {
+        fprintf(stderr, "sockpolicy run: --trace runs without a policy: give -c or --trace, "
+                        "not both\n");
         return 2;
     }
     const char *prog = argv[i];
@@ -175,6 +184,13 @@ int cmd_run(int argc, char **argv)
                 "non-system path and the shim ignores SOCKPOLICY_* in it; only a root-owned "
                 "/etc/sockpolicy.conf applies, if the library is installed system-wide.\n",
                 file, (st.st_mode & S_ISUID) ? "u" : "g");
+    if (trace) {
+        /* the shim reads it as: no policy file, log all, everything passes through */
+        setenv("SOCKPOLICY_TRACE", "1", 1);
+        unsetenv("SOCKPOLICY_CONF");
+    } else {
+        unsetenv("SOCKPOLICY_TRACE"); /* a trace asked of an outer run is not this run's */
+    }
     if (conf) {
         if (access(conf, R_OK) != 0) {
             fprintf(stderr, "sockpolicy run: %s: %s\n", conf, strerror(errno));

@@ -51,32 +51,53 @@ static int wait_connected(int fd, uint32_t ms)
     return -1;
 }
 
-static void log_outcome(int fd, const struct sockaddr *sa, socklen_t len, int r, int err,
-                        uint32_t start, const struct sp_rule *rule)
+/* Logs what this connect() told the program. A connect on a socket whose earlier
+ * non-blocking connect is still pending reports how that one ended (EISCONN: connected). */
+static void log_connect(int fd, const struct sockaddr *sa, socklen_t len, int family, int type,
+                        const struct sp_rule *rule, int r, int err, uint64_t t0)
 {
-    char ab[160], eb[24];
-    if (r == 0)
-        shim_log(SP_LOG_ALL, "connect fd=%d %s: connected in %u ms (%s:%u)", fd,
-                 shim_fmt_addr(ab, sizeof ab, sa, len), now_ms() - start, rule->file ? rule->file : "?",
-                 rule->line);
-    else if (!bio_sock_non_fatal_error(err) || err == ETIMEDOUT)
-        shim_log(SP_LOG_FAILURES, "connect fd=%d %s: failed: %s after %u ms (%s:%u)", fd,
-                 shim_fmt_addr(ab, sizeof ab, sa, len), shim_errname(err, eb, sizeof eb),
-                 now_ms() - start, rule->file ? rule->file : "?", rule->line);
+    if (r != 0 && (err == EALREADY || err == EINTR) && shim_log_pending(fd))
+        return; /* still pending */
+    if (shim_log_pending(fd) && (r == 0 || err != EINPROGRESS)) {
+        shim_log_connect_end(fd, r == 0 || err == EISCONN ? 0 : err, SP_PHASE_SO_ERROR,
+                             "seen by a later connect()");
+        return;
+    }
+    if (r != 0 && (err == EINPROGRESS || err == EINTR)) /* EINTR: it goes on, too */
+        shim_log_connect_pending(fd, sa, len, family, type, rule, t0);
+    if (!shim_log_wants(r ? err : 0))
+        return;
+    struct sp_event ev;
+    sp_event_init(&ev, SP_OP_CONNECT, fd);
+    ev.family = family;
+    ev.type = type;
+    ev.err = r ? err : 0;
+    ev.duration_ns = sp_diag_now_ns() - t0;
+    sp_event_set_addr(&ev, 1, sa, len);
+    bio_addr local;
+    socklen_t llen = sizeof local;
+    if (shim_real.getsockname(fd, &local.sa, &llen) == 0 && llen > sizeof(sa_family_t))
+        sp_event_set_addr(&ev, 0, &local.sa, llen);
+    int fl = shim_real.fcntl(fd, F_GETFL);
+    if (fl >= 0 && (fl & O_NONBLOCK))
+        ev.flags |= SP_EVF_NONBLOCK;
+    shim_log_event(&ev, rule);
 }
 
-/* Remembers an attempt still in progress, so that getsockopt(SO_ERROR) can log its end. */
-static void note_in_progress(int fd, const struct sockaddr *sa, socklen_t len, int family, int type,
-                             uint32_t start)
+/* The BIO_SOCK_* flags that reached the socket, in the event's options. */
+static void log_flag_opts(int fd, int flags)
 {
-    struct shim_fd *e = shim_fd_valid(fd);
-    if (!e)
-        e = shim_fd_claim(fd, family, type);
-    if (e) {
-        e->connect_ms = start;
-        e->logged = 0;
-        bio_addr_from_sockaddr(&e->peer, sa, len);
-    }
+    static const struct {
+        int flag;
+        enum bio_opt opt;
+    } map[] = {
+        { BIO_SOCK_KEEPALIVE, BIO_OPT_KEEPALIVE },
+        { BIO_SOCK_NODELAY, BIO_OPT_NODELAY },
+        { BIO_SOCK_TFO, BIO_OPT_TFO_CONNECT },
+    };
+    for (unsigned i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (flags & map[i].flag)
+            shim_log_opt_result(fd, SP_OP_CONNECT, map[i].opt, 0);
 }
 
 static int routed_connect(int fd, const struct sockaddr *sa, socklen_t len, int family, int type,
@@ -95,7 +116,7 @@ static int routed_connect(int fd, const struct sockaddr *sa, socklen_t len, int 
     if (nonblock || bounded)
         flags |= BIO_SOCK_NONBLOCK;
     shim_apply_opts(fd, rule, which, SP_OP_CONNECT);
-    uint32_t start = now_ms();
+    uint64_t t0 = shim_log_level != SP_LOG_OFF ? sp_diag_now_ns() : 0;
     int r = 0;
     for (int tries = 0; tries < 4; tries++) {
         r = bio_connect_sa(fd, sa, len, flags);
@@ -112,9 +133,10 @@ static int routed_connect(int fd, const struct sockaddr *sa, socklen_t len, int 
         if (now >= 0 && (now & O_NONBLOCK))
             shim_real.fcntl(fd, F_SETFL, now & ~O_NONBLOCK);
     }
-    if (r != 0 && err == EINPROGRESS)
-        note_in_progress(fd, sa, len, family, type, start);
-    log_outcome(fd, sa, len, r, err, start, rule);
+    if (shim_log_level != SP_LOG_OFF) {
+        log_flag_opts(fd, flags);
+        log_connect(fd, sa, len, family, type, rule, r, err, t0);
+    }
     if (rule->action == SP_ACT_SET)
         shim_pin(fd, rule, family, type);
     errno = err;
@@ -132,9 +154,17 @@ static int __attribute__((noinline)) connect_ruled(int fd, const struct sockaddr
     struct shim_decision d = shim_decide(p, SP_OP_CONNECT, family, type, sa, len);
     if (shim_gate(&d, SP_OP_CONNECT, fd, sa, len) != 0)
         return -1;
-    if (!d.rule || (d.action != SP_ACT_SET && !d.rule->connect_timeout_ms))
-        return shim_real.connect(fd, sa, len);
     int saved = errno;
+    if (!d.rule || (d.action != SP_ACT_SET && !d.rule->connect_timeout_ms)) {
+        if (shim_log_level == SP_LOG_OFF)
+            return shim_real.connect(fd, sa, len);
+        uint64_t t0 = sp_diag_now_ns();
+        int r = shim_real.connect(fd, sa, len);
+        int err = errno;
+        log_connect(fd, sa, len, family, type, d.rule, r, err, t0);
+        errno = r == 0 ? saved : err;
+        return r;
+    }
     int r = routed_connect(fd, sa, len, family, type, d.rule);
     if (r == 0)
         errno = saved; /* success leaves the caller's errno alone */

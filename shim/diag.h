@@ -64,6 +64,9 @@ enum sp_phase {
 #define SP_EVF_NONBLOCK 0x1     /* the socket was non-blocking */
 #define SP_EVF_DEFAULT_DENY 0x2 /* refused by the policy's default, no rule matched */
 #define SP_EVF_SUPPRESSED 0x4   /* internal: a "suppressed N events" line */
+#define SP_EVF_MESSAGE 0x8      /* a message, not a call: the note at msg_level (shim_log) */
+#define SP_EVF_DECISION 0x10    /* logged when the policy decided, before the call was made
+                                   (audit, delay): no result or duration yet */
 
 struct sp_event {
     struct timespec when; /* CLOCK_REALTIME at the start of the call */
@@ -86,6 +89,7 @@ struct sp_event {
     uint32_t opts_differ;       /* debug: options whose read-back differed from the value set */
     const char *note;           /* free text, or NULL */
     uint64_t suppressed;        /* with SP_EVF_SUPPRESSED: how many events were dropped */
+    enum sp_log_level msg_level; /* with SP_EVF_MESSAGE: the level it is logged at */
 };
 
 /* Fills the fields every event has: time (CLOCK_REALTIME), pid, process name (prctl
@@ -99,6 +103,9 @@ void sp_event_set_addr(struct sp_event *ev, int which, const struct sockaddr *sa
  * errno preserved. */
 struct sp_diag_ops;
 int sp_diag_tcp_state(const struct sp_diag_ops *ops, int fd);
+/* Whether an SP_PHASE_CLOSE event found the connection made after all (no error, a TCP
+ * state at or past ESTABLISHED): the program learnt of it without reading SO_ERROR. */
+int sp_event_connected_at_close(const struct sp_event *ev);
 /* Nanoseconds of CLOCK_MONOTONIC, for durations. */
 uint64_t sp_diag_now_ns(void);
 
@@ -175,8 +182,9 @@ struct sp_sink {
  * errno is otherwise preserved. path NULL picks the default (/dev/log,
  * /run/systemd/journal/socket). ops NULL means sp_diag_libc_ops(). */
 int sp_sink_file(struct sp_sink *s, const struct sp_diag_ops *ops, const char *path);
-/* Duplicates fd 2 to a private close-on-exec descriptor now, so that a program that later
- * closes or reuses fd 2 is never written into. */
+/* Writes to fd 2 while it is the file it is now (device and inode): a program that closes or
+ * reuses fd 2 is never written into (its lines are dropped, counted). Holds no descriptor of
+ * its own: a private duplicate would shift every descriptor number the program sees. */
 int sp_sink_stderr(struct sp_sink *s, const struct sp_diag_ops *ops);
 int sp_sink_syslog(struct sp_sink *s, const struct sp_diag_ops *ops, const char *path,
                    int facility, const char *ident);
@@ -190,6 +198,11 @@ int sp_sink_journald(struct sp_sink *s, const struct sp_diag_ops *ops, const cha
  * errno is preserved either way. */
 int sp_sink_write(struct sp_sink *s, const char *line, size_t len, const struct sp_event *ev,
                   int priority);
+/* sp_sink_write with the caller's scratch for a syslog or journald datagram (cap bytes;
+ * 2 * SP_DIAG_LINE_MAX always suffices, less may drop a long line). sp_sink_write keeps
+ * its scratch on the stack (8 KiB); the hook path uses this with a pooled buffer. */
+int sp_sink_write_buf(struct sp_sink *s, const char *line, size_t len, const struct sp_event *ev,
+                      int priority, char *scratch, size_t cap);
 /* Closes what the sink holds (through ops->close). errno preserved. */
 void sp_sink_close(struct sp_sink *s);
 /* Builds the journald datagram for ev (message = line without its '\n') into buf. Returns
@@ -278,9 +291,14 @@ struct sp_diagnosis {
     struct sp_summary *summary; /* NULL: no summary kept */
 };
 
-/* Logs ev if the level wants it (failures: err != 0 and not EINPROGRESS; all: every event;
- * debug: all, plus option read-back differences), within the rate limit, counting connects
- * in the summary. Returns 1 if a line was written, else 0. errno preserved. */
+/* Logs ev if the level wants it (failures: err != 0 and not EINPROGRESS, denied, failed and
+ * audited rules, refused options; all: every event; debug: all, plus option read-back
+ * differences; a message at its msg_level), within the rate limit, counting connects in the
+ * summary. Returns 1 if a line was written, else 0. errno preserved. Stack: under 2.5 KiB
+ * of its own (the line and datagram buffers come from a static pool of SP_DIAG_SCRATCH
+ * slots, claimed lock-free; when every slot is busy, e.g. in nested signal handlers, a
+ * short line is formatted on the stack instead). */
+#define SP_DIAG_SCRATCH 8
 int sp_diag_emit(struct sp_diagnosis *d, const struct sp_event *ev);
 /* At exit: the pending "suppressed" line and, when a summary is kept, the summary. */
 void sp_diag_finish(struct sp_diagnosis *d);

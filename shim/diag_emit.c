@@ -1,6 +1,7 @@
 /* shim/diag_emit.c: one event through the whole pipeline: summary count, level filter, rate
  * limit, format, sink. This is what the shim's hooks call; see docs/log-format.md. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -18,11 +19,16 @@ static int connect_final(const struct sp_event *ev)
 
 static int is_failure(const struct sp_event *ev)
 {
+    if (ev->flags & SP_EVF_MESSAGE)
+        return ev->msg_level <= SP_LOG_FAILURES;
     if (ev->phase == SP_PHASE_CLOSE)
-        return 1;
+        return !sp_event_connected_at_close(ev);
     if (ev->opts.failed)
         return 1;
-    if (ev->rule && (ev->rule->action == SP_ACT_DENY || ev->rule->action == SP_ACT_FAIL))
+    if (ev->rule && (ev->rule->action == SP_ACT_DENY || ev->rule->action == SP_ACT_FAIL ||
+                     ev->rule->action == SP_ACT_AUDIT))
+        return 1; /* an audit rule asks for its calls to be logged */
+    if (ev->flags & SP_EVF_DEFAULT_DENY)
         return 1;
     if (ev->err == 0 || (ev->err == EINPROGRESS && ev->phase == SP_PHASE_CALL))
         return 0;
@@ -34,6 +40,8 @@ static int is_failure(const struct sp_event *ev)
 
 static int wanted(enum sp_log_level level, const struct sp_event *ev)
 {
+    if (ev->flags & SP_EVF_MESSAGE)
+        return level != SP_LOG_OFF && ev->msg_level != SP_LOG_OFF && ev->msg_level <= level;
     switch (level) {
     case SP_LOG_OFF: return 0;
     case SP_LOG_FAILURES: return is_failure(ev);
@@ -43,13 +51,62 @@ static int wanted(enum sp_log_level level, const struct sp_event *ev)
     return 0;
 }
 
-static void write_event(struct sp_diagnosis *d, const struct sp_event *ev, int priority)
-{
+/* The line and datagram buffers, pooled: a hook's stack may be small (a signal handler's,
+ * a green thread's), and two buffers of 4 and 8 KiB would not fit. A slot is claimed with
+ * one atomic exchange on a bit; nothing waits. */
+struct scratch {
     char line[SP_DIAG_LINE_MAX];
+    char dg[2 * SP_DIAG_LINE_MAX];
+};
+static struct scratch pool[SP_DIAG_SCRATCH];
+static _Atomic unsigned pool_busy;
+
+static int scratch_take(void)
+{
+    unsigned busy = atomic_load_explicit(&pool_busy, memory_order_relaxed);
+    for (int tries = 0; tries < 2 * SP_DIAG_SCRATCH; tries++) {
+        if (busy == (1u << SP_DIAG_SCRATCH) - 1)
+            return -1;
+        int i = __builtin_ctz(~busy);
+        if (atomic_compare_exchange_weak_explicit(&pool_busy, &busy, busy | (1u << i),
+                                                  memory_order_acquire, memory_order_relaxed))
+            return i;
+    }
+    return -1;
+}
+
+static void scratch_give(int i)
+{
+    atomic_fetch_and_explicit(&pool_busy, ~(1u << i), memory_order_release);
+}
+
+/* Without a free slot: a line cut to this (a JSON line stays valid, marked truncated). */
+#define SHORT_LINE 640
+
+static void __attribute__((noinline)) write_short(struct sp_diagnosis *d,
+                                                  const struct sp_event *ev, int priority)
+{
+    char line[SHORT_LINE], dg[SHORT_LINE + 768];
     size_t n = d->format == SP_FMT_JSON ? sp_format_json(ev, line, sizeof line)
                                         : sp_format_text(ev, d->text_flags, line, sizeof line);
     if (n)
-        sp_sink_write(&d->sink, line, n, ev, priority);
+        sp_sink_write_buf(&d->sink, line, n, ev, priority, dg, sizeof dg);
+}
+
+static void write_event(struct sp_diagnosis *d, const struct sp_event *ev, int priority)
+{
+    int slot = scratch_take();
+    if (slot < 0) {
+        write_short(d, ev, priority);
+        return;
+    }
+    struct scratch *sc = &pool[slot];
+    size_t n = d->format == SP_FMT_JSON ? sp_format_json(ev, sc->line, sizeof sc->line)
+                                        : sp_format_text(ev, d->text_flags, sc->line,
+                                                         sizeof sc->line);
+    if (n)
+        sp_sink_write_buf(&d->sink, sc->line, n, ev, priority, sc->dg, sizeof sc->dg);
+    scratch_give(slot);
 }
 
 static void write_suppressed(struct sp_diagnosis *d, const struct sp_event *like, uint64_t n)
@@ -66,7 +123,8 @@ int sp_diag_emit(struct sp_diagnosis *d, const struct sp_event *ev)
     int saved = errno;
     if (d->summary && connect_final(ev))
         sp_summary_add(d->summary, (const struct sockaddr *)&ev->remote, ev->remote_len,
-                       ev->phase == SP_PHASE_CLOSE && ev->err == 0 ? ETIMEDOUT : ev->err);
+                       ev->phase == SP_PHASE_CLOSE && ev->err == 0 && !sp_event_connected_at_close(ev)
+                           ? ETIMEDOUT : ev->err);
     int written = 0;
     if (wanted(d->level, ev)) {
         uint64_t report = 0;
@@ -75,7 +133,10 @@ int sp_diag_emit(struct sp_diagnosis *d, const struct sp_event *ev)
             write_suppressed(d, ev, report);
         if (allow) {
             int fail = is_failure(ev);
-            write_event(d, ev, fail ? LOG_WARNING : d->level == SP_LOG_DEBUG ? LOG_DEBUG : LOG_INFO);
+            int prio = fail ? LOG_WARNING : d->level == SP_LOG_DEBUG ? LOG_DEBUG : LOG_INFO;
+            if ((ev->flags & SP_EVF_MESSAGE) && ev->msg_level == SP_LOG_FAILURES)
+                prio = LOG_ERR;
+            write_event(d, ev, prio);
             written = 1;
         }
     }
@@ -90,7 +151,13 @@ struct emit_ctx {
 static void emit_summary_line(void *ctx, const char *line, size_t len)
 {
     struct emit_ctx *c = ctx;
-    sp_sink_write(&c->d->sink, line, len, NULL, LOG_INFO);
+    int slot = scratch_take();
+    if (slot < 0) {
+        atomic_fetch_add(&c->d->sink.dropped, 1);
+        return;
+    }
+    sp_sink_write_buf(&c->d->sink, line, len, NULL, LOG_INFO, pool[slot].dg, sizeof pool[slot].dg);
+    scratch_give(slot);
 }
 
 void sp_diag_finish(struct sp_diagnosis *d)

@@ -59,6 +59,18 @@ int sp_diag_tcp_state(const struct sp_diag_ops *ops, int fd)
     return r == 0 && len >= 1 ? ti.tcpi_state : -1;
 }
 
+int sp_event_connected_at_close(const struct sp_event *ev)
+{
+    if (ev->phase != SP_PHASE_CLOSE || ev->err != 0)
+        return 0;
+    switch (ev->tcp_state) {
+    case TCP_ESTABLISHED: case TCP_FIN_WAIT1: case TCP_FIN_WAIT2: case TCP_CLOSE_WAIT:
+    case TCP_LAST_ACK: case TCP_CLOSING: case TCP_TIME_WAIT:
+        return 1;
+    }
+    return 0;
+}
+
 const char *sp_diag_op_name(enum sp_op op)
 {
     static const char *const names[SP_OP_COUNT] = {

@@ -193,6 +193,10 @@ const char *sp_explain_event(const struct sp_event *ev)
                    : "failed on purpose by a sockpolicy 'fail' rule (fault injection)";
     if (ev->flags & SP_EVF_DEFAULT_DENY)
         return "denied by the sockpolicy policy's default for this operation; no rule allowed it";
+    if (ev->flags & SP_EVF_MESSAGE)
+        return NULL;
+    if (sp_event_connected_at_close(ev))
+        return NULL;
     if (ev->phase == SP_PHASE_CLOSE && ev->err == 0)
         return "the program closed the socket before the connection completed";
     if (ev->err == 0)

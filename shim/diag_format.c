@@ -15,6 +15,7 @@
 #define MAX_RULE_FILE 128
 #define MAX_RULE_TEXT 300
 #define MAX_NOTE 200
+#define MAX_MESSAGE 600 /* a shim_log message (text: escaped, at most 4 bytes each) */
 
 size_t sp_format_addr(const struct sockaddr *sa, socklen_t len, char *buf, size_t cap)
 {
@@ -185,7 +186,13 @@ static void text_body(struct sp_buf *b, const struct sp_event *ev)
         sp_buf_puts(b, !have_l ? " " : ev->op == SP_OP_ACCEPT ? " <- " : " -> ");
         text_addr(b, &ev->remote, ev->remote_len);
     }
-    if (ev->phase == SP_PHASE_CLOSE) {
+    if (ev->flags & SP_EVF_DECISION) {
+        sp_buf_puts(b, " decided before the call");
+    } else if (sp_event_connected_at_close(ev)) {
+        sp_buf_puts(b, " ok: connected, seen at close after ");
+        text_duration(b, ev->duration_ns);
+        sp_buf_puts(b, " (non-blocking; SO_ERROR never read)");
+    } else if (ev->phase == SP_PHASE_CLOSE) {
         sp_buf_puts(b, ev->err ? " failed " : " never completed");
         if (ev->err)
             text_errno(b, ev->err);
@@ -280,6 +287,9 @@ size_t sp_format_text(const struct sp_event *ev, unsigned flags, char *buf, size
         sp_buf_puts(&b, "suppressed ");
         sp_buf_putu(&b, ev->suppressed);
         sp_buf_puts(&b, " events (rate limit)");
+    } else if (ev->flags & SP_EVF_MESSAGE) {
+        const char *m = ev->note ? ev->note : "";
+        sp_buf_put_text(&b, m, strlen(m), MAX_MESSAGE);
     } else {
         text_body(&b, ev);
     }
@@ -372,6 +382,10 @@ static void joptlist(struct sp_buf *b, const char *key, uint32_t mask, const int
 
 const char *sp_diag_result_name(const struct sp_event *ev)
 {
+    if (ev->flags & SP_EVF_DECISION)
+        return "decided";
+    if (sp_event_connected_at_close(ev))
+        return "ok";
     if (ev->phase == SP_PHASE_CLOSE)
         return ev->err ? "failed" : "never-completed";
     if (ev->err == 0)
@@ -463,7 +477,13 @@ size_t sp_format_json(const struct sp_event *ev, char *buf, size_t cap)
     struct sp_buf b;
     for (int level = 0; level <= 2; level++) {
         sp_buf_init(&b, buf, cap > 1 ? cap - 1 : cap);
-        if (ev->flags & SP_EVF_SUPPRESSED) {
+        if (ev->flags & SP_EVF_MESSAGE) {
+            json_head(&b, ev, "message");
+            jstr(&b, "level", ev->msg_level == SP_LOG_FAILURES ? "failures"
+                              : ev->msg_level == SP_LOG_ALL ? "all" : "debug", 16);
+            jstr(&b, "message", ev->note, level == 0 ? MAX_MESSAGE : MAX_NOTE);
+            sp_buf_putc(&b, '}');
+        } else if (ev->flags & SP_EVF_SUPPRESSED) {
             json_head(&b, ev, "suppressed");
             jkey(&b, "suppressed");
             sp_buf_putu(&b, ev->suppressed);

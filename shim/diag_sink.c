@@ -1,5 +1,5 @@
 /* shim/diag_sink.c: where a line goes. A file (reopened after rotation or when the program
- * took its descriptor), a private copy of stderr, syslog's /dev/log, journald's native
+ * took its descriptor), stderr while fd 2 is still the same file, syslog's /dev/log, journald's native
  * socket. One write or send per line; sockets are made and closed only through the ops table
  * (the public names are our own hooks); open/fstat/stat/write are not hooked and are called
  * directly. Our descriptors live at 3 or above, close-on-exec. */
@@ -116,11 +116,11 @@ int sp_sink_stderr(struct sp_sink *s, const struct sp_diag_ops *ops)
 {
     int saved = errno;
     sink_reset(s, ops, NULL);
-    int fd = fcntl(2, F_DUPFD_CLOEXEC, 3);
-    if (fd < 0)
+    uint64_t id = fd_id(2);
+    if (id == 0)
         return -1;
-    atomic_store(&s->id, fd_id(fd));
-    atomic_store(&s->fd, fd);
+    atomic_store(&s->id, id);
+    atomic_store(&s->fd, 2);
     s->kind = SP_SINK_STDERR;
     errno = saved;
     return 0;
@@ -236,8 +236,8 @@ static int send_dgram(struct sp_sink *s, const char *buf, size_t len)
     return -1;
 }
 
-int sp_sink_write(struct sp_sink *s, const char *line, size_t len, const struct sp_event *ev,
-                  int priority)
+int sp_sink_write_buf(struct sp_sink *s, const char *line, size_t len, const struct sp_event *ev,
+                      int priority, char *dg, size_t cap)
 {
     int saved = errno, r = -1;
     switch (s->kind) {
@@ -253,15 +253,13 @@ int sp_sink_write(struct sp_sink *s, const char *line, size_t len, const struct 
         break;
     }
     case SP_SINK_SYSLOG: {
-        char dg[SP_DIAG_LINE_MAX + 64];
         size_t n = sp_syslog_datagram(s->facility, priority, s->ident, ev ? ev->pid : getpid(),
-                                      line, len, dg, sizeof dg);
+                                      line, len, dg, cap);
         r = send_dgram(s, dg, n);
         break;
     }
     case SP_SINK_JOURNALD: {
-        char dg[2 * SP_DIAG_LINE_MAX];
-        size_t n = sp_journald_datagram(ev, line, len, priority, s->ident, dg, sizeof dg);
+        size_t n = sp_journald_datagram(ev, line, len, priority, s->ident, dg, cap);
         r = n ? send_dgram(s, dg, n) : -1;
         break;
     }
@@ -275,12 +273,19 @@ int sp_sink_write(struct sp_sink *s, const char *line, size_t len, const struct 
     return r;
 }
 
+int sp_sink_write(struct sp_sink *s, const char *line, size_t len, const struct sp_event *ev,
+                  int priority)
+{
+    char dg[2 * SP_DIAG_LINE_MAX];
+    return sp_sink_write_buf(s, line, len, ev, priority, dg, sizeof dg);
+}
+
 void sp_sink_close(struct sp_sink *s)
 {
     int saved = errno;
     int fd = atomic_exchange(&s->fd, -1);
-    if (fd >= 0 && fd_id(fd) == atomic_load(&s->id))
-        s->ops->close(fd);
+    if (fd >= 0 && s->kind != SP_SINK_STDERR && fd_id(fd) == atomic_load(&s->id))
+        s->ops->close(fd); /* fd 2 is the program's: never closed */
     int old = atomic_exchange(&s->retired, -1);
     if (old >= 0)
         s->ops->close(old);

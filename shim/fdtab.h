@@ -20,6 +20,8 @@ struct shim_fd {
     uint32_t connect_ms;       /* CLOCK_MONOTONIC ms of a connect we routed (0: none) */
     uint32_t logged;           /* the outcome of that connect was logged */
     bio_addr peer;             /* where it was connecting */
+    uint32_t connect_us;       /* log.c: CLOCK_MONOTONIC us (mod 2^32) that connect began */
+    const struct sp_rule *connect_rule; /* log.c: the rule that decided it, or NULL */
 };
 
 struct shim_fdtab_hdr {

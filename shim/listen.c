@@ -6,7 +6,23 @@
 #include "apply.h"
 #include "bio.h"
 #include "hooks.h"
+#include "log.h"
 #include "state.h"
+
+static void log_listen(int fd, const struct sockaddr *local, socklen_t llen, int family, int type,
+                       const struct sp_rule *rule, int r, int err, uint64_t t0)
+{
+    if (!shim_log_wants(r ? err : 0))
+        return;
+    struct sp_event ev;
+    sp_event_init(&ev, SP_OP_LISTEN, fd);
+    ev.family = family;
+    ev.type = type;
+    ev.err = r ? err : 0;
+    ev.duration_ns = sp_diag_now_ns() - t0;
+    sp_event_set_addr(&ev, 0, local, llen);
+    shim_log_event(&ev, rule);
+}
 
 static int __attribute__((noinline)) listen_ruled(int fd, int backlog)
 {
@@ -26,18 +42,31 @@ static int __attribute__((noinline)) listen_ruled(int fd, int backlog)
     struct shim_decision d = shim_decide(p, SP_OP_LISTEN, family, type, llen ? &local.sa : NULL, llen);
     if (shim_gate(&d, SP_OP_LISTEN, fd, llen ? &local.sa : NULL, llen) != 0)
         return -1;
-    if (d.action != SP_ACT_SET || !d.rule)
-        return shim_real.listen(fd, backlog);
+    if (d.action != SP_ACT_SET || !d.rule) {
+        if (shim_log_level == SP_LOG_OFF)
+            return shim_real.listen(fd, backlog);
+        uint64_t t0 = sp_diag_now_ns();
+        int r = shim_real.listen(fd, backlog);
+        int err = errno;
+        log_listen(fd, llen ? &local.sa : NULL, llen, family, type, d.rule, r, err, t0);
+        errno = r == 0 ? saved : err;
+        return r;
+    }
+    uint64_t t0 = shim_log_level != SP_LOG_OFF ? sp_diag_now_ns() : 0;
     if (d.rule->nonblock)
         shim_set_nonblock(fd);
     shim_apply_opts(fd, d.rule,
                     SHIM_OPTS_ALL & ~SHIM_OPTS_LISTEN_AFTER & ~BIO_OPT_BIT(BIO_OPT_TFO_CONNECT),
                     SP_OP_LISTEN);
     int r = shim_real.listen(fd, backlog);
+    int err = errno;
     if (r == 0) {
         shim_apply_opts(fd, d.rule, SHIM_OPTS_LISTEN_AFTER, SP_OP_LISTEN);
         shim_pin(fd, d.rule, family, type);
     }
+    if (shim_log_level != SP_LOG_OFF)
+        log_listen(fd, llen ? &local.sa : NULL, llen, family, type, d.rule, r, err, t0);
+    errno = r == 0 ? saved : err;
     return r;
 }
 

@@ -1,9 +1,12 @@
-/* shim/log.c: the logger and its own small formatter (no stdio on a hook's path). */
+/* shim/log.c: the shim's logger over the diagnosis library. One struct sp_diagnosis for the
+ * process; its sink is opened at the first line (a process that logs nothing holds no extra
+ * descriptor); pending non-blocking connects are followed in the fd table. */
 #include "log.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -11,22 +14,31 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "real.h"
+#include "state.h"
 
-enum { DEST_STDERR, DEST_FILE, DEST_SYSLOG, DEST_OFF };
+/* Rate limit: a reconnect loop logs a burst, then this many lines a second, then one
+ * "suppressed N events" line a second. */
+#define RATE_PER_S 100
+#define RATE_BURST 200
 
+enum sp_log_level shim_log_level = SP_LOG_OFF;
+int shim_log_every;
+_Atomic unsigned shim_log_npending;
+
+static struct sp_diagnosis diag;
+static struct sp_summary summary;
+static _Atomic pid_t summary_pid; /* the process the summary counts (a fork starts afresh) */
 static struct {
-    int dest;
-    enum sp_log_level level;
-    enum sp_log_format format;
+    enum sp_log_target target;
     char path[256];
-    dev_t dev;            /* identity of fd (or of fd 2 for DEST_STDERR) */
-    ino_t ino;
-    int have_id;
-} lg = { .dest = DEST_STDERR, .level = SP_LOG_FAILURES };
-_Atomic int shim_log_fd = -1;
+    int trace;
+} want;
+static _Atomic int sink_state; /* 0 closed, 1 being opened, 2 open (or nowhere) */
+static int ready;              /* set up at least once */
 
 static dev_t err_dev;
 static ino_t err_ino;
@@ -42,165 +54,434 @@ void shim_log_early(void)
     }
 }
 
-void shim_log_setup(const struct sp_settings *s, int secure)
+static const struct sp_diag_ops *real_ops(void)
+{
+    static struct sp_diag_ops ops;
+    ops.socket = shim_real.socket;
+    ops.connect = shim_real.connect;
+    ops.sendto = shim_real.sendto;
+    ops.close = shim_real.close;
+    ops.getsockopt = shim_real.getsockopt;
+    return &ops;
+}
+
+/* Opens the configured sink; called by the first line, by one thread. */
+static void open_sink(void)
+{
+    const struct sp_diag_ops *ops = real_ops();
+    struct stat st;
+    switch (want.target) {
+    case SP_LOGTO_FILE:
+        if (sp_sink_file(&diag.sink, ops, want.path) == 0)
+            break;
+        /* a file we cannot open: fall back to stderr rather than losing every line */
+        /* fall through */
+    case SP_LOGTO_DEFAULT:
+    case SP_LOGTO_STDERR:
+        /* fd 2 only while it is the file it was at start-up: never a file the program put
+         * there, nor after the program closed it */
+        if (err_known && fstat(2, &st) == 0 && st.st_dev == err_dev && st.st_ino == err_ino)
+            sp_sink_stderr(&diag.sink, ops);
+        break;
+    case SP_LOGTO_SYSLOG:
+        sp_sink_syslog(&diag.sink, ops, NULL, LOG_USER, "sockpolicy");
+        break;
+    case SP_LOGTO_JOURNALD:
+        sp_sink_journald(&diag.sink, ops, NULL, "sockpolicy");
+        break;
+    }
+}
+
+/* 1 when the sink can take a line. Racing first lines wait briefly for the opener (bounded:
+ * a signal handler may have interrupted it on this very thread), then drop theirs. */
+static int sink_ready(void)
+{
+    if (__builtin_expect(atomic_load_explicit(&sink_state, memory_order_acquire) == 2, 1))
+        return 1;
+    for (int spins = 0; spins < 2000; spins++) {
+        int closed = 0;
+        if (atomic_compare_exchange_strong(&sink_state, &closed, 1)) {
+            open_sink();
+            atomic_store_explicit(&sink_state, 2, memory_order_release);
+            return 1;
+        }
+        if (closed == 2)
+            return 1;
+        sched_yield();
+    }
+    return 0;
+}
+
+static void configure(const struct sp_settings *s, int secure, int trace)
 {
     const char *env = secure ? NULL : getenv("SOCKPOLICY_LOG");
     shim_log_early();
+    if (atomic_load(&sink_state) == 2)
+        sp_sink_close(&diag.sink); /* a second setup (the policy's settings): reopen */
+    atomic_store(&sink_state, 0);
+    memset(&want, 0, sizeof want);
+    enum sp_log_level level = SP_LOG_FAILURES;
+    diag.format = SP_FMT_TEXT;
+    int summarise = trace;
     if (s) {
-        lg.level = s->log_level;
-        lg.format = s->log_format;
-        if (s->log_target == SP_LOGTO_FILE && s->log_file[0]) {
-            lg.dest = DEST_FILE;
-            memcpy(lg.path, s->log_file, sizeof lg.path);
-            lg.path[sizeof lg.path - 1] = 0;
-        } else if (s->log_target == SP_LOGTO_SYSLOG || s->log_target == SP_LOGTO_JOURNALD) {
-            lg.dest = DEST_SYSLOG; /* journald listens on /dev/log too */
-        }
+        level = s->log_level;
+        diag.format = s->log_format;
+        want.target = s->log_target;
+        memcpy(want.path, s->log_file, sizeof want.path);
+        want.path[sizeof want.path - 1] = 0;
+        summarise |= s->log_summary;
     }
+    if (trace)
+        level = SP_LOG_ALL;
     if (env && *env) {
         if (!strcmp(env, "stderr")) {
-            lg.dest = DEST_STDERR;
-        } else if (!strcmp(env, "syslog") || !strcmp(env, "journald")) {
-            lg.dest = DEST_SYSLOG;
+            want.target = SP_LOGTO_STDERR;
+        } else if (!strcmp(env, "syslog")) {
+            want.target = SP_LOGTO_SYSLOG;
+        } else if (!strcmp(env, "journald")) {
+            want.target = SP_LOGTO_JOURNALD;
         } else if (!strcmp(env, "off") || !strcmp(env, "none")) {
-            lg.dest = DEST_OFF;
-        } else if (strlen(env) < sizeof lg.path) {
-            lg.dest = DEST_FILE;
-            strcpy(lg.path, env);
+            level = SP_LOG_OFF;
+        } else if (strlen(env) < sizeof want.path) {
+            want.target = SP_LOGTO_FILE;
+            strcpy(want.path, env);
         }
         /* Asking for a log and getting nothing would puzzle: --log implies at least failures. */
-        if (lg.level == SP_LOG_OFF && lg.dest != DEST_OFF)
-            lg.level = SP_LOG_FAILURES;
+        if (level == SP_LOG_OFF && strcmp(env, "off") && strcmp(env, "none"))
+            level = SP_LOG_FAILURES;
+    }
+    want.trace = trace;
+    /* A file gets the time on each line; stderr, syslog and journald have their own. */
+    diag.text_flags = want.target == SP_LOGTO_FILE ? SP_FMT_F_TIME : 0;
+    diag.level = level;
+    diag.summary = summarise ? &summary : NULL;
+    atomic_store(&summary_pid, getpid());
+    if (!ready)
+        sp_rate_init(&diag.rate, RATE_PER_S, RATE_BURST);
+    ready = 1;
+    shim_log_every = level >= SP_LOG_ALL || diag.summary;
+    shim_log_level = level;
+}
+
+void shim_log_setup(const struct sp_settings *s, int secure)
+{
+    configure(s, secure, want.trace);
+}
+
+void shim_log_setup_policy(const struct sp_policy *p, int secure)
+{
+    configure(sp_policy_settings(p), secure, 0);
+    int client = 0, server = 0;
+    for (size_t i = 0, n = sp_policy_rule_count(p); i < n; i++) {
+        const struct sp_rule *r = sp_policy_rule(p, i);
+        if (r->action != SP_ACT_SET)
+            continue;
+        if ((r->opts.mask & BIO_OPT_BIT(BIO_OPT_TFO_CONNECT)) && r->opts.val[BIO_OPT_TFO_CONNECT])
+            client = 1;
+        if ((r->opts.mask & BIO_OPT_BIT(BIO_OPT_TFO_QLEN)) && r->opts.val[BIO_OPT_TFO_QLEN])
+            server = 1;
+    }
+    struct sp_tfo t;
+    char advice[256];
+    if ((client || server) && sp_tfo_read(NULL, &t) == 0 &&
+        sp_tfo_advice(&t, client, server, advice, sizeof advice))
+        shim_log(SP_LOG_FAILURES, "policy asks for TCP Fast Open: %s", advice);
+}
+
+struct sp_policy *shim_log_trace_policy(int secure)
+{
+    static const char trace_policy[] = "pass any\n";
+    const char *env = secure ? NULL : getenv("SOCKPOLICY_TRACE");
+    if (!env || !*env || !strcmp(env, "0"))
+        return NULL;
+    configure(NULL, secure, 1);
+    struct sp_policy *p = sp_policy_load_mem("sockpolicy --trace", trace_policy,
+                                             sizeof trace_policy - 1, NULL, NULL);
+    if (p && sp_policy_specialise(p, program_invocation_short_name, getuid()) != 0) {
+        sp_policy_free(p);
+        p = NULL;
+    }
+    if (!p)
+        shim_log(SP_LOG_FAILURES, "--trace: cannot build the tracing policy");
+    return p;
+}
+
+/* ---- events ---- */
+
+/* This thread's hook: the options it forced on one fd, for the event it logs next. */
+static __thread struct {
+    int fd;
+    enum sp_op op;
+    uint32_t asked;
+    struct bio_opt_report rep;
+} stash __attribute__((tls_model("initial-exec")));
+
+static int stash_for(int fd, enum sp_op op)
+{
+    if (stash.asked && stash.fd == fd && stash.op == op)
+        return 1;
+    memset(&stash, 0, sizeof stash);
+    stash.fd = fd;
+    stash.op = op;
+    return 0;
+}
+
+/* The value read back differs from the one forced. */
+static int differs(int fd, enum bio_opt o, const struct bio_optset *set)
+{
+    int v;
+    if (bio_opt_read(fd, o, set, &v) != 0)
+        return 0;
+    switch (o) {
+    case BIO_OPT_CONGESTION:
+    case BIO_OPT_BINDTODEVICE:
+        return v != 0;
+    case BIO_OPT_KEEPALIVE:
+    case BIO_OPT_NODELAY:
+    case BIO_OPT_REUSEADDR:
+    case BIO_OPT_REUSEPORT:
+    case BIO_OPT_V6ONLY:
+    case BIO_OPT_TFO_CONNECT:
+        return (v != 0) != (set->val[o] != 0);
+    default:
+        return v != set->val[o];
     }
 }
 
-int shim_log_on(enum sp_log_level level)
+static void emit(struct sp_event *ev)
 {
-    return lg.dest != DEST_OFF && level != SP_LOG_OFF && level <= lg.level;
+    if (!sink_ready())
+        return;
+    pid_t owner = atomic_load_explicit(&summary_pid, memory_order_relaxed);
+    if (diag.summary && ev->pid != owner &&
+        atomic_compare_exchange_strong(&summary_pid, &owner, ev->pid))
+        memset(&summary, 0, sizeof summary); /* a forked child counts its own */
+    sp_diag_emit(&diag, ev);
 }
 
-void shim_log_fd_gone_slow(int lo, int hi)
+void shim_log_event(struct sp_event *ev, const struct sp_rule *rule)
 {
-    int fd = atomic_load_explicit(&shim_log_fd, memory_order_relaxed);
-    if (fd >= lo && fd <= hi)
-        atomic_compare_exchange_strong(&shim_log_fd, &fd, -1); /* the program owns it now */
-}
-
-/* Our descriptor, when it is still the file we opened. */
-static int still_ours(int fd, dev_t dev, ino_t ino)
-{
-    struct stat st;
-    return fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
-}
-
-static atomic_int opening; /* one thread (re)opens the destination at a time */
-
-static int open_dest(void)
-{
-    int fd = atomic_load_explicit(&shim_log_fd, memory_order_acquire);
-    if (fd >= 0 && still_ours(fd, lg.dev, lg.ino))
-        return fd;
-    /* Racing threads wait (briefly, bounded: a signal handler may have interrupted the opener
-     * on this very thread) for the one that opens, rather than each opening its own. */
-    for (int spins = 0;; spins++) {
-        int idle = 0;
-        if (atomic_compare_exchange_strong(&opening, &idle, 1))
-            break;
-        if (spins > 2000)
-            return -1; /* drop this line */
-        sched_yield();
-        fd = atomic_load_explicit(&shim_log_fd, memory_order_acquire);
-        if (fd >= 0 && still_ours(fd, lg.dev, lg.ino))
-            return fd;
+    int saved = errno;
+    ev->rule = want.trace ? NULL : rule;
+    if (rule && stash_for(ev->fd, ev->op)) {
+        ev->opts_asked = stash.asked;
+        ev->opts = stash.rep;
+        if (shim_log_level == SP_LOG_DEBUG)
+            for (int o = 0; o < BIO_OPT_COUNT; o++)
+                if ((ev->opts.applied & BIO_OPT_BIT(o)) && differs(ev->fd, (enum bio_opt)o, &rule->opts))
+                    ev->opts_differ |= BIO_OPT_BIT(o);
+        memset(&stash, 0, sizeof stash);
     }
-    fd = atomic_load_explicit(&shim_log_fd, memory_order_acquire);
-    if (fd >= 0 && still_ours(fd, lg.dev, lg.ino))
-        goto done; /* opened by the thread we waited for */
-    if (lg.dest == DEST_FILE) {
-        fd = open(lg.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY, 0644);
+    if (ev->family && !ev->type && ev->fd >= 0) {
+        int fam, type;
+        if (shim_sock_kind(ev->fd, &fam, &type) == 0)
+            ev->type = type;
+    }
+    emit(ev);
+    errno = saved;
+}
+
+void shim_log_decision(const struct sp_rule *rule, enum sp_action action, int err,
+                       enum sp_op op, int fd, const struct sockaddr *sa, socklen_t len)
+{
+    int fails = action == SP_ACT_DENY || action == SP_ACT_FAIL;
+    if (!shim_log_on(fails || action == SP_ACT_AUDIT ? SP_LOG_FAILURES : SP_LOG_ALL))
+        return;
+    int saved = errno;
+    struct sp_event ev;
+    char note[48];
+    sp_event_init(&ev, op, fd);
+    sp_event_set_addr(&ev, op == SP_OP_BIND || op == SP_OP_LISTEN ? 0 : 1, sa, len);
+    if (fd >= 0)
+        shim_sock_kind(fd, &ev.family, &ev.type);
+    if (fails) {
+        ev.err = err;
+        if (!rule)
+            ev.flags |= SP_EVF_DEFAULT_DENY;
     } else {
-        struct sockaddr_un un = { .sun_family = AF_UNIX, .sun_path = "/dev/log" };
-        fd = shim_real.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0 && shim_real.connect(fd, (struct sockaddr *)&un, sizeof un) != 0) {
-            shim_real.close(fd);
-            fd = -1;
+        ev.flags |= SP_EVF_DECISION;
+        if (action == SP_ACT_DELAY && rule) {
+            shim_fmt(note, sizeof note, "delayed %u ms", rule->delay_ms);
+            ev.note = note;
+        } else if (action == SP_ACT_AUDIT) {
+            ev.note = "audit: the call goes ahead";
         }
     }
-    struct stat st;
-    if (fd >= 0 && fstat(fd, &st) != 0) {
-        shim_real.close(fd);
-        fd = -1;
-    }
-    if (fd >= 0) {
-        lg.dev = st.st_dev;
-        lg.ino = st.st_ino;
-    }
-    /* A stale number being replaced is not closed: the program may have reused it. */
-    atomic_store_explicit(&shim_log_fd, fd, memory_order_release);
-done:
-    atomic_store(&opening, 0);
-    return fd;
+    ev.rule = rule;
+    emit(&ev);
+    errno = saved;
 }
 
-static size_t json_escape(char *out, size_t size, const char *in)
+void shim_log_opts(int fd, const struct sp_rule *rule, uint32_t which, enum sp_op op,
+                   const struct bio_opt_report *rep)
 {
-    size_t n = 0;
-    for (; *in && n + 7 < size; in++) {
-        unsigned char c = (unsigned char)*in;
-        if (c == '"' || c == '\\') {
-            out[n++] = '\\';
-            out[n++] = (char)c;
-        } else if (c < 0x20) {
-            n += shim_fmt(out + n, size - n, "\\u%04x", c);
-        } else {
-            out[n++] = (char)c;
+    if (shim_log_level == SP_LOG_OFF)
+        return;
+    stash_for(fd, op);
+    stash.asked |= rule->opts.mask & which;
+    stash.rep.applied |= rep->applied;
+    stash.rep.skipped |= rep->skipped;
+    stash.rep.failed |= rep->failed;
+    for (int o = 0; o < BIO_OPT_COUNT; o++)
+        if (rep->failed & BIO_OPT_BIT(o))
+            stash.rep.err[o] = rep->err[o];
+    if (op == SP_OP_SOCKET && shim_log_wants(rep->failed ? EINVAL : 0)) {
+        struct sp_event ev;
+        sp_event_init(&ev, op, fd);
+        shim_sock_kind(fd, &ev.family, &ev.type);
+        shim_log_event(&ev, rule);
+    }
+}
+
+void shim_log_opt_result(int fd, enum sp_op op, enum bio_opt opt, int err)
+{
+    if (shim_log_level == SP_LOG_OFF)
+        return;
+    stash_for(fd, op);
+    stash.asked |= BIO_OPT_BIT(opt);
+    if (err) {
+        stash.rep.failed |= BIO_OPT_BIT(opt);
+        stash.rep.applied &= ~BIO_OPT_BIT(opt);
+        stash.rep.err[opt] = err;
+    } else if (!(stash.rep.failed & BIO_OPT_BIT(opt))) {
+        stash.rep.applied |= BIO_OPT_BIT(opt);
+    }
+}
+
+/* ---- pending connects ---- */
+
+static uint32_t now_us(void)
+{
+    return (uint32_t)(sp_diag_now_ns() / 1000);
+}
+
+static socklen_t addr_len(const bio_addr *a)
+{
+    switch (a->sa.sa_family) {
+    case AF_INET: return sizeof a->s_in;
+    case AF_INET6: return sizeof a->s_in6;
+    case AF_UNIX: return sizeof a->s_un;
+    }
+    return 0;
+}
+
+void shim_log_connect_pending(int fd, const struct sockaddr *sa, socklen_t len, int family,
+                              int type, const struct sp_rule *rule, uint64_t start)
+{
+    struct shim_fd *e = shim_fd_valid(fd);
+    if (!e)
+        e = shim_fd_claim(fd, family, type);
+    if (!e)
+        return;
+    if (!e->connect_ms || e->logged)
+        atomic_fetch_add_explicit(&shim_log_npending, 1, memory_order_relaxed);
+    e->connect_ms = (uint32_t)(start / 1000000) | 1;
+    e->connect_us = (uint32_t)(start / 1000);
+    e->connect_rule = rule;
+    e->logged = 0;
+    memset(&e->peer, 0, sizeof e->peer);
+    memcpy(&e->peer, sa, len < sizeof e->peer ? len : sizeof e->peer);
+}
+
+void shim_log_connect_end(int fd, int err, enum sp_phase phase, const char *note)
+{
+    if (!shim_log_pending(fd))
+        return;
+    int saved = errno;
+    struct shim_fd *e = shim_fd_valid(fd);
+    if (!e || !e->connect_ms || e->logged) {
+        errno = saved;
+        return;
+    }
+    int state = -1;
+    if (phase == SP_PHASE_CLOSE) {
+        state = sp_diag_tcp_state(real_ops(), fd);
+        err = 0;
+        if (state == TCP_CLOSE) { /* it failed, and the program never asked why */
+            socklen_t l = sizeof err;
+            if (shim_real.getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) != 0)
+                err = 0;
         }
+    } else if (err == 0 && sp_diag_tcp_state(real_ops(), fd) == TCP_SYN_SENT) {
+        errno = saved; /* SO_ERROR 0 while still in SYN_SENT: not the end yet */
+        return;
     }
-    out[n] = 0;
-    return n;
+    e->logged = 1;
+    atomic_fetch_sub_explicit(&shim_log_npending, 1, memory_order_relaxed);
+    const struct sp_rule *rule = e->connect_rule;
+    struct sp_event ev;
+    sp_event_init(&ev, SP_OP_CONNECT, fd);
+    ev.err = err;
+    ev.phase = phase;
+    ev.tcp_state = state;
+    ev.family = e->family;
+    ev.type = e->type;
+    ev.duration_ns = (uint64_t)(uint32_t)(now_us() - e->connect_us) * 1000;
+    ev.note = note;
+    sp_event_set_addr(&ev, 1, &e->peer.sa, addr_len(&e->peer));
+    int fl = shim_real.fcntl(fd, F_GETFL);
+    if (fl >= 0 && (fl & O_NONBLOCK))
+        ev.flags |= SP_EVF_NONBLOCK;
+    bio_addr local;
+    socklen_t llen = sizeof local;
+    if (shim_real.getsockname(fd, &local.sa, &llen) == 0)
+        sp_event_set_addr(&ev, 0, &local.sa, llen);
+    ev.rule = want.trace ? NULL : rule;
+    /* the summary counts every end; the line only when the level wants it */
+    emit(&ev);
+    errno = saved;
 }
 
-static const char *level_name(enum sp_log_level level)
+void shim_log_pending_range(int lo, int hi)
 {
-    return level == SP_LOG_FAILURES ? "failure" : level == SP_LOG_ALL ? "info" : "debug";
+    if (__builtin_expect(atomic_load_explicit(&shim_log_npending, memory_order_relaxed) == 0, 1))
+        return;
+    struct shim_fdtab_hdr *t = atomic_load_explicit(&shim_fdtab, memory_order_acquire);
+    if (!t || lo < 0 || hi < lo)
+        return;
+    if ((size_t)hi >= t->cap)
+        hi = (int)t->cap - 1;
+    for (int fd = lo; fd <= hi; fd++)
+        if (shim_log_pending(fd))
+            shim_log_connect_end(fd, 0, SP_PHASE_CLOSE, NULL);
 }
+
+__attribute__((destructor)) static void shim_log_finish(void)
+{
+    if (!ready || diag.level == SP_LOG_OFF)
+        return;
+    int saved = errno;
+    if (atomic_load(&summary_pid) != getpid())
+        memset(&summary, 0, sizeof summary);
+    if (diag.summary || atomic_load(&diag.rate.suppressed)) {
+        if (sink_ready())
+            sp_diag_finish(&diag);
+    }
+    errno = saved;
+}
+
+/* ---- messages ---- */
 
 void shim_log(enum sp_log_level level, const char *fmt, ...)
 {
     if (!shim_log_on(level))
         return;
     int saved = errno;
-    char msg[768], line[1024];
+    char msg[600];
     va_list ap;
     va_start(ap, fmt);
     shim_vfmt(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    size_t n = 0;
-    if (lg.dest == DEST_SYSLOG)
-        n = shim_fmt(line, sizeof line, "<%d>", level == SP_LOG_FAILURES ? 12 : level == SP_LOG_ALL ? 14 : 15);
-    if (lg.format == SP_FMT_JSON) {
-        char esc[900];
-        json_escape(esc, sizeof esc, msg);
-        n += shim_fmt(line + n, sizeof line - n,
-                      "{\"prog\":\"sockpolicy\",\"pid\":%d,\"level\":\"%s\",\"msg\":\"%s\"}\n",
-                      (int)getpid(), level_name(level), esc);
-    } else {
-        n += shim_fmt(line + n, sizeof line - n, "sockpolicy[%d]: %s\n", (int)getpid(), msg);
-    }
-    if (n >= sizeof line - 1)
-        line[sizeof line - 2] = '\n';
-    if (lg.dest == DEST_STDERR) {
-        if (!err_known || still_ours(2, err_dev, err_ino))
-            (void)!write(2, line, n);
-    } else {
-        int fd = open_dest();
-        if (fd >= 0)
-            (void)!write(fd, line, lg.dest == DEST_SYSLOG && n ? n - 1 : n);
-    }
+    struct sp_event ev;
+    sp_event_init(&ev, SP_OP_SOCKET, -1);
+    ev.flags = SP_EVF_MESSAGE;
+    ev.msg_level = level;
+    ev.note = msg;
+    emit(&ev);
     errno = saved;
 }
 
-/* ---- the formatter ---- */
+/* ---- the printf of messages ---- */
 
 struct out {
     char *buf;
@@ -333,45 +614,9 @@ size_t shim_fmt(char *buf, size_t size, const char *fmt, ...)
     return n;
 }
 
-const char *shim_fmt_addr(char *buf, size_t size, const struct sockaddr *sa, socklen_t len)
-{
-    char ip[INET6_ADDRSTRLEN];
-    if (!sa || len < sizeof(sa_family_t)) {
-        shim_fmt(buf, size, "-");
-    } else if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-        const struct sockaddr_in *in = (const void *)sa;
-        const unsigned char *a = (const unsigned char *)&in->sin_addr;
-        shim_fmt(buf, size, "%u.%u.%u.%u:%u", a[0], a[1], a[2], a[3], ntohs(in->sin_port));
-    } else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-        const struct sockaddr_in6 *in6 = (const void *)sa;
-        if (!inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip))
-            ip[0] = 0;
-        shim_fmt(buf, size, "[%s]:%u", ip, ntohs(in6->sin6_port));
-    } else if (sa->sa_family == AF_UNIX) {
-        const struct sockaddr_un *un = (const void *)sa;
-        size_t plen = len - offsetof(struct sockaddr_un, sun_path);
-        char path[sizeof un->sun_path + 1];
-        if (plen > sizeof un->sun_path)
-            plen = sizeof un->sun_path;
-        if (plen == 0) {
-            shim_fmt(buf, size, "unix:(unnamed)");
-            return buf;
-        }
-        int abstract = un->sun_path[0] == 0;
-        size_t i = 0;
-        for (size_t k = abstract; k < plen && (abstract || un->sun_path[k]); k++)
-            path[i++] = un->sun_path[k] >= 0x20 && un->sun_path[k] < 0x7f ? un->sun_path[k] : '?';
-        path[i] = 0;
-        shim_fmt(buf, size, "unix:%s%s", abstract ? "@" : "", path);
-    } else {
-        shim_fmt(buf, size, "family %d", sa->sa_family);
-    }
-    return buf;
-}
-
 const char *shim_errname(int err, char *buf, size_t size)
 {
-    const char *name = sp_errno_name(err);
+    const char *name = sp_diag_errno_name(err);
     if (name)
         return name;
     shim_fmt(buf, size, "errno %d", err);

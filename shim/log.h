@@ -1,41 +1,101 @@
-/* shim/log.h: the shim's one logger. Levelled, printf-checked, errno-preserving; each line is
- * one write(2) on a descriptor the shim owns (a file opened O_CLOEXEC|O_APPEND, a syslog
- * socket), or on the program's stderr only while it is still the file it was at start-up.
- * No malloc, no stdio, no lock: safe on a hook's path. */
+/* shim/log.h: the shim's one logger, a thin layer over the diagnosis library (diag.h). Every
+ * socket event and every message becomes an sp_event and goes through sp_diag_emit: level
+ * filter, rate limit, one format (text or JSON), one sink (a file opened O_CLOEXEC|O_APPEND,
+ * a private copy of stderr, syslog, journald), one write(2) per line. No malloc, no stdio, no
+ * lock: safe on a hook's path; errno is preserved by everything here. The level is checked
+ * before an event is built, so a call that logs nothing pays one load and a compare. */
 #ifndef SOCKPOLICY_SHIM_LOG_H
 #define SOCKPOLICY_SHIM_LOG_H
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "diag.h"
+#include "fdtab.h"
 #include "policy.h"
 
-/* Records what fd 2 is now (called from the constructor, before main can reuse it). */
+/* Records what fd 2 is now (the constructor, before main can reuse it): a stderr log is
+ * written only while fd 2 is still that file. */
 void shim_log_early(void);
 /* Chooses destination, level and format: $SOCKPOLICY_LOG (unless secure) wins over the
- * policy's settings (s may be NULL). Call once, from the policy load. */
+ * settings (s may be NULL: the defaults, before or without a policy). */
 void shim_log_setup(const struct sp_settings *s, int secure);
-/* Whether a message at level would be written. */
-int shim_log_on(enum sp_log_level level);
-/* Writes one line at level (SP_LOG_FAILURES, SP_LOG_ALL, SP_LOG_DEBUG). errno preserved. */
+/* shim_log_setup with p's settings, then checks what p asks of the kernel (one warning
+ * when a rule asks for TCP Fast Open that net.ipv4.tcp_fastopen does not allow). */
+void shim_log_setup_policy(const struct sp_policy *p, int secure);
+/* `sockpolicy run --trace`: when $SOCKPOLICY_TRACE is set (ignored when secure), the policy
+ * to publish instead of any file: no rule but a `pass` for every operation, log all, to
+ * $SOCKPOLICY_LOG or stderr, with a summary at exit. NULL when not tracing. */
+struct sp_policy *shim_log_trace_policy(int secure);
+
+/* The level now (SP_LOG_OFF until set up). */
+extern enum sp_log_level shim_log_level;
+/* Whether a message or event at level would be written. */
+static inline int shim_log_on(enum sp_log_level level)
+{
+    return level != SP_LOG_OFF && level <= shim_log_level;
+}
+/* Every event is wanted (level all or debug, or a summary is kept), not only failures. */
+extern int shim_log_every;
+/* Whether a call's event with this outcome (0 or the errno) may be logged at all: the test a
+ * hook makes before building one. */
+static inline int shim_log_wants(int err)
+{
+    return shim_log_level != SP_LOG_OFF && (shim_log_every || (err != 0 && err != EINPROGRESS));
+}
+
+/* A message (not a call) at level: formatted by shim_fmt, logged as one line. */
 void shim_log(enum sp_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Forgets a log descriptor the program just closed or replaced (close, dup2, close_range). */
-void shim_log_fd_gone_slow(int lo, int hi);
-extern _Atomic int shim_log_fd; /* the descriptor the logger owns, -1 when none */
+
+/* Logs ev (filled by sp_event_init and the hook) through the pipeline, first adding the
+ * options this thread's hook forced on ev->fd for rule (see shim_log_opts) and, at level
+ * debug, reading them back. */
+void shim_log_event(struct sp_event *ev, const struct sp_rule *rule);
+/* A decision made before the call (state.c's gate): a deny or an injected failure (err),
+ * a delay or an audit (logged before the call is made). */
+void shim_log_decision(const struct sp_rule *rule, enum sp_action action, int err,
+                       enum sp_op op, int fd, const struct sockaddr *sa, socklen_t len);
+
+/* What forcing rule's options on fd did (apply.c): kept for the event the hook logs next
+ * (connect, bind, listen, accept, send); a socket() has no event of its own, so its report
+ * is logged at once. */
+void shim_log_opts(int fd, const struct sp_rule *rule, uint32_t which, enum sp_op op,
+                   const struct bio_opt_report *rep);
+/* An option BIO sets itself (keepalive, nodelay, TFO, reuseaddr) applied (err 0) or refused. */
+void shim_log_opt_result(int fd, enum sp_op op, enum bio_opt opt, int err);
+
+/* Non-blocking connects, followed to their outcome. */
+/* Remembers a connect to sa that returned EINPROGRESS on fd (start: sp_diag_now_ns()). */
+void shim_log_connect_pending(int fd, const struct sockaddr *sa, socklen_t len, int family,
+                              int type, const struct sp_rule *rule, uint64_t start);
+/* Logs how a pending connect ended: err (0 connected) learnt in phase (SO_ERROR, a later
+ * connect(), or SP_PHASE_CLOSE: then err is ignored and the socket's TCP state and pending
+ * error are read). note may be NULL. Nothing when fd has no pending connect. */
+void shim_log_connect_end(int fd, int err, enum sp_phase phase, const char *note);
+/* Whether fd has a connect pending whose end is not logged: one load when it has not. */
+static inline int shim_log_pending(int fd)
+{
+    struct shim_fd *e = shim_fd_peek(fd);
+    return e && e->ino && e->connect_ms && !e->logged;
+}
+/* Logs the pending connects among fds lo..hi that are about to be closed (dup2, dup3,
+ * close_range); a walk over the table's entries only when some connect is pending. */
+void shim_log_pending_range(int lo, int hi);
+extern _Atomic unsigned shim_log_npending; /* connects pending in the table (a hint) */
+/* fds lo..hi are about to be closed (close, a dup2/dup3 target, close_range): logs the
+ * connects still pending on them. One load when no connect is pending anywhere. */
 static inline void shim_log_fd_gone(int lo, int hi)
 {
-    int fd = __atomic_load_n((const int *)&shim_log_fd, __ATOMIC_RELAXED);
-    if (__builtin_expect(fd >= 0, 0) && fd >= lo && fd <= hi)
-        shim_log_fd_gone_slow(lo, hi);
+    if (__builtin_expect(__atomic_load_n((const unsigned *)&shim_log_npending, __ATOMIC_RELAXED) != 0, 0))
+        shim_log_pending_range(lo, hi);
 }
 
 /* Formats like snprintf for %s %c %d %i %u %x %p %% with l/ll/z, optional '-'/'0' and a width;
  * never allocates. Returns the length written (truncated to size-1, NUL-terminated). */
 size_t shim_fmt(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 size_t shim_vfmt(char *buf, size_t size, const char *fmt, va_list ap);
-/* "1.2.3.4:80", "[::1]:80", "unix:/path", "unix:@abstract", "unix:(unnamed)" or "-". */
-const char *shim_fmt_addr(char *buf, size_t size, const struct sockaddr *sa, socklen_t len);
 /* "ECONNREFUSED" or "errno 123". */
 const char *shim_errname(int err, char *buf, size_t size);
 

@@ -69,22 +69,9 @@ int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
     int r = shim_real.getsockopt(fd, level, name, val, len);
     if (__builtin_expect(level != SOL_SOCKET || name != SO_ERROR, 1) || r != 0)
         return r;
-    struct shim_fd *e = shim_fd_peek(fd);
-    if (!e || !e->connect_ms || e->logged || shim_depth > 0 || !len || *len < sizeof(int))
+    if (!shim_log_pending(fd) || shim_depth > 0 || !len || *len < sizeof(int))
         return r;
-    int err = *(int *)val;
-    if (!(e = shim_fd_valid(fd)))
-        return r;
-    e->logged = 1;
-    if (err) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint32_t now = (uint32_t)(ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-        char ab[160], eb[24];
-        shim_log(SP_LOG_FAILURES, "connect fd=%d %s: failed: %s after %u ms", fd,
-                 shim_fmt_addr(ab, sizeof ab, &e->peer.sa, sizeof e->peer),
-                 shim_errname(err, eb, sizeof eb), now - e->connect_ms);
-    }
+    shim_log_connect_end(fd, *(int *)val, SP_PHASE_SO_ERROR, NULL);
     return r;
 }
 

@@ -91,6 +91,9 @@ static struct sp_policy *load_now(void)
 {
     int secure = getauxval(AT_SECURE) != 0;
     shim_log_setup(NULL, secure);
+    struct sp_policy *trace = shim_log_trace_policy(secure);
+    if (trace)
+        return trace;
     const char *path = policy_path(secure);
     if (!path)
         return SHIM_NO_POLICY;
@@ -111,7 +114,7 @@ static struct sp_policy *load_now(void)
                  strict ? "strict: every socket call is denied" : "running without a policy");
         return strict ? SHIM_DENY_ALL : SHIM_NO_POLICY;
     }
-    shim_log_setup(sp_policy_settings(p), secure);
+    shim_log_setup_policy(p, secure);
     shim_log(SP_LOG_DEBUG, "policy %s loaded: %zu rules", path, sp_policy_rule_count(p));
     /* A policy with nothing for any call (empty, comments, settings only, or rules only for
      * other programs) costs what no policy costs: every hook takes the one-compare exit. */
@@ -188,19 +191,9 @@ struct shim_decision shim_decide(const struct sp_policy *p, enum sp_op op, int f
 static void log_rule(enum sp_log_level lvl, const char *what, const struct shim_decision *d,
                      enum sp_op op, int fd, const struct sockaddr *sa, socklen_t len)
 {
-    if (!shim_log_on(lvl))
-        return;
-    char ab[160], eb[24];
-    int shows_err = d->action == SP_ACT_DENY || d->action == SP_ACT_FAIL;
-    const char *err = shows_err && d->err ? shim_errname(d->err, eb, sizeof eb) : "";
-    if (d->rule)
-        shim_log(lvl, "%s fd=%d %s: %s%s%s by %s:%u: %s", sp_op_name(op), fd,
-                 shim_fmt_addr(ab, sizeof ab, sa, len), what, *err ? " " : "", err,
-                 d->rule->file ? d->rule->file : "?", d->rule->line,
-                 d->rule->text ? d->rule->text : "");
-    else
-        shim_log(lvl, "%s fd=%d %s: %s%s%s by the default", sp_op_name(op), fd,
-                 shim_fmt_addr(ab, sizeof ab, sa, len), what, *err ? " " : "", err);
+    (void)what;
+    if (shim_log_on(lvl))
+        shim_log_decision(d->rule, d->action, d->err, op, fd, sa, len);
 }
 
 int shim_gate(const struct shim_decision *d, enum sp_op op, int fd, const struct sockaddr *sa,
