@@ -161,6 +161,50 @@ static int cond_list(struct bld *B, int op, const struct filt *F, struct sp_opm 
     return 0;
 }
 
+/* The two-level port table (match_int.h) of the runs (start port, class; increasing starts,
+ * the first at 0) into om->ptab_off: a block of one class is shared by every high byte whose
+ * 256 ports all have that class; the others get a block of their own. */
+static int port_table(struct bld *B, struct sp_opm *om, uint32_t runs_off, uint32_t runcls_off,
+                      uint32_t nruns, uint32_t npc)
+{
+    uint32_t uni = TALLOC(npc, uint32_t, 4); /* class -> its uniform block, 0 none yet */
+    uint32_t top = sp__arena_alloc(&B->M, 256 * sizeof(uint32_t), 64);
+    if (uni == SP_NONE || top == SP_NONE)
+        return -1;
+    memset(TP(uni, uint32_t), 0, npc * sizeof(uint32_t));
+    om->ptab_off = top;
+    uint32_t j = 0; /* the run holding port hi * 256 */
+    for (uint32_t hi = 0; hi < 256; hi++) {
+        uint32_t lo = hi * 256, end = lo + 256;
+        while (j + 1 < nruns && TP(runs_off, uint32_t)[j + 1] <= lo)
+            j++;
+        uint32_t cls = TP(runcls_off, uint32_t)[j], blk;
+        int uniform = j + 1 >= nruns || TP(runs_off, uint32_t)[j + 1] >= end;
+        if (uniform && TP(uni, uint32_t)[cls]) {
+            blk = TP(uni, uint32_t)[cls];
+        } else {
+            blk = sp__arena_alloc(&B->M, 256 * sizeof(uint16_t), 64);
+            if (blk == SP_NONE)
+                return -1;
+            uint16_t *b = MP(blk, uint16_t);
+            if (uniform) {
+                TP(uni, uint32_t)[cls] = blk;
+                for (uint32_t k = 0; k < 256; k++)
+                    b[k] = (uint16_t)cls;
+            } else {
+                uint32_t r = j;
+                for (uint32_t port = lo; port < end; port++) {
+                    while (r + 1 < nruns && TP(runs_off, uint32_t)[r + 1] <= port)
+                        r++;
+                    b[port - lo] = (uint16_t)TP(runcls_off, uint32_t)[r];
+                }
+            }
+        }
+        MP(top, uint32_t)[hi] = (blk - top) / (uint32_t)sizeof(uint16_t);
+    }
+    return 0;
+}
+
 static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *om)
 {
     const struct sp_policy *p = B->p;
@@ -248,8 +292,7 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
         uint32_t ev = TALLOC(nev, struct pev, 8), map = TALLOC(mapn, struct sigent, 8);
         runs_off = TALLOC(nev + 2, uint32_t, 4);
         runcls_off = TALLOC(nev + 2, uint32_t, 4);
-        om->ptab_off = sp__arena_alloc(&B->M, 65536 * sizeof(uint16_t), 64);
-        if (B->M.failed || B->T.failed)
+        if (B->T.failed)
             return -1;
         memset(TP(map, struct sigent), 0, mapn * sizeof(struct sigent));
         uint32_t k = 0;
@@ -264,23 +307,28 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
                 TP(ev, struct pev)[k++] = (struct pev){r[j].hi + 1, 0 - h};
             }
         }
-        uint32_t evs = TALLOC(nev ? nev : 1, struct pev, 8), pcnt = TALLOC(65538, uint32_t, 4);
-        if (evs == SP_NONE || pcnt == SP_NONE)
+        uint32_t evs = TALLOC(nev ? nev : 1, struct pev, 8);
+        if (evs == SP_NONE)
             return -1;
-        { /* a counting sort by port (stable, 0..65536): linear, where a merge sort was not */
-            uint32_t *c = TP(pcnt, uint32_t), sum = 0;
+        { /* a radix sort by port (stable; low byte, then 0..256 above it): linear */
             struct pev *in = TP(ev, struct pev), *out = TP(evs, struct pev);
-            memset(c, 0, 65538 * sizeof(uint32_t));
-            for (uint32_t i = 0; i < nev; i++)
-                c[in[i].port]++;
-            for (uint32_t v = 0; v < 65538; v++) {
-                uint32_t x = c[v];
-                c[v] = sum;
-                sum += x;
+            for (int shift = 0; shift <= 8; shift += 8) {
+                uint32_t c[258], sum = 0;
+                memset(c, 0, sizeof c);
+                for (uint32_t i = 0; i < nev; i++)
+                    c[(in[i].port >> shift) & (shift ? 511 : 255)]++;
+                for (uint32_t v = 0; v < 258; v++) {
+                    uint32_t x = c[v];
+                    c[v] = sum;
+                    sum += x;
+                }
+                for (uint32_t i = 0; i < nev; i++)
+                    out[c[(in[i].port >> shift) & (shift ? 511 : 255)]++] = in[i];
+                struct pev *t = in;
+                in = out;
+                out = t;
             }
-            for (uint32_t i = 0; i < nev; i++)
-                out[c[in[i].port]++] = in[i];
-            ev = evs;
+            /* two passes: the sorted events are back in ev */
         }
         uint64_t acc = 0;
         uint32_t npc = 0, e = 0, port = 0;
@@ -301,9 +349,10 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
                 TP(runs_off, uint32_t)[nruns] = port;
                 TP(runcls_off, uint32_t)[nruns++] = cls;
             }
-            for (uint16_t *pt = MP(om->ptab_off, uint16_t); port < next; port++)
-                pt[port] = (uint16_t)cls;
+            port = next;
         }
+        if (port_table(B, om, runs_off, runcls_off, nruns, npc))
+            return -1;
         om->pc_none = npc++;
         om->npc = npc;
         /* Each port rule's classes, deduplicated with a stamp per class. */
@@ -539,13 +588,16 @@ static int matcher_start(struct bld *B)
         return -1;
     }
     uint32_t hdr = sp__arena_alloc(&B->M, sizeof(struct sp_matcher), 64);
-    uint32_t zero = sp__arena_alloc(&B->M, 65536 * sizeof(uint16_t), 64); /* fresh: zeroed */
+    /* The shared all-zero port table: top[256] all pointing at one zero block just after it. */
+    uint32_t zero = sp__arena_alloc(&B->M, 256 * sizeof(uint32_t) + 256 * sizeof(uint16_t), 64);
     if (hdr != 0 || zero == SP_NONE) {
         sp__arena_free(&B->M);
         sp__arena_free(&B->T);
         return -1;
     }
     SP_AT(&B->M, hdr, struct sp_matcher)->zero_ptab_off = zero;
+    for (int i = 0; i < 256; i++) /* fresh memory is zero: the block needs no writing */
+        SP_AT(&B->M, zero, uint32_t)[i] = 256 * sizeof(uint32_t) / sizeof(uint16_t);
     return 0;
 }
 

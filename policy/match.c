@@ -2,8 +2,8 @@
  * and uid match this process and builds, per op:
  *  - address classes: the distinct prefixes of the rules, looked up in a stride-8 multibit
  *    trie (4 steps for IPv4) that yields the longest prefix holding the address;
- *  - port classes: a uint16 table over the 65536 ports (ports covered by the same rules share
- *    a class);
+ *  - port classes: a two-level uint16 table over the 65536 ports, by the port's high byte then
+ *    its low byte (ports covered by the same rules share a class, equal blocks are shared);
  *  - family x type classes (12 combinations, merged the same way);
  *  - a table [address class][family-type class][port class] -> first matching rule, filled
  *    down the prefix tree (a prefix inherits its parent's row, then its own rules paint it).
@@ -120,6 +120,14 @@ static uint32_t trie6(const struct sp_matcher *m, uint32_t root, const uint8_t *
     return e;
 }
 
+/* The port class of a port in network byte order: its first byte (the high one) picks a block
+ * of the two-level table, its second the entry. */
+static inline uint32_t port_class(const uint16_t *ptab, const uint16_t *nport)
+{
+    const uint8_t *b = (const uint8_t *)nport;
+    return ptab[((const uint32_t *)(const void *)ptab)[b[0]] + b[1]];
+}
+
 /* A rule index to what the table holds: its byte offset in the blob, 0 for none. */
 static inline uint32_t rule_off(const struct sp_policy *p, uint32_t idx)
 {
@@ -204,7 +212,7 @@ const struct sp_rule *sp_policy_match(const struct sp_policy *p, const struct sp
             if (sa->sa_family == AF_INET) {
                 const struct sockaddr_in *in = (const void *)sa;
                 cell += trie4(m, om->trie_off[0], ntohl(in->sin_addr.s_addr)) - om->pc_none +
-                        ptab[ntohs(in->sin_port)];
+                        port_class(ptab, &in->sin_port);
             } else if (sa->sa_family == AF_INET6 && q->addrlen >= sizeof(struct sockaddr_in6)) {
                 const struct sockaddr_in6 *in6 = (const void *)sa;
                 const uint8_t *a = in6->sin6_addr.s6_addr;
@@ -214,7 +222,7 @@ const struct sp_rule *sp_policy_match(const struct sp_policy *p, const struct sp
                                                         (uint32_t)a[14] << 8 | a[15]);
                 else
                     row = trie6(m, om->trie_off[1], a);
-                cell += row - om->pc_none + ptab[ntohs(in6->sin6_port)];
+                cell += row - om->pc_none + port_class(ptab, &in6->sin6_port);
             }
         }
         uint32_t off = ((const uint32_t *)mat(m, om->table_off))[cell];

@@ -23,7 +23,11 @@ struct sp_opm {
     /* The same by the call's own values: [family (SP_FAM_SLOTS - 1: any other)][type]. */
     uint32_t ftcol2[SP_FAM_SLOTS * SP_TYPE_SLOTS];
     uint32_t nftc, npc, pc_none, ncols;
-    uint32_t ptab_off; /* uint16[65536]; all zero (shared) when no rule has a port */
+    /* Port classes, two levels: uint32 top[256] at ptab_off, indexed by the port's high byte,
+     * holds the start (in uint16 units from ptab_off) of a uint16 block[256] indexed by the low
+     * byte. Blocks are shared when equal (a block of one class is kept once per class); an op
+     * without port rules points at the matcher's shared all-zero table (1.5 KiB). */
+    uint32_t ptab_off;
     uint32_t trie_off[2];
     uint32_t table_off;
     uint32_t npath, path_off; /* global indices of the AF_UNIX path rules, in order */
@@ -34,7 +38,7 @@ struct sp_opm {
 
 struct sp_matcher {
     size_t size;
-    uint32_t zero_ptab_off; /* the shared all-zero port table */
+    uint32_t zero_ptab_off; /* the shared all-zero two-level port table */
     uint32_t npred, pred_off; /* distinct prog/uid predicates: a rule index holding each */
     struct sp_opm op[SP_OP_COUNT];
 };

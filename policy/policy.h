@@ -33,7 +33,6 @@ struct sp_settings {
     int strict;                      /* "strict": a policy that fails to load denies */
     int default_action[SP_OP_COUNT]; /* SP_ACT_PASS (the default) or SP_ACT_DENY */
     int default_errno[SP_OP_COUNT];  /* errno for a default deny (EACCES) */
-    int log_summary;                 /* "log-summary": a per-process summary at exit */
 };
 
 /* One rule, as compiled. Read-only; lives in the policy's arena. */
@@ -103,7 +102,7 @@ struct sp_policy *sp_policy_load_ex(const char *path, unsigned flags, sp_diag_fn
 int sp_policy_save(const struct sp_policy *p, const char *path);
 /* The compiled file's format version, in its header; a file of another version is refused.
  * `sockpolicy --version` prints it. */
-#define SP_COMPILED_FORMAT 1u
+#define SP_COMPILED_FORMAT 2u
 /* Maps a compiled policy: no parsing, cost in proportion to its size (a checksum) plus one
  * stat per source. Refuses, returning NULL with errno set and one error through diag (may be
  * NULL), a file that is truncated, damaged or of another version or layout (EBADMSG), one
