@@ -33,6 +33,7 @@ struct sp_settings {
     int strict;                      /* "strict": a policy that fails to load denies */
     int default_action[SP_OP_COUNT]; /* SP_ACT_PASS (the default) or SP_ACT_DENY */
     int default_errno[SP_OP_COUNT];  /* errno for a default deny (EACCES) */
+    int log_summary;                 /* "log-summary": a per-process summary at exit */
 };
 
 /* One rule, as compiled. Read-only; lives in the policy's arena. */
