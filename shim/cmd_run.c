@@ -118,6 +118,79 @@ out:
     return result;
 }
 
+/* One program or section header of an ELF file of class cls at off: the fields a caller needs
+ * (for a section, *type is its name's offset in the section-name table). 0, or -1 unreadable. */
+static int elf_header_at(int fd, int cls, int section, uint64_t off, uint32_t *type,
+                         uint64_t *where, uint64_t *size)
+{
+    union { Elf64_Phdr p64; Elf32_Phdr p32; Elf64_Shdr s64; Elf32_Shdr s32; } h;
+    size_t want = section ? (cls == ELFCLASS64 ? sizeof h.s64 : sizeof h.s32)
+                          : (cls == ELFCLASS64 ? sizeof h.p64 : sizeof h.p32);
+    if (pread(fd, &h, want, (off_t)off) != (ssize_t)want)
+        return -1;
+    if (section && cls == ELFCLASS64)
+        *type = h.s64.sh_name, *where = h.s64.sh_offset, *size = h.s64.sh_size;
+    else if (section)
+        *type = h.s32.sh_name, *where = h.s32.sh_offset, *size = h.s32.sh_size;
+    else if (cls == ELFCLASS64)
+        *type = h.p64.p_type, *where = h.p64.p_offset, *size = h.p64.p_filesz;
+    else
+        *type = h.p32.p_type, *where = h.p32.p_offset, *size = h.p32.p_filesz;
+    return 0;
+}
+
+/* 1 when the ELF file is a Go program: a note named "Go" in a PT_NOTE segment (the build id,
+ * kept by `go build -ldflags=-s`) or a .go.buildinfo section; 0 otherwise or unreadable. Go's
+ * net package makes its own system calls, so no policy applies to them. */
+static int elf_is_go(const char *file)
+{
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    Elf64_Ehdr e64;
+    Elf32_Ehdr e32;
+    uint64_t phoff = 0, shoff = 0;
+    unsigned phnum = 0, phentsize = 0, shnum = 0, shentsize = 0, shstrndx = 0;
+    int cls = 0, go = 0;
+    if (pread(fd, &e64, sizeof e64, 0) == (ssize_t)sizeof e64 && !memcmp(e64.e_ident, ELFMAG, SELFMAG))
+        cls = e64.e_ident[EI_CLASS];
+    if (cls == ELFCLASS64) {
+        phoff = e64.e_phoff, phnum = e64.e_phnum, phentsize = e64.e_phentsize;
+        shoff = e64.e_shoff, shnum = e64.e_shnum, shentsize = e64.e_shentsize, shstrndx = e64.e_shstrndx;
+    } else if (cls == ELFCLASS32 && pread(fd, &e32, sizeof e32, 0) == (ssize_t)sizeof e32) {
+        phoff = e32.e_phoff, phnum = e32.e_phnum, phentsize = e32.e_phentsize;
+        shoff = e32.e_shoff, shnum = e32.e_shnum, shentsize = e32.e_shentsize, shstrndx = e32.e_shstrndx;
+    }
+    uint32_t type;
+    uint64_t where, size;
+    for (unsigned i = 0; !go && i < phnum && i < 4096; i++) {
+        if (elf_header_at(fd, cls, 0, phoff + (uint64_t)i * phentsize, &type, &where, &size) != 0)
+            break;
+        unsigned char notes[4096];
+        ssize_t n = type == PT_NOTE ? pread(fd, notes, size < sizeof notes ? size : sizeof notes,
+                                            (off_t)where) : 0;
+        for (ssize_t at = 0; !go && n > 0 && at + 12 <= n;) {
+            uint32_t w[3]; /* namesz, descsz, type; then the name and the description */
+            memcpy(w, notes + at, sizeof w);
+            go = (w[0] == 3 || w[0] == 4) && at + 16 <= n && !memcmp(notes + at + 12, "Go", 3);
+            at += 12 + (((uint64_t)w[0] + 3) & ~3ull) + (((uint64_t)w[1] + 3) & ~3ull);
+        }
+    }
+    uint64_t names = 0;
+    if (shstrndx >= shnum ||
+        elf_header_at(fd, cls, 1, shoff + (uint64_t)shstrndx * shentsize, &type, &names, &size) != 0)
+        shnum = 0;
+    for (unsigned i = 0; !go && i < shnum && i < 4096; i++) {
+        char name[sizeof ".go.buildinfo"];
+        if (elf_header_at(fd, cls, 1, shoff + (uint64_t)i * shentsize, &type, &where, &size) != 0 ||
+            pread(fd, name, sizeof name, (off_t)(names + type)) != (ssize_t)sizeof name)
+            break;
+        go = !memcmp(name, ".go.buildinfo", sizeof name);
+    }
+    close(fd);
+    return go;
+}
+
 int cmd_run(int argc, char **argv)
 {
     const char *conf = NULL, *log = NULL;
@@ -177,6 +250,12 @@ int cmd_run(int argc, char **argv)
                 file);
         return 126;
     }
+    if (elf_is_go(file))
+        fprintf(stderr,
+                "sockpolicy run: warning: %s is a Go program: Go's runtime makes its socket "
+                "system calls itself, not through libc, so the policy does not apply to its "
+                "connections (only to calls its C code makes).\n",
+                file);
     struct stat st;
     if (stat(file, &st) == 0 && (st.st_mode & (S_ISUID | S_ISGID)))
         fprintf(stderr,
