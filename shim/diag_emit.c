@@ -109,7 +109,8 @@ static void write_event(struct sp_diagnosis *d, const struct sp_event *ev, int p
     scratch_give(slot);
 }
 
-static void write_suppressed(struct sp_diagnosis *d, const struct sp_event *like, uint64_t n)
+/* Out of line: its event would otherwise sit in every sp_diag_emit frame. */
+static void __attribute__((noinline)) write_suppressed(struct sp_diagnosis *d, const struct sp_event *like, uint64_t n)
 {
     struct sp_event s;
     sp_event_init(&s, like ? like->op : SP_OP_CONNECT, -1);
