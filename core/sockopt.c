@@ -118,24 +118,19 @@ static int opt_set(const struct bio_sysops *ops, int fd, enum bio_opt opt, int f
     }
 }
 
-int bio_opt_apply(int fd, const struct bio_optset *set, uint32_t which, struct bio_opt_report *rep)
+int bio_opt_apply_kind(int fd, const struct bio_optset *set, uint32_t which, int family, int type,
+                       struct bio_opt_report *rep)
 {
     const struct bio_sysops *ops = bio_sysops();
-    int saved = errno, family, type, failures = 0;
+    int saved = errno, failures = 0;
     uint32_t todo = set->mask & which;
-    struct bio_opt_report local;
     unsigned opt;
 
-    if (rep == NULL)
-        rep = &local;
-    memset(rep, 0, sizeof *rep);
-    if (todo == 0)
-        return 0;
-    if (sock_kind(ops, fd, &family, &type) != 0)
-        return -1;
-    for (opt = 0; opt < BIO_OPT_COUNT; opt++) {
+    rep->applied = rep->skipped = rep->failed = 0;
+    for (opt = 0; todo; opt++) {
         if (!(todo & BIO_OPT_BIT(opt)))
             continue;
+        todo &= ~BIO_OPT_BIT(opt);
         if (!bio_opt_applies(opt, family, type)) {
             rep->skipped |= BIO_OPT_BIT(opt);
         } else if (opt_set(ops, fd, opt, family, set) != 0) {
@@ -148,6 +143,22 @@ int bio_opt_apply(int fd, const struct bio_optset *set, uint32_t which, struct b
     }
     errno = saved;
     return failures;
+}
+
+int bio_opt_apply(int fd, const struct bio_optset *set, uint32_t which, struct bio_opt_report *rep)
+{
+    const struct bio_sysops *ops = bio_sysops();
+    int family, type;
+    struct bio_opt_report local;
+
+    if (rep == NULL)
+        rep = &local;
+    memset(rep, 0, sizeof *rep);
+    if ((set->mask & which) == 0)
+        return 0;
+    if (sock_kind(ops, fd, &family, &type) != 0)
+        return -1;
+    return bio_opt_apply_kind(fd, set, which, family, type, rep);
 }
 
 int bio_opt_read(int fd, enum bio_opt opt, const struct bio_optset *set, int *val)

@@ -53,6 +53,10 @@ struct bio_opt_report {
  * or skipped), or -1 with errno set when the socket's family and type cannot be read.
  * errno is otherwise left as it was. */
 int bio_opt_apply(int fd, const struct bio_optset *set, uint32_t which, struct bio_opt_report *rep);
+/* The same for a socket whose family and type the caller knows (no getsockopt to read them).
+ * Returns the number of options that failed; errno preserved. */
+int bio_opt_apply_kind(int fd, const struct bio_optset *set, uint32_t which, int family, int type,
+                       struct bio_opt_report *rep);
 /* Reads option opt of fd back into *val (for strings, 0 when it matches set's string).
  * Returns 0, or -1 with errno from getsockopt. */
 int bio_opt_read(int fd, enum bio_opt opt, const struct bio_optset *set, int *val);

@@ -233,6 +233,42 @@ static const char *stale_source(const struct sp_policy *p)
     return NULL;
 }
 
+static uint64_t id_mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+    return h * 0xff51afd7ed558ccdULL;
+}
+
+uint64_t sp_policy_sources_id(const struct sp_policy *p, int now)
+{
+    int saved = errno;
+    const char *d = sp__data(p);
+    const struct sp_src *s = (const void *)(d + p->src_off);
+    uint64_t h = 0x736f7572636573ULL + p->nsrc;
+    for (uint32_t i = 0; i < p->nsrc; i++) {
+        uint64_t dev = s[i].dev, ino = s[i].ino, size = s[i].size;
+        int64_t sec = s[i].mtim_sec, nsec = s[i].mtim_nsec;
+        if (now) {
+            struct stat sb;
+            const char *path = d + s[i].path_off;
+            if (s[i].path_off >= p->data_len || !memchr(path, 0, p->data_len - s[i].path_off) ||
+                stat(path, &sb) != 0) {
+                dev = ino = size = ~0ULL; /* vanished: never equal to a recorded identity */
+                sec = nsec = -1;
+            } else {
+                dev = (uint64_t)sb.st_dev;
+                ino = (uint64_t)sb.st_ino;
+                size = (uint64_t)sb.st_size;
+                sec = (int64_t)sb.st_mtim.tv_sec;
+                nsec = (int64_t)sb.st_mtim.tv_nsec;
+            }
+        }
+        h = id_mix(id_mix(id_mix(id_mix(id_mix(h, dev), ino), size), (uint64_t)sec), (uint64_t)nsec);
+    }
+    errno = saved;
+    return h;
+}
+
 struct sp_policy *sp_policy_map(const char *path, sp_diag_fn diag, void *ctx)
 {
     int saved = errno;

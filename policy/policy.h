@@ -111,6 +111,11 @@ int sp_policy_save(const struct sp_policy *p, const char *path);
  * neither root nor the euid (EPERM). The result is used and freed like a loaded policy
  * (sp_policy_specialise, then match). No malloc, no stdio, no lock. */
 struct sp_policy *sp_policy_map(const char *path, sp_diag_fn diag, void *ctx);
+/* A fingerprint of p's sources (every file read, every directory an include pattern scanned):
+ * of their identities as recorded when p was read (now == 0), or as they are now (now != 0:
+ * one stat each; a vanished source counts as changed). The two differ when a source changed
+ * since p was read (the shim's live reload). No malloc; errno preserved. */
+uint64_t sp_policy_sources_id(const struct sp_policy *p, int now);
 
 /* Unmaps the policy. errno is preserved. */
 void sp_policy_free(struct sp_policy *p);

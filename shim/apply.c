@@ -8,24 +8,34 @@
 #include "fdtab.h"
 #include "log.h"
 #include "real.h"
+#include "state.h"
 
-int shim_apply_opts(int fd, const struct sp_rule *rule, uint32_t which, enum sp_op op)
+int shim_apply_opts_kind(int fd, const struct sp_rule *rule, uint32_t which, enum sp_op op,
+                         int family, int type)
 {
     if (!rule || !(rule->opts.mask & which))
         return 0;
     int saved = errno;
     struct bio_opt_report rep;
-    int failed = bio_opt_apply(fd, &rule->opts, which, &rep);
-    if (failed < 0) {
+    int failed = bio_opt_apply_kind(fd, &rule->opts, which, family, type, &rep);
+    shim_log_opts(fd, rule, which, op, &rep); /* into the event the hook logs */
+    errno = saved;
+    return failed;
+}
+
+int shim_apply_opts(int fd, const struct sp_rule *rule, uint32_t which, enum sp_op op)
+{
+    if (!rule || !(rule->opts.mask & which))
+        return 0;
+    int saved = errno, family, type;
+    if (shim_sock_kind(fd, &family, &type) != 0) {
         char eb[24];
         shim_log(SP_LOG_FAILURES, "%s fd=%d: cannot read the socket's kind to force options: %s",
                  sp_op_name(op), fd, shim_errname(errno, eb, sizeof eb));
         errno = saved;
         return 0;
     }
-    shim_log_opts(fd, rule, which, op, &rep);
-    errno = saved;
-    return failed;
+    return shim_apply_opts_kind(fd, rule, which, op, family, type);
 }
 
 static const struct {
@@ -80,7 +90,7 @@ int shim_bio_option_failed(int fd, int *flags, enum sp_op op)
         errno = saved;
         return 0;
     }
-    shim_log_opt_result(fd, op, opt, saved);
+    shim_log_opt_result(fd, op, opt, saved); /* refused: in the event the hook logs */
     *flags &= ~flag;
     errno = saved;
     return 1;
@@ -96,6 +106,7 @@ void shim_pin(int fd, const struct sp_rule *rule, int family, int type)
     if (e) {
         e->pinned |= rule->opts.mask;
         e->pin_rule = rule;
+        __atomic_store_n(&shim_fd_pins, 1, __ATOMIC_RELAXED);
     }
 }
 

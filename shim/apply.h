@@ -16,6 +16,9 @@
  * errno) and, at log level all, what was forced. Returns the number that failed. errno
  * preserved. */
 int shim_apply_opts(int fd, const struct sp_rule *rule, uint32_t which, enum sp_op op);
+/* The same for a socket of known family and type (no syscall to learn them). */
+int shim_apply_opts_kind(int fd, const struct sp_rule *rule, uint32_t which, enum sp_op op,
+                         int family, int type);
 
 /* Moves the options BIO can set itself (keepalive, nodelay, TFO connect, reuseaddr: those in
  * flags_ok, forced on with a non-zero value) from *which into the returned BIO_SOCK_* flags. */

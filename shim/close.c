@@ -1,6 +1,7 @@
 /* shim/close.c: close(), dup2(), dup3(), close_range(): keep the fd table true. Nothing here
- * consults the policy; the hot path is one load and a compare. fcntl(F_DUPFD) is not hooked:
- * a copy it makes simply has no state, and a number it reuses fails the inode check. */
+ * consults the policy. Without a policy there is no table and no log descriptor to keep true:
+ * the hot path is the hooks' one load and compare. fcntl(F_DUPFD) is not hooked: a copy it
+ * makes simply has no state, and a number it reuses fails the inode check of per-fd state. */
 #include <errno.h>
 #include <limits.h>
 #include <unistd.h>
@@ -13,23 +14,27 @@
 static void forget(int lo, int hi)
 {
     shim_fd_forget(lo, hi);
+    shim_log_fd_gone(lo, hi);
+}
+
+static int __attribute__((noinline)) close_tracked(int fd)
+{
+    shim_log_fd_gone(fd, fd); /* first: a connect still pending there is logged */
+    shim_fd_forget_one(fd);
+    return shim_real.close(fd);
 }
 
 int shim_close(int fd)
 {
-    shim_real_need();
-    shim_log_fd_gone(fd, fd);
-    struct shim_fd *e = shim_fd_peek(fd);
-    if (e && e->ino)
-        e->ino = 0;
-    return shim_real.close(fd);
+    if (__builtin_expect(shim_passthrough(), 1))
+        return shim_real.close(fd);
+    return close_tracked(fd);
 }
 
 int shim_dup2(int oldfd, int newfd)
 {
-    shim_real_need();
     if (oldfd != newfd)
-        shim_log_fd_gone(newfd, newfd);
+        shim_log_fd_gone(newfd, newfd); /* a connect pending on newfd, before it is closed */
     int r = shim_real.dup2(oldfd, newfd);
     if (r >= 0 && oldfd != newfd)
         forget(newfd, newfd);
@@ -38,7 +43,6 @@ int shim_dup2(int oldfd, int newfd)
 
 int shim_dup3(int oldfd, int newfd, int flags)
 {
-    shim_real_need();
     if (oldfd != newfd)
         shim_log_fd_gone(newfd, newfd);
     int r = shim_real.dup3(oldfd, newfd, flags);
@@ -49,11 +53,6 @@ int shim_dup3(int oldfd, int newfd, int flags)
 
 int shim_close_range(unsigned int first, unsigned int last, int flags)
 {
-    shim_real_need();
-    if (!shim_real.close_range) {
-        errno = ENOSYS;
-        return -1;
-    }
     if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= INT_MAX)
         shim_log_fd_gone((int)first, last > INT_MAX ? INT_MAX : (int)last);
     int r = shim_real.close_range(first, last, flags);

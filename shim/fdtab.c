@@ -10,6 +10,7 @@
 #define FDTAB_CAP (1u << 17) /* 131072 fds, 18 MiB of address space at most, touched lazily */
 
 _Atomic(struct shim_fdtab_hdr *) shim_fdtab;
+int shim_fd_pins;
 
 struct shim_fd *shim_fd_get(int fd)
 {
@@ -67,6 +68,16 @@ struct shim_fd *shim_fd_claim(int fd, int family, int type)
     return e;
 }
 
+void shim_fd_set_kind(int fd, int family, int type)
+{
+    struct shim_fd *e = shim_fd_get(fd);
+    if (e) {
+        e->family = (int16_t)family;
+        e->type = (int16_t)type;
+        e->ino = 0;
+    }
+}
+
 void shim_fd_forget(int lo, int hi)
 {
     struct shim_fdtab_hdr *t = atomic_load_explicit(&shim_fdtab, memory_order_acquire);
@@ -75,6 +86,8 @@ void shim_fd_forget(int lo, int hi)
     if ((size_t)hi >= t->cap)
         hi = (int)t->cap - 1;
     for (int fd = lo; fd <= hi; fd++)
-        if (t->fds[fd].ino)
+        if (t->fds[fd].ino || t->fds[fd].type) {
             t->fds[fd].ino = 0;
+            t->fds[fd].type = 0;
+        }
 }

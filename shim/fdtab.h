@@ -1,7 +1,12 @@
 /* shim/fdtab.h: what the shim knows about each descriptor, in a table indexed by fd.
  * mmap'd lazily (sized by RLIMIT_NOFILE, capped); fds beyond the cap simply have no state.
- * Each entry records the socket's inode: it is trusted only while fstat(fd) still shows that
- * inode, so a number reused behind our back (a path we did not hook) is never believed. */
+ * Two kinds of knowledge, trusted differently:
+ * - the socket's family and type, recorded when socket() or accept() made it (or read once
+ *   from the kernel), are trusted until one of our close hooks forgets the number: no syscall
+ *   on the policy path. A number closed behind our back (a raw syscall, libc's internal close
+ *   of an fdopen'd socket) and reused by a path we do not hook keeps the old kind;
+ * - per-fd state (pin, a connect in progress) records the socket's inode and is believed only
+ *   while fstat(fd) still shows that inode. */
 #ifndef SOCKPOLICY_SHIM_FDTAB_H
 #define SOCKPOLICY_SHIM_FDTAB_H
 
@@ -13,8 +18,8 @@
 #include "policy.h"
 
 struct shim_fd {
-    uint64_t ino;              /* 0: nothing recorded */
-    int16_t family, type;      /* type with SOCK_NONBLOCK|SOCK_CLOEXEC masked off */
+    int16_t family, type;      /* 0: unknown; type with SOCK_NONBLOCK|SOCK_CLOEXEC masked off */
+    uint64_t ino;              /* per-fd state below is for this inode; 0: none */
     uint32_t pinned;           /* BIO_OPT_BIT mask the program may not change */
     const struct sp_rule *pin_rule;
     uint32_t connect_ms;       /* CLOCK_MONOTONIC ms of a connect we routed (0: none) */
@@ -29,6 +34,9 @@ struct shim_fdtab_hdr {
     struct shim_fd fds[];
 };
 extern _Atomic(struct shim_fdtab_hdr *) shim_fdtab;
+/* Set (never cleared) once any descriptor was pinned: until then setsockopt has nothing to
+ * check. */
+extern int shim_fd_pins;
 
 /* The entry for fd if the table exists and covers fd, else NULL. No syscall. */
 static inline struct shim_fd *shim_fd_peek(int fd)
@@ -48,6 +56,28 @@ struct shim_fd *shim_fd_valid(int fd);
 /* Starts a fresh entry for the socket now open on fd (one fstat). NULL when fd is not a socket
  * or has no room. errno preserved. */
 struct shim_fd *shim_fd_claim(int fd, int family, int type);
+/* Records the kind of the socket just made on fd and drops any per-fd state an earlier
+ * socket on that number left. No syscall once the table is mapped; errno preserved. */
+void shim_fd_set_kind(int fd, int family, int type);
+/* The recorded kind of fd: 0 with *family and *type set, or -1 when none is recorded. */
+static inline int shim_fd_kind(int fd, int *family, int *type)
+{
+    struct shim_fd *e = shim_fd_peek(fd);
+    if (!e || !e->type)
+        return -1;
+    *family = e->family;
+    *type = e->type;
+    return 0;
+}
+/* Forgets fd (our close): its kind and its per-fd state. No syscall. */
+static inline void shim_fd_forget_one(int fd)
+{
+    struct shim_fd *e = shim_fd_peek(fd);
+    if (e) {
+        e->type = 0;
+        e->ino = 0;
+    }
+}
 /* Forgets fds lo..hi (close, dup2 target, close_range). No syscall. */
 void shim_fd_forget(int lo, int hi);
 

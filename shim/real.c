@@ -1,51 +1,83 @@
-/* shim/real.c: resolve the real libc functions once, check each, refuse our own. */
+/* shim/real.c: resolve the real libc functions, each at most once, and refuse our own.
+ * Start-up costs nothing here: each table member starts at a first-call resolver (a local
+ * function, so the table needs only relative relocations), and the full resolve for core's
+ * sysops runs with the policy load. */
 #include "real.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "sysops.h"
 
-struct shim_real shim_real;
-
 _Atomic int shim_real_state;
 
-/* Our own exported hooks (declared by libc's headers) are compared with what dlsym returns,
- * to recognise a lookup that came back to us. */
+/* Our own image, from the linker: a lookup that lands inside it came back to the shim (another
+ * library's RTLD_NEXT chain looping, or libc lacking the name and a later object being us).
+ * Comparing against the range instead of each hook's address keeps the hooks' addresses out of
+ * the relocations (no symbol lookup at load time). */
+extern const char __ehdr_start[] __attribute__((visibility("hidden")));
+extern const char _etext[] __attribute__((visibility("hidden")));
 
-static void *resolve(const char *name, void *ours, int *bad)
+static int is_ours(const void *p)
+{
+    return (const char *)p >= __ehdr_start && (const char *)p < _etext;
+}
+
+static void *resolve(const char *name)
 {
     void *p = dlsym(RTLD_NEXT, name);
-    if (p == ours) {
-        p = NULL; /* a loop back into the shim: better fail than recurse forever */
-        *bad = 1;
-    }
-    return p;
+    return p && !is_ours(p) ? p : NULL;
 }
+
+/* One first-call resolver per name: look the name up, store it, call it. A name that cannot
+ * be had fails the call with ENOSYS (the table keeps the resolver, so it is asked again). */
+#define SHIM_REAL_FIRST(name, ret, params, args)                                                \
+    static ret first_##name params                                                              \
+    {                                                                                           \
+        int saved = errno;                                                                      \
+        ret(*real_fn) params = (ret(*) params)resolve(#name);                                   \
+        if (!real_fn) {                                                                         \
+            errno = ENOSYS;                                                                     \
+            return -1;                                                                          \
+        }                                                                                       \
+        __atomic_store_n(&shim_real.name, real_fn, __ATOMIC_RELAXED);                           \
+        errno = saved;                                                                          \
+        return real_fn args;                                                                    \
+    }
+SHIM_REAL_FUNCS(SHIM_REAL_FIRST)
+#undef SHIM_REAL_FIRST
+
+#define SHIM_REAL_INIT_FIRST(name, ret, params, args) .name = first_##name,
+struct shim_real shim_real = {
+    SHIM_REAL_FUNCS(SHIM_REAL_INIT_FIRST)
+    /* Not hooked: libc's own are the real ones. */
+    .getsockname = getsockname,
+    .ioctl = ioctl,
+    .fcntl = fcntl,
+};
+#undef SHIM_REAL_INIT_FIRST
 
 int shim_real_init(void)
 {
     if (atomic_load_explicit(&shim_real_state, memory_order_acquire) != 0)
         return atomic_load_explicit(&shim_real_state, memory_order_relaxed) > 0 ? 0 : -1;
     int saved = errno, bad = 0;
-    struct shim_real r;
-#define SHIM_REAL_RESOLVE(name, ret, args) r.name = (ret(*) args)resolve(#name, (void *)name, &bad);
+    struct shim_real r = shim_real;
+#define SHIM_REAL_RESOLVE(name, ret, params, args)                                              \
+    if ((void *)r.name == (void *)first_##name) {                                               \
+        void *p = resolve(#name);                                                               \
+        if (p)                                                                                  \
+            __atomic_store_n(&shim_real.name, r.name = (ret(*) params)p, __ATOMIC_RELAXED);     \
+        else if (__builtin_strcmp(#name, "close_range") != 0)                                   \
+            bad = 1; /* close_range is optional (glibc >= 2.34); every other name is required */ \
+    }
     SHIM_REAL_FUNCS(SHIM_REAL_RESOLVE)
 #undef SHIM_REAL_RESOLVE
-    /* Not hooked: libc's own are the real ones. */
-    r.getsockname = getsockname;
-    r.ioctl = ioctl;
-    r.fcntl = fcntl;
-    /* close_range is optional (glibc >= 2.34); every other name is required. */
-    if (!r.socket || !r.bind || !r.listen || !r.connect || !r.accept || !r.accept4 ||
-        !r.setsockopt || !r.getsockopt || !r.close || !r.dup2 || !r.dup3 || !r.sendto ||
-        !r.sendmsg)
-        bad = 1;
-    shim_real = r; /* racing initialisers store identical values */
     if (!bad) {
         struct bio_sysops ops = {
             .socket = r.socket, .bind = r.bind, .connect = r.connect, .listen = r.listen,

@@ -1,30 +1,33 @@
-/* shim/real.h: the real libc functions behind our hooks, resolved once with
- * dlsym(RTLD_NEXT). Everything the shim and core call internally goes through these
- * pointers, never through the public (hooked) names. */
+/* shim/real.h: the real libc functions behind our hooks, found with dlsym(RTLD_NEXT).
+ * Everything the shim and core call internally goes through these pointers, never through
+ * the public (hooked) names. The table is usable from the first instruction: each pointer
+ * starts at a resolver of our own that looks its one name up the first time it is called and
+ * then calls it, so a process that never calls a hooked name pays no dlsym at start-up. */
 #ifndef SOCKPOLICY_SHIM_REAL_H
 #define SOCKPOLICY_SHIM_REAL_H
 
 #include <sys/socket.h>
 
-/* X(name, return type, parameter list): the hooked names, one table for resolve and
- * declarations. */
-#define SHIM_REAL_FUNCS(X)                                                                   \
-    X(socket, int, (int, int, int))                                                          \
-    X(bind, int, (int, const struct sockaddr *, socklen_t))                                  \
-    X(listen, int, (int, int))                                                               \
-    X(connect, int, (int, const struct sockaddr *, socklen_t))                               \
-    X(accept, int, (int, struct sockaddr *, socklen_t *))                                    \
-    X(accept4, int, (int, struct sockaddr *, socklen_t *, int))                              \
-    X(setsockopt, int, (int, int, int, const void *, socklen_t))                             \
-    X(getsockopt, int, (int, int, int, void *, socklen_t *))                                 \
-    X(close, int, (int))                                                                     \
-    X(dup2, int, (int, int))                                                                 \
-    X(dup3, int, (int, int, int))                                                            \
-    X(close_range, int, (unsigned int, unsigned int, int))                                   \
-    X(sendto, ssize_t, (int, const void *, size_t, int, const struct sockaddr *, socklen_t)) \
-    X(sendmsg, ssize_t, (int, const struct msghdr *, int))
+/* X(name, return type, parameter list, argument list): the hooked names, one table for the
+ * declarations, the first-call resolvers and the full resolve. */
+#define SHIM_REAL_FUNCS(X)                                                                      \
+    X(socket, int, (int a, int b, int c), (a, b, c))                                            \
+    X(bind, int, (int a, const struct sockaddr *b, socklen_t c), (a, b, c))                     \
+    X(listen, int, (int a, int b), (a, b))                                                      \
+    X(connect, int, (int a, const struct sockaddr *b, socklen_t c), (a, b, c))                  \
+    X(accept, int, (int a, struct sockaddr *b, socklen_t *c), (a, b, c))                        \
+    X(accept4, int, (int a, struct sockaddr *b, socklen_t *c, int d), (a, b, c, d))             \
+    X(setsockopt, int, (int a, int b, int c, const void *d, socklen_t e), (a, b, c, d, e))      \
+    X(getsockopt, int, (int a, int b, int c, void *d, socklen_t *e), (a, b, c, d, e))           \
+    X(close, int, (int a), (a))                                                                 \
+    X(dup2, int, (int a, int b), (a, b))                                                        \
+    X(dup3, int, (int a, int b, int c), (a, b, c))                                              \
+    X(close_range, int, (unsigned int a, unsigned int b, int c), (a, b, c))                     \
+    X(sendto, ssize_t, (int a, const void *b, size_t c, int d, const struct sockaddr *e,        \
+                        socklen_t f), (a, b, c, d, e, f))                                       \
+    X(sendmsg, ssize_t, (int a, const struct msghdr *b, int c), (a, b, c))
 
-#define SHIM_REAL_FIELD(name, ret, args) ret(*name) args;
+#define SHIM_REAL_FIELD(name, ret, params, args) ret(*name) params;
 struct shim_real {
     SHIM_REAL_FUNCS(SHIM_REAL_FIELD)
     int (*getsockname)(int, struct sockaddr *, socklen_t *);
@@ -33,16 +36,17 @@ struct shim_real {
 };
 #undef SHIM_REAL_FIELD
 
-/* The table. Filled by shim_real_init(); a member is NULL only when libc lacks it. */
+/* The table. Never NULL members: before a name is resolved its member is the resolver; a
+ * name libc lacks (close_range before glibc 2.34) or that resolves back into the shim makes
+ * the call fail with ENOSYS. */
 extern struct shim_real shim_real;
 
-/* Resolves every real function once (idempotent, safe to race: every caller stores the same
+/* Resolves every real function (idempotent, safe to race: every caller stores the same
  * values) and installs them as core's sysops. Returns 0, or -1 when a required name could not
- * be resolved or resolved to our own hook (then the shim passes nothing through: see the
- * hooks). errno is preserved. */
+ * be resolved or resolved to our own hook. errno is preserved. */
 int shim_real_init(void);
 
-/* Whether the table is ready: one relaxed load, for the hot path. */
+/* Whether shim_real_init has run: one relaxed load. Core's sysops are ours only then. */
 extern _Atomic int shim_real_state; /* 0 not yet, 1 resolved, -1 failed */
 static inline int shim_real_ready(void)
 {

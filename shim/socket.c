@@ -10,19 +10,26 @@
 static int __attribute__((noinline)) socket_ruled(int domain, int type, int protocol)
 {
     struct sp_policy *p = shim_policy_for(SP_OP_SOCKET);
-    if (!p)
-        return shim_real.socket(domain, type, protocol);
     int kind = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (!p) {
+        int fd = shim_real.socket(domain, type, protocol);
+        if (fd >= 0 && !shim_passthrough())
+            shim_fd_set_kind(fd, domain, kind); /* the later hooks' classification */
+        return fd;
+    }
     struct shim_decision d = shim_decide(p, SP_OP_SOCKET, domain, kind, NULL, 0);
     if (shim_gate(&d, SP_OP_SOCKET, -1, NULL, 0) != 0)
         return -1;
     int fd = shim_real.socket(domain, type, protocol);
-    if (fd < 0 || d.action != SP_ACT_SET || !d.rule)
+    if (fd < 0)
         return fd;
-    shim_fd_claim(fd, domain, kind);
+    shim_fd_set_kind(fd, domain, kind);
+    if (d.action != SP_ACT_SET || !d.rule)
+        return fd;
     if (d.rule->nonblock)
         shim_set_nonblock(fd);
-    shim_apply_opts(fd, d.rule, SHIM_OPTS_ALL & ~SHIM_OPTS_LISTEN_AFTER, SP_OP_SOCKET);
+    shim_apply_opts_kind(fd, d.rule, SHIM_OPTS_ALL & ~SHIM_OPTS_LISTEN_AFTER, SP_OP_SOCKET, domain,
+                         kind);
     shim_pin(fd, d.rule, domain, kind);
     return fd;
 }

@@ -48,11 +48,11 @@ static int opt_of(int level, int name)
     return -1;
 }
 
-int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+static int __attribute__((noinline)) setsockopt_pinned(int fd, int level, int name,
+                                                       const void *val, socklen_t len)
 {
-    shim_real_need();
     struct shim_fd *e = shim_fd_peek(fd);
-    if (__builtin_expect(!e || !e->pinned, 1) || shim_depth > 0)
+    if (!e || !e->pinned || shim_depth > 0)
         return shim_real.setsockopt(fd, level, name, val, len);
     int o = opt_of(level, name);
     if (o < 0 || !(e->pinned & BIO_OPT_BIT(o)) || !(e = shim_fd_valid(fd)))
@@ -63,15 +63,21 @@ int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
     return 0;
 }
 
+int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
+{
+    if (__builtin_expect(!__atomic_load_n(&shim_fd_pins, __ATOMIC_RELAXED), 1))
+        return shim_real.setsockopt(fd, level, name, val, len);
+    return setsockopt_pinned(fd, level, name, val, len);
+}
+
 int shim_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
 {
-    shim_real_need();
     int r = shim_real.getsockopt(fd, level, name, val, len);
     if (__builtin_expect(level != SOL_SOCKET || name != SO_ERROR, 1) || r != 0)
         return r;
     if (!shim_log_pending(fd) || shim_depth > 0 || !len || *len < sizeof(int))
         return r;
-    shim_log_connect_end(fd, *(int *)val, SP_PHASE_SO_ERROR, NULL);
+    shim_log_connect_end(fd, *(int *)val, SP_PHASE_SO_ERROR, NULL); /* how a connect ended */
     return r;
 }
 

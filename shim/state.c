@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,16 +19,21 @@
 #define SYSTEM_CONF "/etc/sockpolicy.conf"
 
 _Atomic(struct sp_policy *) shim_policy;
+_Atomic uint32_t shim_ops;
+_Atomic uint64_t shim_recheck_at = ~(uint64_t)0;
 __thread int shim_depth __attribute__((tls_model("initial-exec")));
+#if !defined(__x86_64__) && !defined(__i386__) && !defined(__aarch64__)
+__thread uint32_t shim_tick_calls __attribute__((tls_model("initial-exec")));
+#endif
 
 static atomic_int load_state; /* 0 idle, else the pid of the loader */
 static __thread int loading_here __attribute__((tls_model("initial-exec")));
 
-/* The real table must exist before main or any other library's constructor needs a hook; the
- * policy waits for the first socket call. fd 2 is noted now, while it is still stderr. */
+/* The policy waits for the first socket call, and each real function for its first call (see
+ * real.h): a process that never touches a socket pays only this. fd 2 is noted now, while it
+ * is still stderr. */
 __attribute__((constructor)) static void shim_start(void)
 {
-    shim_real_init();
     shim_log_early();
 }
 
@@ -87,51 +93,133 @@ static const char *policy_path(int secure)
     return SYSTEM_CONF;
 }
 
-static struct sp_policy *load_now(void)
+/* What the loader keeps between looks at the policy file. Written only by the first loader
+ * and then by the one thread that holds `looking`. */
+static struct {
+    char path[4096];       /* the file watched; empty when none */
+    int secure;
+    struct sp_policy *obj; /* the policy in force, also while published as SHIM_IDLE */
+    uint64_t obj_id;       /* its sources' fingerprint when it was read */
+    uint64_t fail_id;      /* the sources' fingerprint when a load last failed (0: none) */
+    int log_set;           /* a policy's log settings were applied (the first one's only) */
+    uint64_t cal_tick, cal_ns; /* a reference point for the tick rate */
+    double ticks_per_ns;   /* 0 until calibrated */
+    uint64_t last_look_ns;
+} w;
+static atomic_int looking; /* 0, or the pid of the thread that looks (fork: a stale owner) */
+
+#define LOOK_EVERY_NS 1000000000ull  /* stat the sources at most once a second */
+#define CLOCK_EVERY_NS 250000000ull  /* and read the clock about four times a second */
+#define TICKS_UNCALIBRATED 20000000ull /* 20 ms at 1 GHz, before the rate is known */
+
+static uint64_t mono_ns(void)
 {
-    int secure = getauxval(AT_SECURE) != 0;
-    shim_log_setup(NULL, secure);
-    struct sp_policy *trace = shim_log_trace_policy(secure);
-    if (trace)
-        return trace;
-    const char *path = policy_path(secure);
-    if (!path)
-        return SHIM_NO_POLICY;
-    struct first_diag diag = { 0 };
-    struct sp_policy *p = sp_policy_load(path, keep_first_error, &diag);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The identity of path as a fingerprint (a missing file has one too). errno preserved. */
+static uint64_t path_id(const char *path)
+{
+    int saved = errno;
+    struct stat st;
+    uint64_t h = 0x70617468ull;
+    if (stat(path, &st) == 0)
+        h ^= ((uint64_t)st.st_dev * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)st.st_ino << 7) ^
+             ((uint64_t)st.st_size << 23) ^ ((uint64_t)st.st_mtim.tv_sec * 1000000007ull) ^
+             (uint64_t)st.st_mtim.tv_nsec;
+    else
+        h ^= (uint64_t)errno << 40;
+    errno = saved;
+    return h ? h : 1;
+}
+
+static uint32_t ops_of(const struct sp_policy *p)
+{
+    uint32_t ops = 0;
+    for (int op = 0; op < SP_OP_COUNT; op++)
+        if (sp_policy_has_op(p, (enum sp_op)op))
+            ops |= 1u << op;
+    return ops;
+}
+
+/* Loads and specialises w.path, compiled form first. NULL with the first error in *diag. */
+static struct sp_policy *load_file(struct first_diag *diag)
+{
+    struct sp_policy *p = sp_policy_load_ex(w.path, SP_LOAD_NO_WARNINGS | SP_LOAD_CACHE,
+                                            keep_first_error, diag);
     if (p && sp_policy_specialise(p, program_invocation_short_name, getuid()) != 0) {
-        shim_fmt(diag.text, sizeof diag.text, "%s: cannot specialise for this process", path);
-        diag.have = 1;
+        shim_fmt(diag->text, sizeof diag->text, "%s: cannot specialise for this process", w.path);
+        diag->have = 1;
         sp_policy_free(p);
         p = NULL;
     }
-    if (!p) {
+    if (!p && !diag->have) {
         char eb[24];
-        int strict = file_says_strict(path);
-        if (!diag.have)
-            shim_fmt(diag.text, sizeof diag.text, "%s: %s", path, shim_errname(errno, eb, sizeof eb));
-        shim_log(SP_LOG_FAILURES, "policy failed to load (%s); %s", diag.text,
-                 strict ? "strict: every socket call is denied" : "running without a policy");
-        return strict ? SHIM_DENY_ALL : SHIM_NO_POLICY;
-    }
-    shim_log_setup_policy(p, secure);
-    shim_log(SP_LOG_DEBUG, "policy %s loaded: %zu rules", path, sp_policy_rule_count(p));
-    /* A policy with nothing for any call (empty, comments, settings only, or rules only for
-     * other programs) costs what no policy costs: every hook takes the one-compare exit. */
-    int any = 0;
-    for (int op = 0; op < SP_OP_COUNT; op++)
-        any |= sp_policy_has_op(p, (enum sp_op)op);
-    if (!any) {
-        sp_policy_free(p);
-        return SHIM_NO_POLICY;
+        shim_fmt(diag->text, sizeof diag->text, "%s: %s", w.path, shim_errname(errno, eb, sizeof eb));
+        diag->have = 1;
     }
     return p;
+}
+
+/* Publishes pub with its op bits: the bits first, so a reader that sees pub sees them. */
+static void publish(struct sp_policy *pub, uint32_t ops)
+{
+    atomic_store_explicit(&shim_ops, ops, memory_order_release);
+    atomic_store_explicit(&shim_policy, pub, memory_order_release);
+}
+
+/* What a loaded policy is published as: itself, or SHIM_IDLE when it has nothing for this
+ * process (then the hooks pass through after the reload check). */
+static struct sp_policy *adopt(struct sp_policy *p, uint32_t *ops)
+{
+    if (!w.log_set) {
+        shim_log_setup_policy(p, w.secure);
+        w.log_set = 1;
+    }
+    w.obj = p;
+    w.obj_id = sp_policy_sources_id(p, 0);
+    w.fail_id = 0;
+    *ops = ops_of(p);
+    return *ops ? p : SHIM_IDLE;
+}
+
+static struct sp_policy *load_now(uint32_t *ops)
+{
+    *ops = 0;
+    w.secure = getauxval(AT_SECURE) != 0;
+    shim_log_setup(NULL, w.secure);
+    struct sp_policy *trace = shim_log_trace_policy(w.secure); /* sockpolicy run --trace */
+    if (trace) {
+        *ops = ops_of(trace);
+        return trace; /* not a file: nothing to watch */
+    }
+    const char *path = policy_path(w.secure);
+    if (!path || strlen(path) >= sizeof w.path)
+        return SHIM_NO_POLICY; /* nothing to watch: every hook's one-compare exit */
+    memcpy(w.path, path, strlen(path) + 1);
+    uint64_t id = path_id(w.path);
+    struct first_diag diag = { 0 };
+    struct sp_policy *p = load_file(&diag);
+    w.cal_ns = w.last_look_ns = mono_ns();
+    w.cal_tick = shim_tick();
+    atomic_store_explicit(&shim_recheck_at, w.cal_tick + TICKS_UNCALIBRATED, memory_order_relaxed);
+    if (!p) {
+        int strict = file_says_strict(w.path);
+        w.fail_id = id;
+        shim_log(SP_LOG_FAILURES, "policy failed to load (%s); %s", diag.text,
+                 strict ? "strict: every socket call is denied" : "running without a policy");
+        *ops = strict ? (1u << SP_OP_COUNT) - 1 : 0;
+        return strict ? SHIM_DENY_ALL : SHIM_IDLE;
+    }
+    shim_log(SP_LOG_DEBUG, "policy %s loaded: %zu rules", w.path, sp_policy_rule_count(p));
+    return adopt(p, ops);
 }
 
 struct sp_policy *shim_policy_load_slow(void)
 {
     int saved = errno;
-    shim_real_need();
     struct sp_policy *p = atomic_load_explicit(&shim_policy, memory_order_acquire);
     if (p || loading_here || shim_depth > 0)
         goto out; /* published, or we are the loader (re-entered, or a signal handler) */
@@ -155,24 +243,102 @@ struct sp_policy *shim_policy_load_slow(void)
     }
     loading_here = 1;
     shim_depth++;
-    p = load_now();
+    shim_real_need(); /* core's sysops, before anything routes a call through core */
+    uint32_t ops;
+    p = load_now(&ops);
     shim_depth--;
     loading_here = 0;
-    atomic_store_explicit(&shim_policy, p, memory_order_release);
+    publish(p, ops);
 out:
     errno = saved;
     return p;
 }
 
-struct shim_decision shim_decide(const struct sp_policy *p, enum sp_op op, int family, int type,
-                                 const struct sockaddr *sa, socklen_t len)
+/* One look at the sources: reload when they changed since the policy in force was read (or
+ * since the last failed attempt), unless this very version already failed. */
+static void look(void)
+{
+    if (!w.path[0])
+        return;
+    uint64_t id = w.obj ? sp_policy_sources_id(w.obj, 1) : path_id(w.path);
+    if ((w.obj && id == w.obj_id) || id == w.fail_id)
+        return;
+    if (w.secure && !policy_path(1)) {
+        w.fail_id = id; /* no longer root's alone: policy_path said so, once */
+        return;
+    }
+    struct first_diag diag = { 0 };
+    shim_depth++;
+    struct sp_policy *p = load_file(&diag);
+    shim_depth--;
+    if (!p) {
+        w.fail_id = id;
+        shim_log(SP_LOG_FAILURES, "policy failed to reload (%s); the policy in force stays",
+                 diag.text);
+        return;
+    }
+    uint32_t ops;
+    struct sp_policy *pub = adopt(p, &ops);
+    /* The policy superseded stays mapped: a thread may be inside a hook with it, and per-fd
+     * state (pin) and the log may point at its rules. */
+    publish(pub, ops);
+    shim_log(SP_LOG_ALL, "policy %s reloaded: %zu rules", w.path, sp_policy_rule_count(p));
+}
+
+struct sp_policy *shim_recheck(void)
+{
+    int saved = errno;
+    int me = (int)syscall(SYS_getpid), cur = 0;
+    if (!atomic_compare_exchange_strong(&looking, &cur, me)) {
+        /* Another thread looks (or this one, interrupted by a signal): go on as we are. An
+         * owner from before a fork will never finish here: take its place. */
+        if (cur == me || !atomic_compare_exchange_strong(&looking, &cur, me))
+            goto out;
+    }
+    uint64_t t = shim_tick(), now = mono_ns();
+    if (t < w.cal_tick || now < w.cal_ns) {
+        w.cal_tick = t; /* the counter went back (another CPU's, a migrated VM): start again */
+        w.cal_ns = now;
+        w.ticks_per_ns = 0;
+    } else if (now - w.cal_ns >= 50000000ull) {
+        w.ticks_per_ns = (double)(t - w.cal_tick) / (double)(now - w.cal_ns);
+    }
+    if (now - w.last_look_ns >= LOOK_EVERY_NS) {
+        w.last_look_ns = now;
+        look();
+    }
+    uint64_t ticks = TICKS_UNCALIBRATED;
+    if (w.ticks_per_ns > 0)
+        ticks = (uint64_t)(w.ticks_per_ns * (double)CLOCK_EVERY_NS) + 1;
+#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__)
+    atomic_store_explicit(&shim_recheck_at, w.path[0] ? shim_tick() + ticks : ~(uint64_t)0,
+                          memory_order_relaxed);
+#else
+    (void)ticks;
+    atomic_store_explicit(&shim_recheck_at, w.path[0] ? 1 : ~(uint64_t)0, memory_order_relaxed);
+#endif
+    atomic_store_explicit(&looking, 0, memory_order_release);
+out:
+    errno = saved;
+    return atomic_load_explicit(&shim_policy, memory_order_acquire);
+}
+
+/* Per thread, the last decision taken for an inet address: programs connect to (or hear
+ * from) the same few peers over and over, and the answer depends only on the policy, the op,
+ * the socket's kind and the address. Keyed by the policy pointer, which is never reused (old
+ * policies stay mapped), so a reload makes every entry miss. */
+struct decision_memo {
+    const struct sp_policy *p;
+    uint32_t what;      /* op | type << 8 | family << 16 */
+    uint64_t k[3];      /* sockaddr bytes 0..8 (family, port, v4 address) and the v6 address */
+    struct shim_decision d;
+};
+static __thread struct decision_memo memo __attribute__((tls_model("initial-exec")));
+
+static struct shim_decision decide(const struct sp_policy *p, enum sp_op op, int family, int type,
+                                   const struct sockaddr *sa, socklen_t len)
 {
     struct shim_decision d = { NULL, SP_ACT_PASS, 0 };
-    if (p == SHIM_DENY_ALL) {
-        d.action = SP_ACT_DENY;
-        d.err = EACCES;
-        return d;
-    }
     struct sp_query q = { op, family, type, sa, len };
     d.rule = sp_policy_match(p, &q);
     if (d.rule) {
@@ -186,6 +352,49 @@ struct shim_decision shim_decide(const struct sp_policy *p, enum sp_op op, int f
         }
     }
     return d;
+}
+
+static struct shim_decision __attribute__((noinline))
+decide_remember(const struct sp_policy *p, enum sp_op op, int family, int type,
+                const struct sockaddr *sa, socklen_t len, uint32_t what, uint64_t k0, uint64_t k1,
+                uint64_t k2)
+{
+    struct shim_decision d = decide(p, op, family, type, sa, len);
+    memo.p = NULL; /* a signal handler's decide in between must not see a half-written entry */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    memo.what = what;
+    memo.k[0] = k0;
+    memo.k[1] = k1;
+    memo.k[2] = k2;
+    memo.d = d;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    memo.p = p;
+    return d;
+}
+
+struct shim_decision shim_decide(const struct sp_policy *p, enum sp_op op, int family, int type,
+                                 const struct sockaddr *sa, socklen_t len)
+{
+    if (p == SHIM_DENY_ALL)
+        return (struct shim_decision){ NULL, SP_ACT_DENY, EACCES };
+    uint64_t k0 = 0, k1 = 0, k2 = 0;
+    if (!sa)
+        return decide(p, op, family, type, sa, len);
+    if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+        memcpy(&k0, sa, 8); /* family, port, address */
+    } else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+        uint32_t fp;
+        memcpy(&fp, sa, 4); /* family and port; flowinfo is not matched */
+        k0 = fp;
+        memcpy(&k1, (const char *)sa + offsetof(struct sockaddr_in6, sin6_addr), 8);
+        memcpy(&k2, (const char *)sa + offsetof(struct sockaddr_in6, sin6_addr) + 8, 8);
+    } else {
+        return decide(p, op, family, type, sa, len);
+    }
+    uint32_t what = (uint32_t)op | (uint32_t)(type & 0xff) << 8 | (uint32_t)family << 16;
+    if (memo.p == p && memo.what == what && memo.k[0] == k0 && memo.k[1] == k1 && memo.k[2] == k2)
+        return memo.d;
+    return decide_remember(p, op, family, type, sa, len, what, k0, k1, k2);
 }
 
 static void log_rule(enum sp_log_level lvl, const char *what, const struct shim_decision *d,
@@ -227,12 +436,8 @@ int shim_gate(const struct shim_decision *d, enum sp_op op, int fd, const struct
 
 int shim_sock_kind(int fd, int *family, int *type)
 {
-    struct shim_fd *e = shim_fd_valid(fd);
-    if (e && e->family) {
-        *family = e->family;
-        *type = e->type;
-        return 0;
-    }
+    if (shim_fd_kind(fd, family, type) == 0)
+        return 0; /* recorded when socket() or accept() made it: no syscall */
     int saved = errno, fam = 0, ty = 0;
     socklen_t l1 = sizeof fam, l2 = sizeof ty;
     if (shim_real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &fam, &l1) != 0 ||
@@ -243,7 +448,11 @@ int shim_sock_kind(int fd, int *family, int *type)
     errno = saved;
     *family = fam;
     *type = ty;
-    e = shim_fd_claim(fd, fam, ty);
+    struct shim_fd *e = shim_fd_get(fd);
+    if (e && !e->type) { /* keep any per-fd state: it has its own inode check */
+        e->family = (int16_t)fam;
+        e->type = (int16_t)ty;
+    }
     return 0;
 }
 

@@ -10,11 +10,17 @@
 #include "policy.h"
 #include "real.h"
 
-/* The published policy: NULL before the first load, SHIM_NO_POLICY when there is none (or it
- * failed to load), SHIM_DENY_ALL when it failed to load under `strict`, else the policy. */
+/* The published policy: NULL before the first load; SHIM_NO_POLICY when there is no policy
+ * file at all (nothing is watched: the hooks' one-compare exit); SHIM_IDLE when the file has
+ * nothing for this process or failed to load (watched); SHIM_DENY_ALL when it failed to load
+ * under `strict` (watched); else the policy. Superseded policies stay mapped (see
+ * shim_recheck): a pointer read from here stays valid for the life of the process. */
 #define SHIM_NO_POLICY ((struct sp_policy *)1)
 #define SHIM_DENY_ALL ((struct sp_policy *)2)
+#define SHIM_IDLE ((struct sp_policy *)3)
 extern _Atomic(struct sp_policy *) shim_policy;
+/* Bit per op that the published policy has something for (all of them under SHIM_DENY_ALL). */
+extern _Atomic uint32_t shim_ops;
 
 /* Per-thread depth of foreign code the shim runs on a hook's path (the policy loader): a hook
  * entered from inside it passes straight through. The hooks' own work calls only the real
@@ -26,9 +32,40 @@ extern __thread int shim_depth __attribute__((tls_model("initial-exec")));
  * shim_policy now holds. errno is preserved. */
 struct sp_policy *shim_policy_load_slow(void) __attribute__((cold, noinline));
 
+/* Live reload. shim_tick() is a free-running counter that costs no syscall (the CPU's time
+ * stamp counter where there is one; elsewhere a per-thread call count); shim_recheck_at is the
+ * tick at which the policy path next reads the clock, about four times a second, calibrated
+ * against CLOCK_MONOTONIC; at most once a second shim_recheck stats the policy's sources and
+ * loads and publishes a changed policy. ~0 when nothing is watched. */
+extern _Atomic uint64_t shim_recheck_at;
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+static inline uint64_t shim_tick(void)
+{
+    return __rdtsc();
+}
+#elif defined(__aarch64__)
+static inline uint64_t shim_tick(void)
+{
+    uint64_t v;
+    __asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(v));
+    return v;
+}
+#else
+extern __thread uint32_t shim_tick_calls __attribute__((tls_model("initial-exec")));
+static inline uint64_t shim_tick(void)
+{
+    return ++shim_tick_calls % 64 ? 0 : ~(uint64_t)1; /* every 64th call reads the clock */
+}
+#endif
+/* Reads the clock and, when a second has passed since the last look, reloads a changed policy.
+ * Returns what shim_policy now holds. No lock (one thread looks, the others go on with the
+ * policy they have), no malloc; errno preserved. */
+struct sp_policy *shim_recheck(void) __attribute__((cold, noinline));
+
 /* The hot path of every hook: the policy if op may be ours, else NULL (pass through).
- * One acquire load and a has_op test when a policy is loaded. errno untouched. Whatever it
- * returns, the real-function table is filled by then. */
+ * One acquire load, a tick compare and an op bit test when a policy is loaded. errno
+ * untouched. */
 static inline struct sp_policy *shim_policy_for(enum sp_op op)
 {
     struct sp_policy *p = atomic_load_explicit(&shim_policy, memory_order_acquire);
@@ -41,20 +78,23 @@ static inline struct sp_policy *shim_policy_for(enum sp_op op)
     }
     if (shim_depth > 0)
         return NULL;
-    if (p == SHIM_DENY_ALL)
-        return p;
-    return sp_policy_has_op(p, op) ? p : NULL;
+    if (__builtin_expect(shim_tick() >= atomic_load_explicit(&shim_recheck_at, memory_order_relaxed), 0))
+        p = shim_recheck();
+    if (!(atomic_load_explicit(&shim_ops, memory_order_relaxed) >> op & 1) || p == SHIM_IDLE)
+        return NULL;
+    return p;
 }
 
-/* The hooks' first test: true when no policy is loaded (published as none), so the call goes
- * straight to libc. The real table is filled by then. One load and a compare; the hook's
- * policy work then lives in a separate (noinline) function so this path saves no registers. */
+/* The hooks' first test: true when there is no policy file (published as none), so the call
+ * goes straight to libc. One load and a compare; the hook's policy work then lives in a
+ * separate (noinline) function so this path saves no registers. */
 static inline int shim_passthrough(void)
 {
     return atomic_load_explicit(&shim_policy, memory_order_acquire) == SHIM_NO_POLICY;
 }
 
-/* Makes sure the real-function table is filled: for hooks that have no policy question. */
+/* Makes sure every real function is resolved and core's sysops are ours (the table itself is
+ * always usable: see real.h). */
 static inline void shim_real_need(void)
 {
     if (__builtin_expect(!shim_real_ready(), 0))
@@ -68,7 +108,8 @@ struct shim_decision {
     int err;                    /* deny / fail: the errno */
 };
 
-/* Classifies a call. No syscall, errno untouched. */
+/* Classifies a call. No syscall, errno untouched. The last inet decision of each thread is
+ * remembered (per policy, op, kind and address): a repeated peer costs a few compares. */
 struct shim_decision shim_decide(const struct sp_policy *p, enum sp_op op, int family, int type,
                                  const struct sockaddr *sa, socklen_t len);
 
@@ -78,8 +119,9 @@ struct shim_decision shim_decide(const struct sp_policy *p, enum sp_op op, int f
 int shim_gate(const struct shim_decision *d, enum sp_op op, int fd, const struct sockaddr *sa,
               socklen_t len);
 
-/* The family and type (flags masked) of socket fd, from the fd table or the kernel.
- * Returns 0, or -1 (errno preserved) when fd is not an open socket: then pass through. */
+/* The family and type (flags masked) of socket fd: as recorded in the fd table (no syscall),
+ * else from the kernel (then recorded). Returns 0, or -1 (errno preserved) when fd is not an
+ * open socket: then pass through. */
 int shim_sock_kind(int fd, int *family, int *type);
 
 /* Per-thread random number in [0, 1000000) for `fail` rates. */
