@@ -59,8 +59,8 @@ static void log_connect(int fd, const struct sockaddr *sa, socklen_t len, int fa
     if (r != 0 && (err == EALREADY || err == EINTR) && shim_log_pending(fd))
         return; /* still pending */
     if (shim_log_pending(fd) && (r == 0 || err != EINPROGRESS)) {
-        shim_log_connect_end(fd, r == 0 || err == EISCONN ? 0 : err, SP_PHASE_SO_ERROR,
-                             "seen by a later connect()");
+        shim_log_connect_end(fd, r == 0 || err == EISCONN ? 0 : err, SP_PHASE_LATER_CONNECT,
+                             NULL);
         return;
     }
     if (r != 0 && (err == EINPROGRESS || err == EINTR)) /* EINTR: it goes on, too */

@@ -59,6 +59,8 @@ enum sp_phase {
     SP_PHASE_CALL,     /* the call itself returned it */
     SP_PHASE_SO_ERROR, /* a non-blocking connect's result, read with getsockopt(SO_ERROR) */
     SP_PHASE_CLOSE,    /* a non-blocking connect still pending when the fd was closed */
+    SP_PHASE_LATER_CONNECT, /* a non-blocking connect's result, told by a later connect()
+                               (EISCONN: connected; else its error), as hiredis asks */
 };
 
 #define SP_EVF_NONBLOCK 0x1     /* the socket was non-blocking */

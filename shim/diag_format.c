@@ -216,6 +216,8 @@ static void text_body(struct sp_buf *b, const struct sp_event *ev)
         text_duration(b, ev->duration_ns);
         if (ev->phase == SP_PHASE_SO_ERROR)
             sp_buf_puts(b, " (non-blocking, seen by SO_ERROR)");
+        else if (ev->phase == SP_PHASE_LATER_CONNECT)
+            sp_buf_puts(b, " (non-blocking, seen by a later connect())");
     }
     const char *why = sp_explain_event(ev);
     if (why) {
@@ -401,6 +403,7 @@ static const char *phase_name(enum sp_phase p)
     case SP_PHASE_CALL: return "call";
     case SP_PHASE_SO_ERROR: return "so_error";
     case SP_PHASE_CLOSE: return "close";
+    case SP_PHASE_LATER_CONNECT: return "later_connect";
     }
     return "?";
 }

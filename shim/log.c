@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sched.h>
@@ -451,6 +452,7 @@ __attribute__((destructor)) static void shim_log_finish(void)
     if (!ready || diag.level == SP_LOG_OFF)
         return;
     int saved = errno;
+    shim_log_pending_range(0, INT_MAX); /* connects still pending at exit() end here */
     if (atomic_load(&summary_pid) != getpid())
         memset(&summary, 0, sizeof summary);
     if (diag.summary || atomic_load(&diag.rate.suppressed)) {

@@ -73,6 +73,20 @@ is "$(cat "$TMP/trace.err")" "" "--trace --log FILE: nothing on stderr"
 "$CMD" run --trace -c "$TMP/fail.conf" -- true 2> /dev/null
 is $? 2 "--trace with -c is refused"
 
+# Event loops of real programs (docs/log-format.md, Coverage): how each learns the outcome.
+if command -v redis-cli > /dev/null; then
+    out=$(env -u SOCKPOLICY_CONF timeout 10 "$CMD" run --trace -- redis-cli -p "$port" ping 2>&1)
+    like "$out" "redis-cli\]: connect .*-> 127\.0\.0\.1:$port failed ECONNREFUSED \(111\) .*\(non-blocking, seen by a later connect\(\)\)" "redis-cli (hiredis): told by a second connect()"
+else
+    skip "no redis-cli"
+fi
+if command -v node > /dev/null; then
+    out=$(env -u SOCKPOLICY_CONF timeout 10 "$CMD" run --trace -- node -e "require('net').connect($port,'127.0.0.1').on('error',()=>{})" 2>&1)
+    like "$out" "node\]: connect .*-> 127\.0\.0\.1:$port failed ECONNREFUSED \(111\) .*\(non-blocking, seen by SO_ERROR\)" "node (libuv): SO_ERROR"
+else
+    skip "no node"
+fi
+
 # log-summary: made and failed, by errno and by destination, at exit.
 srv_port=$(free_port)
 python3 -m http.server --bind 127.0.0.1 "$srv_port" > /dev/null 2>&1 &
