@@ -29,16 +29,19 @@ s=socket.socket(); s.bind(('127.0.0.1',$port)); s.listen(128); time.sleep(60)" &
 listener=$!
 CLEANUP="kill $listener 2>/dev/null"
 wait_port "$port" || { skip "no listener on 127.0.0.1:$port"; done_testing; exit; }
-printf 'deny connect to 127.0.0.1 port %s errno=ENETUNREACH\n' "$port" > "$TMP/deny.conf"
+printf 'log all\ndeny connect to 127.0.0.1 port %s errno=ENETUNREACH\n' "$port" > "$TMP/deny.conf"
 chmod 644 "$TMP/deny.conf"
 DENIED='connect=-1 errno=ENETUNREACH'
+# logged FILE: how many lines of the shim's log FILE name the denied port.
+logged() { grep -c "127\.0\.0\.1:$port" "$1" 2> /dev/null || true; }
 # num OUTPUT: the preloaded=N figure (mapped files named *sockpolicy*), 0 when absent.
 num() { local v; v=$(field "$1" preloaded); echo "${v:-0}"; }
 
 # 1. The rule works through libc; raw system calls in the same process go through.
-out=$(under "$TMP/deny.conf" "$L" 127.0.0.1 "$port" libc raw 2> /dev/null)
+out=$(under "$TMP/deny.conf" "$L" 127.0.0.1 "$port" libc raw 2> "$TMP/raw.log")
 like "$out" "^libc $DENIED" "control: the deny rule stops a connect(3) through libc"
 like "$out" '^raw connect=0 keepalive=0' "raw syscall(SYS_connect) in the same process connects despite the rule"
+is "$(logged "$TMP/raw.log")" 1 "the shim logged the libc connect only (log all)"
 
 # 2. A statically linked program: nothing is loaded into it.
 if ${CC:-cc} -static -O1 -o "$TMP/static" "$SP_TOP/tests/progs/limit_connect.c" 2> "$TMP/static.err"; then
@@ -108,14 +111,15 @@ else
 fi
 
 # 4. io_uring: IORING_OP_CONNECT is made by the kernel from the ring.
-out=$(under "$TMP/deny.conf" "$PROGS/limit_uring" 127.0.0.1 "$port" 2> /dev/null)
+out=$(under "$TMP/deny.conf" "$PROGS/limit_uring" 127.0.0.1 "$port" 2> "$TMP/uring.log")
 if printf '%s\n' "$out" | grep -q '^uring setup=-1'; then
     why="io_uring_setup failed ($(sed -n 's/^uring setup=-1 errno=//p' <<< "$out"))"
     [ -r /proc/sys/kernel/io_uring_disabled ] && why="$why, kernel.io_uring_disabled=$(cat /proc/sys/kernel/io_uring_disabled)"
-    skip "io_uring: $why"; skip "io_uring: $why"
+    skip "io_uring: $why"; skip "io_uring: $why"; skip "io_uring: $why"
 else
     like "$out" "^libc $DENIED" "io_uring program: its connect(3) is denied"
     like "$out" '^uring connect=0' "its IORING_OP_CONNECT connects despite the rule"
+    is "$(logged "$TMP/uring.log")" 1 "the shim logged the libc connect only (log all)"
 fi
 
 # 5. glibc's stub resolver: in a private mount+network namespace, /etc/resolv.conf points at
