@@ -83,7 +83,7 @@ $(POLICY_LIB): $(POLICY_OBJ)
 
 $(SHIM_LIB): $(SHIM_OBJ) $(POLICY_OBJ) $(CORE_OBJ) shim/exports.map
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -shared -Wl,--version-script=shim/exports.map -Wl,-z,now $(ALL_LDFLAGS) \
+	$(Q)$(CC) -shared -Wl,--version-script=shim/exports.map -Wl,-z,lazy -Wl,-z,pack-relative-relocs $(ALL_LDFLAGS) \
 	    -o $@ $(SHIM_OBJ) $(POLICY_OBJ) $(CORE_OBJ) -ldl
 
 $(CMD): $(CMD_OBJ) $(POLICY_LIB) $(CORE_LIB)
