@@ -24,23 +24,30 @@ struct rb {
     unsigned fmask, tmask; /* families and types allowed */
 };
 
-static unsigned edit_distance(const char *a, size_t an, const char *b)
+/* The edit distance of a[0..an) and b, or some value >= limit when it is at least limit (the
+ * length difference and each row's minimum bound it from below: most names stop early). */
+static unsigned edit_distance(const char *a, size_t an, const char *b, unsigned limit)
 {
     unsigned row[40], bn = (unsigned)sp__strlen(b);
     if (an >= 39 || bn >= 39)
         return 99;
+    if ((an > bn ? an - bn : bn - an) >= limit)
+        return limit;
     for (unsigned j = 0; j <= bn; j++)
         row[j] = j;
-    for (size_t i = 1; i <= an; i++) {
-        unsigned prev = row[0];
-        row[0] = (unsigned)i;
+    for (unsigned i = 1; i <= (unsigned)an; i++) {
+        unsigned prev = row[0], low = i;
+        row[0] = i;
         for (unsigned j = 1; j <= bn; j++) {
             unsigned cur = row[j];
             unsigned sub = prev + (a[i - 1] != b[j - 1]);
             unsigned best = row[j] + 1 < row[j - 1] + 1 ? row[j] + 1 : row[j - 1] + 1;
             row[j] = sub < best ? sub : best;
+            low = row[j] < low ? row[j] : low;
             prev = cur;
         }
+        if (low >= limit)
+            return limit;
     }
     return row[bn];
 }
@@ -52,7 +59,7 @@ static void unknown(struct sp_ld *L, const struct sp_word *w, size_t wn, const c
     int best = -1;
     unsigned bd = 3;
     for (int i = 0; i < n; i++) {
-        unsigned d = edit_distance(w->s, wn, names[i]);
+        unsigned d = edit_distance(w->s, wn, names[i], bd);
         if (d < bd) {
             bd = d;
             best = i;

@@ -63,7 +63,7 @@ result "an empty file is a valid policy" "$got" "[exit 0]"
 got=$("$SP" check 2>&1 | head -1; "$SP" check >/dev/null 2>&1; echo "[exit $?]")
 result "check without a file is a usage error" "$got" "sockpolicy check: no policy file given
 [exit 2]"
-got=$("$SP" --version; echo "[exit $?]"; "$SP" --help | grep -c '^  [a-z]'; "$SP" bogus >/dev/null 2>&1; echo "[exit $?]")
+got=$("$SP" --version | head -1; "$SP" --version >/dev/null; echo "[exit $?]"; "$SP" --help | grep -c '^  [a-z]'; "$SP" bogus >/dev/null 2>&1; echo "[exit $?]")
 result "--version, --help, an unknown command" "$got" "sockpolicy 0.1.0
 [exit 0]
 $("$SP" --help | grep -c '^  [a-z]')
