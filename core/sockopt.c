@@ -118,22 +118,47 @@ static int opt_set(const struct bio_sysops *ops, int fd, enum bio_opt opt, int f
     }
 }
 
+/* Whether a socket of this kind takes an option of this scope. */
+static inline int scope_takes(enum scope sc, int family, int type)
+{
+    int inet = family == AF_INET || family == AF_INET6;
+
+    switch (sc) {
+    case SCOPE_ANY:
+        return 1;
+    case SCOPE_INET:
+        return inet;
+    case SCOPE_INET6:
+        return family == AF_INET6;
+    case SCOPE_TCP:
+        return inet && type == SOCK_STREAM;
+    }
+    return 0;
+}
+
 int bio_opt_apply_kind(int fd, const struct bio_optset *set, uint32_t which, int family, int type,
                        struct bio_opt_report *rep)
 {
     const struct bio_sysops *ops = bio_sysops();
-    int saved = errno, failures = 0;
+    int saved = errno, failures = 0, r;
     uint32_t todo = set->mask & which;
-    unsigned opt;
 
     rep->applied = rep->skipped = rep->failed = 0;
-    for (opt = 0; todo; opt++) {
-        if (!(todo & BIO_OPT_BIT(opt)))
-            continue;
-        todo &= ~BIO_OPT_BIT(opt);
-        if (!bio_opt_applies(opt, family, type)) {
+    while (todo) {
+        unsigned opt = (unsigned)__builtin_ctz(todo);
+        const struct optdef *d = &optdefs[opt];
+
+        todo &= todo - 1;
+        if (!scope_takes(d->scope, family, type)) {
             rep->skipped |= BIO_OPT_BIT(opt);
-        } else if (opt_set(ops, fd, opt, family, set) != 0) {
+            continue;
+        }
+        /* Plain int options (all but TOS, linger and the two names) straight from the set. */
+        if (opt < BIO_OPT_TOS)
+            r = ops->setsockopt(fd, d->level, d->optname, &set->val[opt], sizeof(int));
+        else
+            r = opt_set(ops, fd, opt, family, set);
+        if (r != 0) {
             rep->failed |= BIO_OPT_BIT(opt);
             rep->err[opt] = errno;
             failures++;

@@ -100,9 +100,30 @@ static void log_flag_opts(int fd, int flags)
             shim_log_opt_result(fd, SP_OP_CONNECT, map[i].opt, 0);
 }
 
+/* A rule that only sets options: each one set once (keepalive and nodelay too, which BIO
+ * would set again from its flags), then the program's own connect. BIO's FIONBIO, and the
+ * F_GETFL it needs to keep the program's blocking mode, buy nothing here. */
+static int options_connect(int fd, const struct sockaddr *sa, socklen_t len, int family, int type,
+                           const struct sp_rule *rule)
+{
+    shim_apply_opts_kind(fd, rule, SHIM_OPTS_ALL & ~SHIM_OPTS_LISTEN_AFTER, SP_OP_CONNECT, family,
+                         type);
+    uint64_t t0 = shim_log_level != SP_LOG_OFF ? sp_diag_now_ns() : 0;
+    int r = shim_real.connect(fd, sa, len);
+    int err = errno;
+    if (shim_log_level != SP_LOG_OFF)
+        log_connect(fd, sa, len, family, type, rule, r, err, t0);
+    shim_pin(fd, rule, family, type);
+    errno = err;
+    return r;
+}
+
 static int routed_connect(int fd, const struct sockaddr *sa, socklen_t len, int family, int type,
                           const struct sp_rule *rule)
 {
+    if (rule->action == SP_ACT_SET && !rule->nonblock && !rule->connect_timeout_ms &&
+        !(rule->opts.mask & BIO_OPT_BIT(BIO_OPT_TFO_CONNECT)))
+        return options_connect(fd, sa, len, family, type, rule);
     int fl = shim_real.fcntl(fd, F_GETFL);
     if (fl < 0)
         return shim_real.connect(fd, sa, len);
