@@ -7,7 +7,8 @@
  * make their own system calls). For each WAY it prints one line:
  *   WAY connect=0 keepalive=K            or   WAY connect=-1 errno=NAME
  * (K is SO_KEEPALIVE read back from the kernel), then `preloaded=N`: how many mapped files of
- * this process have "sockpolicy" in their name (read from /proc/self/maps). With `exec`, it
+ * this process have "sockpolicy" in their name (read from /proc/self/maps), and `euid=N`. With
+ * `exec`, it
  * then runs PROGRAM, which inherits the environment. Exit status 0 unless it could not run. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -89,7 +90,7 @@ int main(int argc, char **argv)
         }
         try_connect(argv[i], &sin);
     }
-    printf("preloaded=%d\n", preloaded());
+    printf("preloaded=%d\neuid=%d\n", preloaded(), (int)geteuid());
     fflush(stdout);
     if (i + 1 < argc) {
         execv(argv[i + 1], argv + i + 1);
