@@ -74,6 +74,51 @@ static uint32_t *sort_pfx_idx(const struct sp_pfx *pfx, uint32_t *a, uint32_t *b
     return a;
 }
 
+/* The same order, faster: IPv4 prefixes (the common case) first, by a radix sort of 64-bit
+ * words (address, length, index: 8-bit digits, skipping those all words share), then the IPv6
+ * ones by the merge sort. k and k2 hold n words each. Needs n < 2^24; returns a or b. */
+static uint32_t *sort_pfx_fast(const struct sp_pfx *pfx, uint32_t *a, uint32_t *b, uint32_t n,
+                               uint64_t *k, uint64_t *k2)
+{
+    uint32_t n4 = 0, n6 = 0;
+    uint64_t all_or = 0, all_and = ~0ull;
+    for (uint32_t i = 0; i < n; i++) {
+        if (pfx[i].fam != 4)
+            continue;
+        uint64_t w = ((uint64_t)pfx[i].addr << 8 | pfx[i].len) << 24 | i;
+        k[n4++] = w;
+        all_or |= w;
+        all_and &= w;
+    }
+    for (int shift = 24; shift < 64 && n4; shift += 8) {
+        if (!(((all_or ^ all_and) >> shift) & 255))
+            continue; /* every word has this digit */
+        uint32_t c[256], sum = 0;
+        memset(c, 0, sizeof c);
+        for (uint32_t i = 0; i < n4; i++)
+            c[k[i] >> shift & 255]++;
+        for (int v = 0; v < 256; v++) {
+            uint32_t x = c[v];
+            c[v] = sum;
+            sum += x;
+        }
+        for (uint32_t i = 0; i < n4; i++)
+            k2[c[k[i] >> shift & 255]++] = k[i];
+        uint64_t *t = k;
+        k = k2;
+        k2 = t;
+    }
+    for (uint32_t i = 0; i < n4; i++)
+        a[i] = (uint32_t)(k[i] & 0xffffff);
+    for (uint32_t i = 0; i < n; i++)
+        if (pfx[i].fam != 4)
+            b[n6++] = i;
+    uint32_t *s6 = sort_pfx_idx(pfx, b, a + n4, n6); /* a + n4 has room for n6 */
+    if (s6 != a + n4)
+        memcpy(a + n4, s6, n6 * sizeof(uint32_t));
+    return a;
+}
+
 static uint64_t mix(uint64_t x)
 {
     x += 0x9e3779b97f4a7c15ULL;
@@ -213,7 +258,9 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
     size_t tmark = B->T.used;
     uint32_t n = 0, nt = 0, np = 0;
 
-    if (F->compiled && p->op_rules[op] && cond_list(B, op, F, om))
+    if (!p->op_rules[op])
+        return 0; /* nothing to scan the records for */
+    if (F->compiled && cond_list(B, op, F, om))
         return -1;
     for (uint32_t i = 0; i < p->nrules; i++)
         if (recs[i].pub.op == (enum sp_op)op && keep(p, &recs[i].c, F)) {
@@ -286,15 +333,11 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
         for (uint32_t t = 0; t < nt; t++)
             if (RULE_C(t)->has_port)
                 nev += 2 * RULE_C(t)->nport;
-        uint32_t mapn = 64;
-        while (mapn < 4 * (nev + 2))
-            mapn *= 2;
-        uint32_t ev = TALLOC(nev, struct pev, 8), map = TALLOC(mapn, struct sigent, 8);
+        uint32_t ev = TALLOC(nev, struct pev, 8);
         runs_off = TALLOC(nev + 2, uint32_t, 4);
         runcls_off = TALLOC(nev + 2, uint32_t, 4);
         if (B->T.failed)
             return -1;
-        memset(TP(map, struct sigent), 0, mapn * sizeof(struct sigent));
         uint32_t k = 0;
         for (uint32_t t = 0; t < nt; t++) {
             const struct sp_cond *c = RULE_C(t);
@@ -330,6 +373,16 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
             }
             /* two passes: the sorted events are back in ev */
         }
+        /* The signatures' hash table: at most one class per distinct boundary, plus one. */
+        uint32_t nb = 0, mapn = 64;
+        for (uint32_t i = 0; i < nev; i++)
+            nb += !i || TP(ev, struct pev)[i].port != TP(ev, struct pev)[i - 1].port;
+        while (mapn < 2 * (nb + 2))
+            mapn *= 2;
+        uint32_t map = TALLOC(mapn, struct sigent, 8);
+        if (map == SP_NONE)
+            return -1;
+        memset(TP(map, struct sigent), 0, mapn * sizeof(struct sigent));
         uint64_t acc = 0;
         uint32_t npc = 0, e = 0, port = 0;
         while (port < 65536) {
@@ -417,11 +470,19 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
     uint32_t ix = TALLOC(total ? total : 1, uint32_t, 4), ix2 = TALLOC(total ? total : 1, uint32_t, 4);
     uint32_t clsof = TALLOC(total ? total : 1, uint32_t, 4);
     uint32_t us = TALLOC(total ? total : 1, struct sp_pfx, 16);
+    int fast = total < (1u << 24);
+    uint32_t kw = fast ? TALLOC(2 * (size_t)total + 1, uint64_t, 8) : 0;
     if (B->T.failed)
         return -1;
-    for (uint32_t k = 0; k < total; k++)
-        TP(ix, uint32_t)[k] = k;
-    uint32_t *six = sort_pfx_idx(TP(u_off, struct sp_pfx), TP(ix, uint32_t), TP(ix2, uint32_t), total);
+    uint32_t *six;
+    if (fast) {
+        six = sort_pfx_fast(TP(u_off, struct sp_pfx), TP(ix, uint32_t), TP(ix2, uint32_t), total,
+                            TP(kw, uint64_t), TP(kw, uint64_t) + total);
+    } else {
+        for (uint32_t k = 0; k < total; k++)
+            TP(ix, uint32_t)[k] = k;
+        six = sort_pfx_idx(TP(u_off, struct sp_pfx), TP(ix, uint32_t), TP(ix2, uint32_t), total);
+    }
     uint32_t nu = 0;
     {
         const struct sp_pfx *src = TP(u_off, struct sp_pfx);
@@ -535,9 +596,13 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
             return -1;
     }
 
-    /* The cells hold global rule indices: file order within the op, one load less per match. */
+    /* The cells hold the rule's byte offset in the blob, which grows with its global index
+     * (file order within the op): the first rule is the least offset, and the match returns
+     * the cell as it is. None is SP_NONE while filling, 0 after. */
     for (uint32_t t = 0; t < nt; t++)
-        TP(tr_off, struct trule)[t].pos = MP(om->ridx_off, uint32_t)[TP(tr_off, struct trule)[t].pos];
+        TP(tr_off, struct trule)[t].pos =
+            p->recs_off + MP(om->ridx_off, uint32_t)[TP(tr_off, struct trule)[t].pos] *
+                              (uint32_t)sizeof(struct sp_rec);
 
     /* The table, row by row down the prefix tree. */
     om->table_off = sp__arena_alloc(&B->M, cells * sizeof(uint32_t), 64);
@@ -571,10 +636,10 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
             }
         }
     }
-    /* Cells hold the rule's byte offset in the blob (0: none): the match returns it as is. */
-    for (uint64_t c = 0; c < cells; c++) {
-        uint32_t *cell = MP(om->table_off, uint32_t) + c;
-        *cell = *cell == SP_NONE ? 0 : p->recs_off + *cell * (uint32_t)sizeof(struct sp_rec);
+    {
+        uint32_t *cell = MP(om->table_off, uint32_t);
+        for (uint64_t c = 0; c < cells; c++)
+            cell[c] = cell[c] == SP_NONE ? 0 : cell[c];
     }
     B->T.used = tmark;
     return 0;
@@ -686,6 +751,16 @@ static int compile_preds(struct bld *B, struct filt *F)
     return 0;
 }
 
+/* Moves len bytes of whole pages from src to dst (page aligned, mapped): by mremap, or copied
+ * when that fails. src is unmapped either way. */
+static void move_pages(char *src, size_t len, char *dst)
+{
+    if (!len || mremap(src, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, dst) != MAP_FAILED)
+        return;
+    memcpy(dst, src, len);
+    munmap(src, len);
+}
+
 struct sp_policy *sp__compile(struct sp_policy *p)
 {
     struct bld B;
@@ -698,21 +773,35 @@ struct sp_policy *sp__compile(struct sp_policy *p)
     }
     int bad = compile_preds(&B, &F) || matcher_ops(&B, &F);
     sp__arena_free(&B.T);
-    size_t at = (p->size + 63) & ~(size_t)63, size = at + B.M.used;
-    /* A fresh mapping, populated at once: cheaper than faulting a grown one page by page. */
-    void *np = bad ? MAP_FAILED : mmap(NULL, size, PROT_READ | PROT_WRITE,
-                                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    /* Small: a fresh populated mapping, both copied (cheaper than faulting a grown one page by
+     * page). Large: the blob's pages and then the matcher's are moved into a fresh mapping. */
+    int big = B.M.used >= SP_MOVE_MIN;
+    size_t at = big ? SP_PAGE_UP(p->size) : (p->size + 63) & ~(size_t)63, size = at + B.M.used;
+    void *np = bad ? MAP_FAILED
+                   : mmap(NULL, big ? SP_PAGE_UP(size) : size, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | (big ? 0 : MAP_POPULATE), -1, 0);
     if (np == MAP_FAILED) {
         sp__arena_free(&B.M);
         munmap(p, p->size);
         errno = ENOMEM;
         return NULL;
     }
-    memcpy(np, p, p->size);
-    munmap(p, p->size);
+    if (big) {
+        /* A large blob's header, records and data are separate mappings (load.c moved them
+         * there); each moves by itself. A small one is one mapping. */
+        size_t cut[4] = {0, p->recs_off, p->data_off, SP_PAGE_UP(p->size)}, n = 4;
+        if ((p->recs_off | p->data_off) & 4095) {
+            cut[1] = cut[3];
+            n = 2;
+        }
+        for (size_t i = 0; i + 1 < n; i++)
+            move_pages((char *)p + cut[i], cut[i + 1] - cut[i], (char *)np + cut[i]);
+    } else {
+        memcpy(np, p, p->size);
+        munmap(p, p->size);
+    }
     p = np;
-    memcpy((char *)p + at, B.M.base, B.M.used);
-    sp__arena_free(&B.M);
+    sp__arena_move(&B.M, (char *)p + at, B.M.used);
     p->match_off = (uint32_t)at;
     p->size = size;
     sp__relocate(p);

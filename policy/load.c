@@ -591,11 +591,15 @@ static struct sp_policy *finish(struct sp_ld *L)
     }
     int fail = L->nerr || L->recs.failed || L->data.failed || L->src.failed;
     if (!fail) {
-        size_t hdr = (sizeof(struct sp_policy) + 63) & ~(size_t)63;
-        size_t recs = (L->recs.used + 63) & ~(size_t)63;
+        /* Small: header, records and data 64-byte aligned, copied into a populated mapping.
+         * Large: each part on its own pages, which are moved there rather than copied. */
+        int big = L->recs.used + L->data.used >= SP_MOVE_MIN;
+        size_t al = big ? 4096 : 64;
+        size_t hdr = (sizeof(struct sp_policy) + al - 1) & ~(al - 1);
+        size_t recs = (L->recs.used + al - 1) & ~(al - 1);
         size_t size = hdr + recs + L->data.used;
-        void *m = mmap(NULL, size, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        void *m = mmap(NULL, big ? SP_PAGE_UP(size) : size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | (big ? 0 : MAP_POPULATE), -1, 0);
         if (m != MAP_FAILED) {
             p = m;
             p->magic = SP_MAGIC;
@@ -606,9 +610,8 @@ static struct sp_policy *finish(struct sp_ld *L)
             p->nrules = (uint32_t)(L->recs.used / sizeof(struct sp_rec));
             p->data_off = (uint32_t)(hdr + recs);
             p->data_len = (uint32_t)L->data.used;
-            if (L->recs.used)
-                memcpy((char *)p + hdr, L->recs.base, L->recs.used);
-            memcpy((char *)p + p->data_off, L->data.base, L->data.used);
+            sp__arena_move(&L->recs, (char *)p + hdr, L->recs.used);
+            sp__arena_move(&L->data, (char *)p + p->data_off, L->data.used);
             const struct sp_rec *r = sp__recs(p);
             for (uint32_t i = 0; i < p->nrules; i++)
                 p->op_rules[r[i].pub.op]++;

@@ -30,6 +30,12 @@ int sp__arena_init(struct sp_arena *a, size_t cap);
 /* Offset of n fresh zeroed bytes aligned to align, or SP_NONE (a->failed set). */
 uint32_t sp__arena_alloc(struct sp_arena *a, size_t n, size_t align);
 void sp__arena_free(struct sp_arena *a);
+/* Moves the first n bytes of a to dst and frees a. From SP_MOVE_MIN bytes on, with dst page
+ * aligned and room there up to the next page boundary, whole pages are moved (mremap: no
+ * copy, no fault; the bytes past n are the arena's zeros); smaller, they are copied. */
+#define SP_MOVE_MIN (64u << 10)
+void sp__arena_move(struct sp_arena *a, char *dst, size_t n);
+#define SP_PAGE_UP(n) (((n) + 4095) & ~(size_t)4095)
 #define SP_AT(a, off, T) ((T *)(void *)((a)->base + (off)))
 
 /* An address prefix; IPv4 lives in the low 32 bits (fam 4), IPv6 uses all 128 (fam 6). */

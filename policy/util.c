@@ -53,6 +53,22 @@ void sp__arena_free(struct sp_arena *a)
     a->cap = a->used = 0;
 }
 
+void sp__arena_move(struct sp_arena *a, char *dst, size_t n)
+{
+    size_t pages = (n + 4095) & ~(size_t)4095;
+    if (n >= SP_MOVE_MIN && !((uintptr_t)dst & 4095) && a->base && pages <= a->cap &&
+        mremap(a->base, pages, pages, MREMAP_MAYMOVE | MREMAP_FIXED, dst) != MAP_FAILED) {
+        if (a->cap > pages)
+            munmap(a->base + pages, a->cap - pages);
+        a->base = NULL;
+        a->cap = a->used = 0;
+        return;
+    }
+    if (n)
+        memcpy(dst, a->base, n);
+    sp__arena_free(a);
+}
+
 void sp__putn(struct sp_sbuf *b, const char *s, size_t n)
 {
     for (size_t i = 0; i < n && b->len + 1 < b->cap; i++)
