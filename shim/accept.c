@@ -6,6 +6,7 @@
 
 #include "apply.h"
 #include "bio.h"
+#include "fdtab.h"
 #include "hooks.h"
 #include "log.h"
 #include "state.h"
@@ -73,14 +74,16 @@ static int __attribute__((noinline)) accept_ruled(int fd, struct sockaddr *sa, s
         errno = err;
         return -1;
     }
-    if (d.action == SP_ACT_SET && d.rule) {
-        if (d.rule->nonblock)
-            shim_set_nonblock(nfd);
-        shim_apply_opts(nfd, d.rule,
-                        SHIM_OPTS_ALL & ~SHIM_OPTS_LISTEN_AFTER & ~BIO_OPT_BIT(BIO_OPT_TFO_CONNECT),
-                        SP_OP_ACCEPT);
-        shim_pin(nfd, d.rule, family, type);
-    }
+    shim_fd_set_kind(nfd, family, type);
+    const struct sp_rule *set = d.action == SP_ACT_SET ? d.rule : NULL;
+    if (set && set->nonblock)
+        shim_set_nonblock(nfd);
+    /* Options an accepted socket inherits are set once, on the listener (see apply.h). */
+    shim_accept_opts(fd, nfd, set,
+                     SHIM_OPTS_ALL & ~SHIM_OPTS_LISTEN_AFTER & ~BIO_OPT_BIT(BIO_OPT_TFO_CONNECT),
+                     family, type);
+    if (set)
+        shim_pin(nfd, set, family, type);
     if (shim_log_level != SP_LOG_OFF)
         log_accept(fd, nfd, &peer, plen, family, type, d.rule, 0, t0);
     copy_peer(sa, len, &peer, plen);

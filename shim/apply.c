@@ -38,6 +38,94 @@ int shim_apply_opts(int fd, const struct sp_rule *rule, uint32_t which, enum sp_
     return shim_apply_opts_kind(fd, rule, which, op, family, type);
 }
 
+/* The last option of mask (the order bio_opt_apply_kind sets them in) whose forced value differs
+ * from the listener's own, or -1 when every one already had its value. */
+static int inh_check_opt(const struct shim_fd *l, const struct sp_rule *rule, uint32_t mask)
+{
+    for (int o = SHIM_INH_OPTS - 1; o >= 0; o--)
+        if ((mask & BIO_OPT_BIT(o)) && l->inh_orig[o] != rule->opts.val[o])
+            return o;
+    return -1;
+}
+
+/* Puts the listener's own values back on fd (a socket that inherited them, or the listener). */
+static void inh_restore(int fd, const struct shim_fd *l, int family, int type)
+{
+    struct bio_optset orig;
+    struct bio_opt_report rep;
+    orig.mask = l->inh_mask;
+    for (int o = 0; o < SHIM_INH_OPTS; o++)
+        orig.val[o] = l->inh_orig[o];
+    bio_opt_apply_kind(fd, &orig, l->inh_mask, family, type, &rep);
+}
+
+/* Sets rule's inheritable options on the listener lfd, its own values kept first. 1 when all
+ * went on (then the next accepted sockets have them), else 0 (the listener is as it was). */
+static int inh_setup(int lfd, struct shim_fd *l, const struct sp_rule *rule, uint32_t mask,
+                     int family, int type)
+{
+    for (int o = 0; o < SHIM_INH_OPTS; o++)
+        if ((mask & BIO_OPT_BIT(o)) && bio_opt_read(lfd, (enum bio_opt)o, NULL, &l->inh_orig[o]) != 0)
+            return 0;
+    l->inh_mask = mask;
+    struct bio_opt_report rep;
+    if (bio_opt_apply_kind(lfd, &rule->opts, mask, family, type, &rep) != 0 || rep.applied != mask) {
+        inh_restore(lfd, l, family, type);
+        return 0;
+    }
+    l->inh_check = (int8_t)inh_check_opt(l, rule, mask);
+    l->inh_rule = rule;
+    __atomic_store_n(&shim_fd_pins, 1, __ATOMIC_RELAXED); /* setsockopt on lfd must drop this */
+    return 1;
+}
+
+/* Gives inheritance up on listener lfd: its own values back, options on each socket from now. */
+static void inh_drop(int lfd, struct shim_fd *l, int family, int type)
+{
+    inh_restore(lfd, l, family, type);
+    l->inh_rule = NULL;
+    l->inh_off = 1;
+}
+
+void shim_accept_opts(int lfd, int nfd, const struct sp_rule *rule, uint32_t which, int family,
+                      int type)
+{
+    struct shim_fd *l = shim_fd_peek(lfd);
+    uint32_t want = rule ? rule->opts.mask & which : 0;
+    int saved = errno;
+    if (l && l->inh_rule) {
+        int v, o = l->inh_check;
+        /* nfd has the listener's forced values only if the handshake completed after they
+         * were set: one read of the last one set tells (they are set in order). */
+        int has = o < 0 || (bio_opt_read(nfd, (enum bio_opt)o, NULL, &v) == 0 &&
+                            v == l->inh_rule->opts.val[o]);
+        if (rule == l->inh_rule) {
+            if (has)
+                want &= ~l->inh_mask; /* inherited: nothing to set for those */
+        } else {
+            /* Another rule (or none) for this peer: it must not keep what it inherited. */
+            if (has)
+                inh_restore(nfd, l, family, type);
+            inh_drop(lfd, l, family, type);
+        }
+    } else if (l && !l->inh_off && l->type && (want & SHIM_OPTS_INHERITED) &&
+               type == SOCK_STREAM && (family == AF_INET || family == AF_INET6)) {
+        inh_setup(lfd, l, rule, want & SHIM_OPTS_INHERITED, family, type);
+    }
+    errno = saved;
+    if (want)
+        shim_apply_opts_kind(nfd, rule, want, SP_OP_ACCEPT, family, type);
+}
+
+void shim_inherit_forget(int lfd)
+{
+    struct shim_fd *l = shim_fd_peek(lfd);
+    if (l && l->inh_rule) {
+        l->inh_rule = NULL; /* the program changed the listener: its values are its own now */
+        l->inh_off = 1;
+    }
+}
+
 static const struct {
     enum bio_opt opt;
     int flag;

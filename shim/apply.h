@@ -29,6 +29,16 @@ int shim_bio_flags(const struct sp_rule *rule, int family, int type, uint32_t *w
  * it); else returns 0 (the call itself failed). The queue is emptied; errno preserved. */
 int shim_bio_option_failed(int fd, int *flags, enum sp_op op);
 
+/* Forces rule's options (which; rule may be NULL: none) on nfd, just accepted on listener lfd.
+ * Options accepted sockets inherit (SHIM_OPTS_INHERITED) are set once on the listener instead,
+ * its own values kept; an accepted socket then needs one getsockopt to confirm it has them.
+ * A peer of another rule gets the listener's own values back, and the listener gives the
+ * scheme up. errno preserved. */
+void shim_accept_opts(int lfd, int nfd, const struct sp_rule *rule, uint32_t which, int family,
+                      int type);
+/* The program set an option on lfd itself: inherited values are its own from now on. */
+void shim_inherit_forget(int lfd);
+
 /* Records that the program may not change rule's forced options on fd (`pin`). */
 void shim_pin(int fd, const struct sp_rule *rule, int family, int type);
 

@@ -75,6 +75,8 @@ void shim_fd_set_kind(int fd, int family, int type)
         e->family = (int16_t)family;
         e->type = (int16_t)type;
         e->ino = 0;
+        e->inh_rule = NULL;
+        e->inh_off = 0;
     }
 }
 
@@ -86,8 +88,10 @@ void shim_fd_forget(int lo, int hi)
     if ((size_t)hi >= t->cap)
         hi = (int)t->cap - 1;
     for (int fd = lo; fd <= hi; fd++)
-        if (t->fds[fd].ino || t->fds[fd].type) {
+        if (t->fds[fd].ino || t->fds[fd].type || t->fds[fd].inh_rule) {
             t->fds[fd].ino = 0;
             t->fds[fd].type = 0;
+            t->fds[fd].inh_rule = NULL;
+            t->fds[fd].inh_off = 0;
         }
 }

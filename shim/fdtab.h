@@ -17,11 +17,24 @@
 #include "bio.h"
 #include "policy.h"
 
+/* Options an accepted TCP socket inherits from its listener on Linux (checked: keepalive and
+ * its three timers, nodelay, user-timeout, syn-count; also tos, mark, buffers, linger and
+ * congestion, which are not used this way). The first SHIM_INH_OPTS options of enum bio_opt. */
+#define SHIM_INH_OPTS (BIO_OPT_SYNCNT + 1)
+#define SHIM_OPTS_INHERITED ((uint32_t)((1u << SHIM_INH_OPTS) - 1))
+
 struct shim_fd {
     int16_t family, type;      /* 0: unknown; type with SOCK_NONBLOCK|SOCK_CLOEXEC masked off */
     uint64_t ino;              /* per-fd state below is for this inode; 0: none */
     uint32_t pinned;           /* BIO_OPT_BIT mask the program may not change */
     const struct sp_rule *pin_rule;
+    /* A listener on which accept's options were set for the accepted sockets to inherit (see
+     * shim_accept_opts). Trusted like the kind: forgotten with it. */
+    const struct sp_rule *inh_rule; /* whose options; NULL: none */
+    uint32_t inh_mask;         /* which (BIO_OPT_BIT) */
+    int8_t inh_check;          /* the option read back to tell an accepted socket has them */
+    uint8_t inh_off;           /* given up on this listener: options go on each socket */
+    int inh_orig[SHIM_INH_OPTS]; /* the listener's own values, for peers of other rules */
     uint32_t connect_ms;       /* CLOCK_MONOTONIC ms of a connect we routed (0: none) */
     uint32_t logged;           /* the outcome of that connect was logged */
     bio_addr peer;             /* where it was connecting */
@@ -76,6 +89,8 @@ static inline void shim_fd_forget_one(int fd)
     if (e) {
         e->type = 0;
         e->ino = 0;
+        e->inh_rule = NULL;
+        e->inh_off = 0;
     }
 }
 /* Forgets fds lo..hi (close, dup2 target, close_range). No syscall. */

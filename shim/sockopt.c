@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <time.h>
 
+#include "apply.h"
 #include "fdtab.h"
 #include "hooks.h"
 #include "log.h"
@@ -52,6 +53,8 @@ static int __attribute__((noinline)) setsockopt_pinned(int fd, int level, int na
                                                        const void *val, socklen_t len)
 {
     struct shim_fd *e = shim_fd_peek(fd);
+    if (e && e->inh_rule && shim_depth == 0)
+        shim_inherit_forget(fd);
     if (!e || !e->pinned || shim_depth > 0)
         return shim_real.setsockopt(fd, level, name, val, len);
     int o = opt_of(level, name);
