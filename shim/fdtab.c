@@ -70,7 +70,9 @@ struct shim_fd *shim_fd_claim(int fd, int family, int type)
 
 void shim_fd_set_kind(int fd, int family, int type)
 {
-    struct shim_fd *e = shim_fd_get(fd);
+    struct shim_fd *e = shim_fd_peek(fd);
+    if (__builtin_expect(!e, 0))
+        e = shim_fd_get(fd);
     if (e) {
         e->family = (int16_t)family;
         e->type = (int16_t)type;

@@ -46,10 +46,10 @@ struct shim_fdtab_hdr {
     size_t cap;
     struct shim_fd fds[];
 };
-extern _Atomic(struct shim_fdtab_hdr *) shim_fdtab;
+extern _Atomic(struct shim_fdtab_hdr *) shim_fdtab __attribute__((visibility("hidden")));
 /* Set (never cleared) once any descriptor was pinned: until then setsockopt has nothing to
  * check. */
-extern int shim_fd_pins;
+extern int shim_fd_pins __attribute__((visibility("hidden")));
 
 /* The entry for fd if the table exists and covers fd, else NULL. No syscall. */
 static inline struct shim_fd *shim_fd_peek(int fd)

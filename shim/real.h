@@ -39,7 +39,7 @@ struct shim_real {
 /* The table. Never NULL members: before a name is resolved its member is the resolver; a
  * name libc lacks (close_range before glibc 2.34) or that resolves back into the shim makes
  * the call fail with ENOSYS. */
-extern struct shim_real shim_real;
+extern struct shim_real shim_real __attribute__((visibility("hidden")));
 
 /* Resolves every real function (idempotent, safe to race: every caller stores the same
  * values) and installs them as core's sysops. Returns 0, or -1 when a required name could not

@@ -327,13 +327,8 @@ out:
  * from) the same few peers over and over, and the answer depends only on the policy, the op,
  * the socket's kind and the address. Keyed by the policy pointer, which is never reused (old
  * policies stay mapped), so a reload makes every entry miss. */
-struct decision_memo {
-    const struct sp_policy *p;
-    uint32_t what;      /* op | type << 8 | family << 16 */
-    uint64_t k[3];      /* sockaddr bytes 0..8 (family, port, v4 address) and the v6 address */
-    struct shim_decision d;
-};
-static __thread struct decision_memo memo __attribute__((tls_model("initial-exec")));
+__thread struct shim_decision_memo shim_memo __attribute__((tls_model("initial-exec")));
+#define memo shim_memo
 
 static struct shim_decision decide(const struct sp_policy *p, enum sp_op op, int family, int type,
                                    const struct sockaddr *sa, socklen_t len)
@@ -372,8 +367,8 @@ decide_remember(const struct sp_policy *p, enum sp_op op, int family, int type,
     return d;
 }
 
-struct shim_decision shim_decide(const struct sp_policy *p, enum sp_op op, int family, int type,
-                                 const struct sockaddr *sa, socklen_t len)
+struct shim_decision shim_decide_slow(const struct sp_policy *p, enum sp_op op, int family,
+                                      int type, const struct sockaddr *sa, socklen_t len)
 {
     if (p == SHIM_DENY_ALL)
         return (struct shim_decision){ NULL, SP_ACT_DENY, EACCES };
@@ -405,8 +400,8 @@ static void log_rule(enum sp_log_level lvl, const char *what, const struct shim_
         shim_log_decision(d->rule, d->action, d->err, op, fd, sa, len);
 }
 
-int shim_gate(const struct shim_decision *d, enum sp_op op, int fd, const struct sockaddr *sa,
-              socklen_t len)
+int shim_gate_slow(const struct shim_decision *d, enum sp_op op, int fd, const struct sockaddr *sa,
+                   socklen_t len)
 {
     switch (d->action) {
     case SP_ACT_DENY:

@@ -5,6 +5,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "policy.h"
@@ -18,9 +19,11 @@
 #define SHIM_NO_POLICY ((struct sp_policy *)1)
 #define SHIM_DENY_ALL ((struct sp_policy *)2)
 #define SHIM_IDLE ((struct sp_policy *)3)
-extern _Atomic(struct sp_policy *) shim_policy;
+/* Hidden on the declaration too, so that every hook reads it PC-relative (not through the
+ * GOT, which the linker turns into an extra lea): one instruction per hook. */
+extern _Atomic(struct sp_policy *) shim_policy __attribute__((visibility("hidden")));
 /* Bit per op that the published policy has something for (all of them under SHIM_DENY_ALL). */
-extern _Atomic uint32_t shim_ops;
+extern _Atomic uint32_t shim_ops __attribute__((visibility("hidden")));
 
 /* Per-thread depth of foreign code the shim runs on a hook's path (the policy loader): a hook
  * entered from inside it passes straight through. The hooks' own work calls only the real
@@ -37,7 +40,7 @@ struct sp_policy *shim_policy_load_slow(void) __attribute__((cold, noinline));
  * tick at which the policy path next reads the clock, about four times a second, calibrated
  * against CLOCK_MONOTONIC; at most once a second shim_recheck stats the policy's sources and
  * loads and publishes a changed policy. ~0 when nothing is watched. */
-extern _Atomic uint64_t shim_recheck_at;
+extern _Atomic uint64_t shim_recheck_at __attribute__((visibility("hidden")));
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>
 static inline uint64_t shim_tick(void)
@@ -109,15 +112,44 @@ struct shim_decision {
 };
 
 /* Classifies a call. No syscall, errno untouched. The last inet decision of each thread is
- * remembered (per policy, op, kind and address): a repeated peer costs a few compares. */
-struct shim_decision shim_decide(const struct sp_policy *p, enum sp_op op, int family, int type,
-                                 const struct sockaddr *sa, socklen_t len);
+ * remembered (per policy, op, kind and address): a repeated peer costs a few compares, here,
+ * inline; anything else goes to shim_decide_slow. */
+struct shim_decision_memo {
+    const struct sp_policy *p;
+    uint32_t what;      /* op | type << 8 | family << 16 */
+    uint64_t k[3];      /* sockaddr bytes 0..8 (family, port, v4 address) and the v6 address */
+    struct shim_decision d;
+};
+extern __thread struct shim_decision_memo shim_memo
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
+struct shim_decision shim_decide_slow(const struct sp_policy *p, enum sp_op op, int family,
+                                      int type, const struct sockaddr *sa, socklen_t len);
+static inline struct shim_decision shim_decide(const struct sp_policy *p, enum sp_op op,
+                                               int family, int type, const struct sockaddr *sa,
+                                               socklen_t len)
+{
+    if (sa && sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in) && shim_memo.p == p &&
+        shim_memo.what == ((uint32_t)op | (uint32_t)(type & 0xff) << 8 | (uint32_t)family << 16)) {
+        uint64_t k0;
+        __builtin_memcpy(&k0, sa, 8);
+        if (shim_memo.k[0] == k0 && !shim_memo.k[1] && !shim_memo.k[2])
+            return shim_memo.d;
+    }
+    return shim_decide_slow(p, op, family, type, sa, len);
+}
 
 /* Runs the gate actions of d for a call on fd: deny (log, errno, -1), fail (maybe: log,
  * errno, -1), delay (sleep), audit (log). Returns 0 to go on with the call, -1 with errno set
- * to fail it without a syscall. */
-int shim_gate(const struct shim_decision *d, enum sp_op op, int fd, const struct sockaddr *sa,
-              socklen_t len);
+ * to fail it without a syscall. Pass and set go on at once, inline. */
+int shim_gate_slow(const struct shim_decision *d, enum sp_op op, int fd, const struct sockaddr *sa,
+                   socklen_t len);
+static inline int shim_gate(const struct shim_decision *d, enum sp_op op, int fd,
+                            const struct sockaddr *sa, socklen_t len)
+{
+    if (__builtin_expect(d->action == SP_ACT_PASS || d->action == SP_ACT_SET, 1))
+        return 0;
+    return shim_gate_slow(d, op, fd, sa, len);
+}
 
 /* The family and type (flags masked) of socket fd: as recorded in the fd table (no syscall),
  * else from the kernel (then recorded). Returns 0, or -1 (errno preserved) when fd is not an
