@@ -28,6 +28,7 @@ struct filt {
 };
 
 struct trule {   /* a rule that goes into the table */
+    struct sp_cond c; /* a copy: the passes below read it sequentially, not across records */
     uint32_t pos; /* in the op's list, then its global index (the table's cells) */
     uint16_t ftcm; /* family-type classes it matches */
     uint32_t pcl_off, pcl_n; /* its port classes in T, or pcl_n = ALL_PORTS */
@@ -284,12 +285,14 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
             MP(om->ridx_off, uint32_t)[k] = i;
             if (recs[i].c.has_path)
                 MP(om->path_off, uint32_t)[kp++] = i;
-            else
+            else {
+                TP(tr_off, struct trule)[kt].c = recs[i].c;
                 TP(tr_off, struct trule)[kt++].pos = k;
+            }
             k++;
         }
     }
-#define RULE_C(t) (&recs[MP(om->ridx_off, uint32_t)[TP(tr_off, struct trule)[t].pos]].c)
+#define RULE_C(t) ((const struct sp_cond *)&TP(tr_off, struct trule)[t].c)
 
     /* Family x type classes. */
     uint64_t fsig[SP_FT_COUNT] = {0};
@@ -327,24 +330,60 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
         om->npc = 1;
         om->pc_none = 0;
     } else {
-        /* Boundary events (port, +h at a range's start, -h past its end), sorted, then one
+        /* Rules with the same port list share a set: the set's boundary events and its list
+         * of classes serve all of them. pset[t] is t's set, srule[s] a rule holding set s,
+         * sh[s] the sum of its rules' signatures. */
+        uint32_t hsz = 16;
+        while (hsz < 2 * nt)
+            hsz *= 2;
+        uint32_t ht = TALLOC(hsz, uint32_t, 4), pset = TALLOC(nt, uint32_t, 4);
+        uint32_t srule = TALLOC(nt, uint32_t, 4), sh = TALLOC(nt, uint64_t, 8);
+        if (B->T.failed)
+            return -1;
+        memset(TP(ht, uint32_t), 0, hsz * sizeof(uint32_t));
+        uint32_t nset = 0, nev = 0;
+        for (uint32_t t = 0; t < nt; t++) {
+            const struct sp_cond *c = RULE_C(t);
+            if (!c->has_port)
+                continue;
+            const struct sp_range *r = (const void *)(d + c->port_off);
+            uint64_t hv = mix(c->nport);
+            for (uint32_t j = 0; j < c->nport; j++)
+                hv = mix(hv ^ ((uint64_t)r[j].lo << 32 | r[j].hi));
+            uint32_t slot = (uint32_t)hv & (hsz - 1), id;
+            for (;;) {
+                uint32_t e = TP(ht, uint32_t)[slot];
+                if (!e) {
+                    id = nset++;
+                    TP(ht, uint32_t)[slot] = id + 1;
+                    TP(srule, uint32_t)[id] = t;
+                    TP(sh, uint64_t)[id] = 0;
+                    nev += 2 * c->nport;
+                    break;
+                }
+                const struct sp_cond *o = RULE_C(TP(srule, uint32_t)[e - 1]);
+                if (o->nport == c->nport &&
+                    !memcmp(d + o->port_off, r, c->nport * sizeof(struct sp_range))) {
+                    id = e - 1;
+                    break;
+                }
+                slot = (slot + 1) & (hsz - 1);
+            }
+            TP(pset, uint32_t)[t] = id;
+            TP(sh, uint64_t)[id] += mix(t);
+        }
+        /* Boundary events (port, +sum at a range's start, -sum past its end), sorted, then one
          * sweep over the ports: the running sum is the signature of the rules covering a port. */
-        uint32_t nev = 0;
-        for (uint32_t t = 0; t < nt; t++)
-            if (RULE_C(t)->has_port)
-                nev += 2 * RULE_C(t)->nport;
         uint32_t ev = TALLOC(nev, struct pev, 8);
         runs_off = TALLOC(nev + 2, uint32_t, 4);
         runcls_off = TALLOC(nev + 2, uint32_t, 4);
         if (B->T.failed)
             return -1;
         uint32_t k = 0;
-        for (uint32_t t = 0; t < nt; t++) {
-            const struct sp_cond *c = RULE_C(t);
-            if (!c->has_port)
-                continue;
+        for (uint32_t q = 0; q < nset; q++) {
+            const struct sp_cond *c = RULE_C(TP(srule, uint32_t)[q]);
             const struct sp_range *r = (const void *)(d + c->port_off);
-            uint64_t h = mix(t);
+            uint64_t h = TP(sh, uint64_t)[q];
             for (uint32_t j = 0; j < c->nport; j++) {
                 TP(ev, struct pev)[k++] = (struct pev){r[j].lo, h};
                 TP(ev, struct pev)[k++] = (struct pev){r[j].hi + 1, 0 - h};
@@ -408,31 +447,29 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
             return -1;
         om->pc_none = npc++;
         om->npc = npc;
-        /* Each port rule's classes, deduplicated with a stamp per class. */
-        uint32_t stamp = TALLOC(npc, uint32_t, 4);
-        if (stamp == SP_NONE)
+        /* Each port set's classes, deduplicated with a stamp per class; its rules share them. */
+        uint32_t stamp = TALLOC(npc, uint32_t, 4), spcl = TALLOC(2 * (size_t)nset + 1, uint32_t, 4);
+        if (stamp == SP_NONE || spcl == SP_NONE)
             return -1;
         memset(TP(stamp, uint32_t), 0, npc * sizeof(uint32_t));
-        for (uint32_t t = 0; t < nt; t++) {
-            const struct sp_cond *c = RULE_C(t);
-            if (!c->has_port)
-                continue;
+        for (uint32_t q = 0; q < nset; q++) {
+            const struct sp_cond *c = RULE_C(TP(srule, uint32_t)[q]);
             const struct sp_range *r = (const void *)(d + c->port_off);
             uint32_t list = (uint32_t)B->T.used, cnt = 0;
-            for (uint32_t q = 0; q < c->nport; q++) {
-                uint32_t lo = 0, hi = nruns; /* last run starting at or before r[q].lo */
+            for (uint32_t x = 0; x < c->nport; x++) {
+                uint32_t lo = 0, hi = nruns; /* last run starting at or before r[x].lo */
                 while (hi - lo > 1) {
                     uint32_t mid = (lo + hi) / 2;
-                    if (TP(runs_off, uint32_t)[mid] <= r[q].lo)
+                    if (TP(runs_off, uint32_t)[mid] <= r[x].lo)
                         lo = mid;
                     else
                         hi = mid;
                 }
-                for (uint32_t j = lo; j < nruns && TP(runs_off, uint32_t)[j] <= r[q].hi; j++) {
+                for (uint32_t j = lo; j < nruns && TP(runs_off, uint32_t)[j] <= r[x].hi; j++) {
                     uint32_t pcx = TP(runcls_off, uint32_t)[j];
-                    if (TP(stamp, uint32_t)[pcx] == t + 1)
+                    if (TP(stamp, uint32_t)[pcx] == q + 1)
                         continue;
-                    TP(stamp, uint32_t)[pcx] = t + 1;
+                    TP(stamp, uint32_t)[pcx] = q + 1;
                     uint32_t o = TALLOC(1, uint32_t, 4);
                     if (o == SP_NONE)
                         return -1;
@@ -442,8 +479,15 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
                     cnt++;
                 }
             }
-            TP(tr_off, struct trule)[t].pcl_off = list;
-            TP(tr_off, struct trule)[t].pcl_n = cnt;
+            TP(spcl, uint32_t)[2 * q] = list;
+            TP(spcl, uint32_t)[2 * q + 1] = cnt;
+        }
+        for (uint32_t t = 0; t < nt; t++) {
+            if (!RULE_C(t)->has_port)
+                continue;
+            uint32_t q = TP(pset, uint32_t)[t];
+            TP(tr_off, struct trule)[t].pcl_off = TP(spcl, uint32_t)[2 * q];
+            TP(tr_off, struct trule)[t].pcl_n = TP(spcl, uint32_t)[2 * q + 1];
         }
     }
 

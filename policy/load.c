@@ -461,6 +461,58 @@ static void parse_include(struct sp_ld *L)
 
 /* ---- lines ---- */
 
+/* Eight bytes at a time (SWAR): the lowest flagged byte of these masks is exact, the ones
+ * above it may not be, so only the first is used, or the bytes are looked at one by one. */
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+static inline uint64_t load8(const char *s)
+{
+    uint64_t x;
+    memcpy(&x, s, 8);
+    return x;
+}
+static inline uint64_t zero_bytes(uint64_t x)
+{
+    return (x - ONES) & ~x & HIGHS;
+}
+
+/* The first blank (space or tab) in s[i..n), or n. */
+static unsigned next_blank(const char *s, unsigned i, unsigned n)
+{
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x = load8(s + i);
+        uint64_t m = zero_bytes(x ^ (ONES * ' ')) | zero_bytes(x ^ (ONES * '\t'));
+        if (m)
+            return i + (unsigned)__builtin_ctzll(m) / 8;
+    }
+    while (i < n && s[i] != ' ' && s[i] != '\t')
+        i++;
+    return i;
+}
+
+/* 1 + the position of the first control character (below 0x20 but tab, or 0x7f), 0 if none. */
+static unsigned first_control(const char *s, unsigned n)
+{
+    unsigned i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x = load8(s + i);
+        /* a byte below 0x20 (bytes from 0x80 up are let through by ~x), or 0x7f */
+        if (!(((x - ONES * 0x20) & ~x & HIGHS) | zero_bytes(x ^ (ONES * 0x7f))))
+            continue;
+        for (unsigned j = i; j < i + 8; j++) {
+            unsigned char c = (unsigned char)s[j];
+            if ((c < 0x20 && c != '\t') || c == 0x7f)
+                return j + 1;
+        }
+    }
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return i + 1;
+    }
+    return 0;
+}
+
 static void parse_words(struct sp_ld *L, const char *s, unsigned n)
 {
     L->nw = 0;
@@ -472,8 +524,7 @@ static void parse_words(struct sp_ld *L, const char *s, unsigned n)
         if (s[i] == '#')
             break;
         unsigned st = i;
-        while (i < n && s[i] != ' ' && s[i] != '\t')
-            i++;
+        i = next_blank(s, i, n);
         if (L->nw == SP_MAX_WORDS) {
             sp__report(L, 0, st + 1, "too many words on one line (the limit is 64)", NULL, 0,
                        "");
@@ -546,12 +597,7 @@ static void parse_buffer(struct sp_ld *L, const char *buf, size_t len)
                 sp__report(L, 1, (unsigned)n + 1,
                            "CRLF line ends: the carriage returns are ignored", NULL, 0, "");
         }
-        unsigned bad = 0;
-        for (unsigned i = 0; i < n && !bad; i++) {
-            unsigned char c = (unsigned char)s[i];
-            if ((c < 0x20 && c != '\t') || c == 0x7f)
-                bad = i + 1;
-        }
+        unsigned bad = first_control(s, (unsigned)n);
         if (bad) {
             static const char hex[] = "0123456789abcdef";
             unsigned char c = (unsigned char)s[bad - 1];

@@ -24,6 +24,7 @@ typedef unsigned __int128 sp_u128;
 struct sp_arena {
     char *base;
     size_t used, cap;
+    size_t pop; /* populated up to here (see sp__arena_alloc) */
     int failed; /* an allocation failed: errno was ENOMEM */
 };
 int sp__arena_init(struct sp_arena *a, size_t cap);
@@ -134,7 +135,17 @@ void sp__puts(struct sp_sbuf *b, const char *s);
 void sp__putn(struct sp_sbuf *b, const char *s, size_t n);
 void sp__putu(struct sp_sbuf *b, uint64_t v);
 size_t sp__strlen(const char *s);
-int sp__streq(const char *a, size_t alen, const char *b);
+/* Whether a[0..alen) is the string b. Inline: the keyword lookups call it for every name. */
+static inline int sp__streq(const char *a, size_t alen, const char *b)
+{
+    if (!alen || a[0] != b[0])
+        return !alen && !b[0];
+    size_t i = 1;
+    for (; i < alen; i++)
+        if (b[i] != a[i])
+            return 0;
+    return b[i] == 0;
+}
 /* Parses decimal digits s[0..n) into *v (at most max). 0, or -1 when empty, not all digits,
  * or larger than max. */
 int sp__parse_u64(const char *s, size_t n, uint64_t max, uint64_t *v);

@@ -6,9 +6,18 @@
 
 #include "policy_int.h"
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+/* An arena that has grown past this populates its pages ahead of use, half its size at a time:
+ * one madvise instead of a page fault per page (about half the cost per page), wasting at
+ * most a third. Small loads never get here. */
+#define SP_POP_MIN (128u << 10)
+
 int sp__arena_init(struct sp_arena *a, size_t cap)
 {
     a->used = 0;
+    a->pop = 0;
     a->failed = 0;
     a->cap = (cap + 4095) & ~(size_t)4095;
     a->base = mmap(NULL, a->cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -42,6 +51,17 @@ uint32_t sp__arena_alloc(struct sp_arena *a, size_t n, size_t align)
         a->cap = ncap;
     }
     a->used = off + n;
+    if (a->used > a->pop && a->used > SP_POP_MIN) {
+        size_t from = off & ~(size_t)4095, to = (a->used + a->used / 2 + 4095) & ~(size_t)4095;
+        if (from < a->pop)
+            from = a->pop;
+        if (to > a->cap)
+            to = a->cap;
+        int saved = errno; /* EINVAL before Linux 5.14: the pages fault in as before */
+        madvise(a->base + from, to - from, MADV_POPULATE_WRITE);
+        errno = saved;
+        a->pop = to;
+    }
     return (uint32_t)off; /* fresh pages are zero, and nothing is ever freed */
 }
 
@@ -99,15 +119,6 @@ void sp__putu(struct sp_sbuf *b, uint64_t v)
         v /= 10;
     } while (v);
     sp__putn(b, tmp + i, sizeof tmp - i);
-}
-
-int sp__streq(const char *a, size_t alen, const char *b)
-{
-    size_t i = 0;
-    for (; i < alen; i++)
-        if (b[i] != a[i])
-            return 0;
-    return b[i] == 0;
 }
 
 int sp__parse_u64(const char *s, size_t n, uint64_t max, uint64_t *v)
