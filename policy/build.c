@@ -27,8 +27,14 @@ struct filt {
     uid_t uid;
 };
 
+struct tcond { /* what the table's passes read of a rule's matches */
+    uint16_t ftmask;
+    uint8_t has_addr, has_port;
+    uint32_t pfx_off, npfx, port_off, nport;
+};
+
 struct trule {   /* a rule that goes into the table */
-    struct sp_cond c; /* a copy: the passes below read it sequentially, not across records */
+    struct tcond c; /* a copy: the passes below read it in order, not across 232-byte records */
     uint32_t pos; /* in the op's list, then its global index (the table's cells) */
     uint16_t ftcm; /* family-type classes it matches */
     uint32_t pcl_off, pcl_n; /* its port classes in T, or pcl_n = ALL_PORTS */
@@ -286,21 +292,23 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
             if (recs[i].c.has_path)
                 MP(om->path_off, uint32_t)[kp++] = i;
             else {
-                TP(tr_off, struct trule)[kt].c = recs[i].c;
+                const struct sp_cond *rc = &recs[i].c;
+                TP(tr_off, struct trule)[kt].c = (struct tcond){rc->ftmask, rc->has_addr,
+                                                                rc->has_port, rc->pfx_off,
+                                                                rc->npfx, rc->port_off, rc->nport};
                 TP(tr_off, struct trule)[kt++].pos = k;
             }
             k++;
         }
     }
-#define RULE_C(t) ((const struct sp_cond *)&TP(tr_off, struct trule)[t].c)
+#define RULE_C(t) ((const struct tcond *)&TP(tr_off, struct trule)[t].c)
 
     /* Family x type classes. */
     uint64_t fsig[SP_FT_COUNT] = {0};
     for (uint32_t t = 0; t < nt; t++) {
         uint64_t h = mix(t);
-        for (int c = 0; c < SP_FT_COUNT; c++)
-            if (RULE_C(t)->ftmask >> c & 1)
-                fsig[c] += h;
+        for (unsigned m = RULE_C(t)->ftmask; m; m &= m - 1)
+            fsig[__builtin_ctz(m)] += h;
     }
     om->nftc = 0;
     for (int c = 0; c < SP_FT_COUNT; c++) {
@@ -312,9 +320,8 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
     }
     for (uint32_t t = 0; t < nt; t++) {
         uint16_t m = 0;
-        for (int c = 0; c < SP_FT_COUNT; c++)
-            if (RULE_C(t)->ftmask >> c & 1)
-                m |= (uint16_t)(1u << om->ftc[c]);
+        for (unsigned fm = RULE_C(t)->ftmask; fm; fm &= fm - 1)
+            m |= (uint16_t)(1u << om->ftc[__builtin_ctz(fm)]);
         TP(tr_off, struct trule)[t].ftcm = m;
     }
 
@@ -343,7 +350,7 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
         memset(TP(ht, uint32_t), 0, hsz * sizeof(uint32_t));
         uint32_t nset = 0, nev = 0;
         for (uint32_t t = 0; t < nt; t++) {
-            const struct sp_cond *c = RULE_C(t);
+            const struct tcond *c = RULE_C(t);
             if (!c->has_port)
                 continue;
             const struct sp_range *r = (const void *)(d + c->port_off);
@@ -361,7 +368,7 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
                     nev += 2 * c->nport;
                     break;
                 }
-                const struct sp_cond *o = RULE_C(TP(srule, uint32_t)[e - 1]);
+                const struct tcond *o = RULE_C(TP(srule, uint32_t)[e - 1]);
                 if (o->nport == c->nport &&
                     !memcmp(d + o->port_off, r, c->nport * sizeof(struct sp_range))) {
                     id = e - 1;
@@ -381,7 +388,7 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
             return -1;
         uint32_t k = 0;
         for (uint32_t q = 0; q < nset; q++) {
-            const struct sp_cond *c = RULE_C(TP(srule, uint32_t)[q]);
+            const struct tcond *c = RULE_C(TP(srule, uint32_t)[q]);
             const struct sp_range *r = (const void *)(d + c->port_off);
             uint64_t h = TP(sh, uint64_t)[q];
             for (uint32_t j = 0; j < c->nport; j++) {
@@ -453,7 +460,7 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
             return -1;
         memset(TP(stamp, uint32_t), 0, npc * sizeof(uint32_t));
         for (uint32_t q = 0; q < nset; q++) {
-            const struct sp_cond *c = RULE_C(TP(srule, uint32_t)[q]);
+            const struct tcond *c = RULE_C(TP(srule, uint32_t)[q]);
             const struct sp_range *r = (const void *)(d + c->port_off);
             uint32_t list = (uint32_t)B->T.used, cnt = 0;
             for (uint32_t x = 0; x < c->nport; x++) {
@@ -503,7 +510,7 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
     {
         uint32_t k = 0;
         for (uint32_t t = 0; t < nt; t++) {
-            const struct sp_cond *c = RULE_C(t);
+            const struct tcond *c = RULE_C(t);
             if (c->has_addr)
                 for (uint32_t j = 0; j < c->npfx; j++)
                     TP(u_off, struct sp_pfx)[k++] = ((const struct sp_pfx *)(const void *)(d + c->pfx_off))[j];
@@ -591,7 +598,7 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
         }
         uint32_t seen = 0; /* prefixes walked, in collection order */
         for (uint32_t t = 0; t < nt; t++) {
-            const struct sp_cond *c = RULE_C(t);
+            const struct tcond *c = RULE_C(t);
             uint32_t k = 0, nk = c->has_addr ? c->npfx : 3;
             for (; k < nk; k++) {
                 uint32_t cls = k;
@@ -642,7 +649,8 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
 
     /* The cells hold the rule's byte offset in the blob, which grows with its global index
      * (file order within the op): the first rule is the least offset, and the match returns
-     * the cell as it is. None is SP_NONE while filling, 0 after. */
+     * the cell as it is. None is 0, which the unsigned "cell - 1 > pos - 1" takes for the
+     * greatest (an offset is never 0: the header comes first). */
     for (uint32_t t = 0; t < nt; t++)
         TP(tr_off, struct trule)[t].pos =
             p->recs_off + MP(om->ridx_off, uint32_t)[TP(tr_off, struct trule)[t].pos] *
@@ -657,7 +665,7 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
         uint32_t *row = MP(om->table_off, uint32_t) + c * ncols;
         uint32_t parent = TP(par, uint32_t)[c];
         if (parent == SP_NONE)
-            memset(row, 0xff, ncols * sizeof(uint32_t));
+            memset(row, 0, ncols * sizeof(uint32_t));
         else
             memcpy(row, MP(om->table_off, uint32_t) + (uint64_t)parent * ncols, ncols * sizeof(uint32_t));
         uint32_t from = TP(cnt, uint32_t)[c], to = TP(cnt, uint32_t)[c + 1];
@@ -669,21 +677,16 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
                 uint32_t *cell = row + f * npc;
                 if (tr->pcl_n == ALL_PORTS) {
                     for (uint32_t k = 0; k < npc; k++)
-                        if (cell[k] > tr->pos)
+                        if (cell[k] - 1u > tr->pos - 1u)
                             cell[k] = tr->pos;
                 } else {
                     const uint32_t *l = TP(tr->pcl_off, uint32_t);
                     for (uint32_t k = 0; k < tr->pcl_n; k++)
-                        if (cell[l[k]] > tr->pos)
+                        if (cell[l[k]] - 1u > tr->pos - 1u)
                             cell[l[k]] = tr->pos;
                 }
             }
         }
-    }
-    {
-        uint32_t *cell = MP(om->table_off, uint32_t);
-        for (uint64_t c = 0; c < cells; c++)
-            cell[c] = cell[c] == SP_NONE ? 0 : cell[c];
     }
     B->T.used = tmark;
     return 0;

@@ -9,9 +9,9 @@
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
-/* An arena that has grown past this populates its pages ahead of use, half its size at a time:
- * one madvise instead of a page fault per page (about half the cost per page), wasting at
- * most a third. Small loads never get here. */
+/* An arena that has grown past this populates its pages ahead of use, an eighth of its size
+ * (at least 64 KiB) at a time: one madvise instead of a page fault per page (about half the
+ * cost per page), wasting at most an eighth. Small loads never get here. */
 #define SP_POP_MIN (128u << 10)
 
 int sp__arena_init(struct sp_arena *a, size_t cap)
@@ -52,7 +52,8 @@ uint32_t sp__arena_alloc(struct sp_arena *a, size_t n, size_t align)
     }
     a->used = off + n;
     if (a->used > a->pop && a->used > SP_POP_MIN) {
-        size_t from = off & ~(size_t)4095, to = (a->used + a->used / 2 + 4095) & ~(size_t)4095;
+        size_t ahead = a->used / 8 < (64u << 10) ? (64u << 10) : a->used / 8;
+        size_t from = off & ~(size_t)4095, to = (a->used + ahead + 4095) & ~(size_t)4095;
         if (from < a->pop)
             from = a->pop;
         if (to > a->cap)
