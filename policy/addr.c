@@ -43,15 +43,18 @@ static const char *parse_v4(const char *s, size_t n, uint32_t *out)
     size_t i = 0;
     for (int part = 0; part < 4; part++) {
         size_t st = i;
-        uint64_t x;
-        while (i < n && s[i] >= '0' && s[i] <= '9')
+        uint32_t x = 0; /* the value of the first three digits: more is an error anyway */
+        while (i < n && s[i] >= '0' && s[i] <= '9') {
+            if (i - st < 3)
+                x = x * 10 + (uint32_t)(s[i] - '0');
             i++;
+        }
         if (i == st)
             return part == 0 ? "expected an IPv4 or IPv6 address or prefix (names are not resolved)"
                              : "an IPv4 address has four decimal parts";
-        if (i - st > 3 || sp__parse_u64(s + st, i - st, 255, &x) != 0)
+        if (i - st > 3 || x > 255)
             return "an IPv4 address part is at most 255";
-        v = v << 8 | (uint32_t)x;
+        v = v << 8 | x;
         if (part < 3) {
             if (i >= n || s[i] != '.')
                 return "an IPv4 address has four decimal parts";

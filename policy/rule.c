@@ -406,10 +406,10 @@ static const char *const all_words[] = {
 static uint16_t ft_mask(unsigned fmask, unsigned tmask)
 {
     uint16_t m = 0;
+    tmask &= (1u << SP_TI_COUNT) - 1;
     for (int f = 0; f < SP_FI_COUNT; f++)
-        for (int t = 0; t < SP_TI_COUNT; t++)
-            if ((fmask >> f & 1) && (tmask >> t & 1))
-                m |= (uint16_t)(1u << (f * SP_TI_COUNT + t));
+        if (fmask >> f & 1)
+            m |= (uint16_t)(tmask << (f * SP_TI_COUNT));
     return m;
 }
 
