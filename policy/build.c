@@ -15,7 +15,10 @@ size_t sp__table_limit = 4u << 20;
 struct bld {
     const struct sp_policy *p;
     struct sp_arena M, T;
+    char *region; /* the mapping M and T start in (BLD_M + BLD_T bytes), or NULL */
 };
+#define BLD_M (64u << 10)
+#define BLD_T (256u << 10)
 
 /* Which rules go into a matcher: compiled, those without prog/uid matches (the others are
  * listed per op with their predicate); for one process, those whose prog/uid hold. */
@@ -693,9 +696,30 @@ static int build_op(struct bld *B, int op, const struct filt *F, struct sp_opm *
 }
 
 /* Starts a matcher in B->M: the header at offset 0 and the shared all-zero port table. */
-static int matcher_start(struct bld *B)
+/* Frees B's arenas and their first mapping. */
+static void matcher_free(struct bld *B)
 {
-    if (sp__arena_init(&B->M, 64 << 10) || sp__arena_init(&B->T, 256 << 10)) {
+    sp__arena_free(&B->M);
+    sp__arena_free(&B->T);
+    if (B->region)
+        munmap(B->region, BLD_M + BLD_T);
+    B->region = NULL;
+}
+
+/* carve: M and T start as slices of one mapping (the compile, which copies M out); else each
+ * is a mapping of its own (a process's own matcher keeps M as it is). */
+static int matcher_start(struct bld *B, int carve)
+{
+    B->region = NULL;
+    if (carve) {
+        char *r = mmap(NULL, BLD_M + BLD_T, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+        if (r == MAP_FAILED)
+            return -1;
+        B->region = r;
+        sp__arena_carve(&B->M, r, BLD_M);
+        sp__arena_carve(&B->T, r + BLD_M, BLD_T);
+    } else if (sp__arena_init(&B->M, BLD_M) || sp__arena_init(&B->T, BLD_T)) {
         sp__arena_free(&B->M);
         return -1;
     }
@@ -703,8 +727,7 @@ static int matcher_start(struct bld *B)
     /* The shared all-zero port table: top[256] all pointing at one zero block just after it. */
     uint32_t zero = sp__arena_alloc(&B->M, 256 * sizeof(uint32_t) + 256 * sizeof(uint16_t), 64);
     if (hdr != 0 || zero == SP_NONE) {
-        sp__arena_free(&B->M);
-        sp__arena_free(&B->T);
+        matcher_free(B);
         return -1;
     }
     SP_AT(&B->M, hdr, struct sp_matcher)->zero_ptab_off = zero;
@@ -808,28 +831,29 @@ static void move_pages(char *src, size_t len, char *dst)
     munmap(src, len);
 }
 
-struct sp_policy *sp__compile(struct sp_policy *p)
+struct sp_policy *sp__compile(struct sp_policy *p, int borrowed)
 {
     struct bld B;
     struct filt F = {1, 0, NULL, 0, 0};
     B.p = p;
-    if (matcher_start(&B)) {
-        munmap(p, p->size);
+    if (matcher_start(&B, 1)) {
+        if (!borrowed)
+            munmap(p, p->size);
         errno = ENOMEM;
         return NULL;
     }
     int bad = compile_preds(&B, &F) || matcher_ops(&B, &F);
-    sp__arena_free(&B.T);
     /* Small: a fresh populated mapping, both copied (cheaper than faulting a grown one page by
      * page). Large: the blob's pages and then the matcher's are moved into a fresh mapping. */
-    int big = B.M.used >= SP_MOVE_MIN;
+    int big = B.M.used >= SP_MOVE_MIN && !borrowed;
     size_t at = big ? SP_PAGE_UP(p->size) : (p->size + 63) & ~(size_t)63, size = at + B.M.used;
     void *np = bad ? MAP_FAILED
                    : mmap(NULL, big ? SP_PAGE_UP(size) : size, PROT_READ | PROT_WRITE,
                           MAP_PRIVATE | MAP_ANONYMOUS | (big ? 0 : MAP_POPULATE), -1, 0);
     if (np == MAP_FAILED) {
-        sp__arena_free(&B.M);
-        munmap(p, p->size);
+        matcher_free(&B);
+        if (!borrowed)
+            munmap(p, p->size);
         errno = ENOMEM;
         return NULL;
     }
@@ -845,10 +869,12 @@ struct sp_policy *sp__compile(struct sp_policy *p)
             move_pages((char *)p + cut[i], cut[i + 1] - cut[i], (char *)np + cut[i]);
     } else {
         memcpy(np, p, p->size);
-        munmap(p, p->size);
+        if (!borrowed)
+            munmap(p, p->size);
     }
     p = np;
     sp__arena_move(&B.M, (char *)p + at, B.M.used);
+    matcher_free(&B);
     p->match_off = (uint32_t)at;
     p->size = size;
     sp__relocate(p);
@@ -870,7 +896,7 @@ static int specialise_own(struct sp_policy *p, const char *prog, size_t plen, ui
     struct bld B;
     struct filt F = {0, 0, prog, plen, uid};
     B.p = p;
-    if (matcher_start(&B))
+    if (matcher_start(&B, 0))
         return -1;
     int bad = matcher_ops(&B, &F);
     sp__arena_free(&B.T);

@@ -284,7 +284,11 @@ static void load_file(struct sp_ld *L, const char *path)
     }
     size_t size = (size_t)sb.st_size, got = 0;
     size_t maplen = size ? size : 1;
-    char *buf = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int own = L->filebuf_busy || size > SP_SCR_FILE; /* else the scratch's file buffer */
+    char *buf = own ? mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                    : L->scratch + SP_SCR_LEN - SP_SCR_FILE;
+    if (!own)
+        L->filebuf_busy = 1;
     if (buf == MAP_FAILED) {
         close(fd);
         report_file(L, "out of memory reading", path, "", "");
@@ -322,7 +326,10 @@ static void load_file(struct sp_ld *L, const char *path)
         L->line_len = olen;
         L->inc_col = ocol;
     }
-    munmap(buf, maplen);
+    if (own)
+        munmap(buf, maplen);
+    else
+        L->filebuf_busy = 0;
 }
 
 struct name_ent {
@@ -629,6 +636,7 @@ void sp__relocate(struct sp_policy *p)
 static struct sp_policy *finish(struct sp_ld *L)
 {
     struct sp_policy *p = NULL;
+    int borrowed = 0; /* p is in L->scratch */
     uint32_t nsrc = (uint32_t)(L->src.used / sizeof(struct sp_src)), src_off = 0;
     if (nsrc && !L->nerr) {
         src_off = sp__arena_alloc(&L->data, L->src.used, 8);
@@ -644,8 +652,17 @@ static struct sp_policy *finish(struct sp_ld *L)
         size_t hdr = (sizeof(struct sp_policy) + al - 1) & ~(al - 1);
         size_t recs = (L->recs.used + al - 1) & ~(al - 1);
         size_t size = hdr + recs + L->data.used;
-        void *m = mmap(NULL, big ? SP_PAGE_UP(size) : size, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | (big ? 0 : MAP_POPULATE), -1, 0);
+        void *m;
+        if (!big && size <= SP_SCR_FILE && !L->filebuf_busy) {
+            /* Tiny: assembled in the scratch's file buffer (no file is being read now),
+             * which sp__compile copies into the final mapping. */
+            m = L->scratch + SP_SCR_LEN - SP_SCR_FILE;
+            memset(m, 0, size);
+            borrowed = 1;
+        } else {
+            m = mmap(NULL, big ? SP_PAGE_UP(size) : size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | (big ? 0 : MAP_POPULATE), -1, 0);
+        }
         if (m != MAP_FAILED) {
             p = m;
             p->magic = SP_MAGIC;
@@ -672,10 +689,15 @@ static struct sp_policy *finish(struct sp_ld *L)
     sp__arena_free(&L->tmp);
     sp__arena_free(&L->idx);
     if (!p) {
+        munmap(L->scratch, SP_SCR_LEN);
         errno = fail && !L->recs.failed && !L->data.failed ? EINVAL : ENOMEM;
         return NULL;
     }
-    return sp__compile(p);
+    p = sp__compile(p, borrowed);
+    int e = errno;
+    munmap(L->scratch, SP_SCR_LEN);
+    errno = e;
+    return p;
 }
 
 static int start(struct sp_ld *L, sp_diag_fn diag, void *ctx, const struct sp_load_opts *o,
@@ -692,13 +714,20 @@ static int start(struct sp_ld *L, sp_diag_fn diag, void *ctx, const struct sp_lo
         L->st.default_action[i] = SP_ACT_PASS;
         L->st.default_errno[i] = EACCES;
     }
-    if (sp__arena_init(&L->recs, 64 << 10) || sp__arena_init(&L->data, 64 << 10) ||
-        sp__arena_init(&L->tmp, 64 << 10) || sp__arena_init(&L->src, 4096) ||
-        sp__shadow_init(L)) {
-        sp__arena_free(&L->src);
-        sp__arena_free(&L->recs);
-        sp__arena_free(&L->data);
-        sp__arena_free(&L->tmp);
+    /* One mmap for the arenas' first 64 KiB each and a small file's buffer: fixed costs are
+     * syscalls, and each munmap of touched pages flushes the TLB. */
+    char *m = mmap(NULL, SP_SCR_LEN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED) {
+        errno = ENOMEM;
+        return -1;
+    }
+    L->scratch = m;
+    sp__arena_carve(&L->recs, m, SP_SCR_ARENA);
+    sp__arena_carve(&L->data, m + SP_SCR_ARENA, SP_SCR_ARENA);
+    sp__arena_carve(&L->tmp, m + 2 * SP_SCR_ARENA, SP_SCR_ARENA);
+    sp__arena_carve(&L->src, m + 3 * SP_SCR_ARENA, SP_SCR_SRC);
+    if (sp__shadow_init(L)) {
+        munmap(m, SP_SCR_LEN);
         errno = ENOMEM;
         return -1;
     }

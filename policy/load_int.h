@@ -14,8 +14,16 @@ struct sp_word {
 
 enum { SP_SET_LOG, SP_SET_LOGTO, SP_SET_LOGFMT, SP_SET_STRICT, SP_SET_SUMMARY, SP_SET_COUNT };
 
+/* One mapping holds the loader's first arenas and the buffer of a small top file. */
+#define SP_SCR_ARENA (64u << 10)
+#define SP_SCR_SRC 4096u
+#define SP_SCR_FILE (64u << 10)
+#define SP_SCR_LEN (3 * SP_SCR_ARENA + SP_SCR_SRC + SP_SCR_FILE)
+
 struct sp_ld {
     struct sp_arena recs, data, tmp, idx;
+    char *scratch;   /* the mapping (SP_SCR_LEN bytes) the arenas start in */
+    int filebuf_busy; /* its file buffer holds a file being read */
     sp_diag_fn diag;
     void *ctx;
     unsigned nerr, nwarn;

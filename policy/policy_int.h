@@ -25,12 +25,17 @@ struct sp_arena {
     char *base;
     size_t used, cap;
     size_t pop; /* populated up to here (see sp__arena_alloc) */
+    int carved; /* a slice of its owner's mapping (sp__arena_carve), not a mapping of its own */
     int failed; /* an allocation failed: errno was ENOMEM */
 };
 int sp__arena_init(struct sp_arena *a, size_t cap);
 /* Offset of n fresh zeroed bytes aligned to align, or SP_NONE (a->failed set). */
 uint32_t sp__arena_alloc(struct sp_arena *a, size_t n, size_t align);
+/* Unmaps a's memory, unless it is still a slice of its owner's mapping (the owner unmaps that). */
 void sp__arena_free(struct sp_arena *a);
+/* Makes a an arena over base[0..cap), a slice of a mapping the caller owns and unmaps: one
+ * mmap for several arenas. When it outgrows the slice it moves to a mapping of its own. */
+void sp__arena_carve(struct sp_arena *a, char *base, size_t cap);
 /* Moves the first n bytes of a to dst and frees a. From SP_MOVE_MIN bytes on, with dst page
  * aligned and room there up to the next page boundary, whole pages are moved (mremap: no
  * copy, no fault; the bytes past n are the arena's zeros); smaller, they are copied. */
@@ -121,8 +126,9 @@ static inline const char *sp__data(const struct sp_policy *p)
 /* Rebuilds the pointers of the rule records from their offsets. */
 void sp__relocate(struct sp_policy *p);
 /* Compiles the matcher of the rules without prog/uid matches into the blob (which grows and
- * may move). Returns the blob, or NULL with errno ENOMEM (p is then freed). */
-struct sp_policy *sp__compile(struct sp_policy *p);
+ * may move). Returns the blob, or NULL with errno ENOMEM (p is then freed). borrowed: p lies
+ * in memory the caller unmaps; it is copied, never unmapped here. */
+struct sp_policy *sp__compile(struct sp_policy *p, int borrowed);
 /* 64-bit checksum of n bytes (a fast hash against accidental corruption, not an attacker). */
 uint64_t sp__checksum(const void *buf, size_t n);
 

@@ -14,10 +14,20 @@
  * cost per page), wasting at most an eighth. Small loads never get here. */
 #define SP_POP_MIN (128u << 10)
 
+void sp__arena_carve(struct sp_arena *a, char *base, size_t cap)
+{
+    a->base = base;
+    a->cap = cap;
+    a->used = a->pop = 0;
+    a->failed = 0;
+    a->carved = 1;
+}
+
 int sp__arena_init(struct sp_arena *a, size_t cap)
 {
     a->used = 0;
     a->pop = 0;
+    a->carved = 0;
     a->failed = 0;
     a->cap = (cap + 4095) & ~(size_t)4095;
     a->base = mmap(NULL, a->cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -41,7 +51,17 @@ uint32_t sp__arena_alloc(struct sp_arena *a, size_t n, size_t align)
         size_t ncap = a->cap * 2;
         while (ncap < off + n)
             ncap *= 2;
-        void *nb = mremap(a->base, a->cap, ncap, MREMAP_MAYMOVE);
+        void *nb;
+        if (a->carved) { /* out of its slice: a mapping of its own */
+            nb = mmap(NULL, ncap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+            if (nb != MAP_FAILED) {
+                memcpy(nb, a->base, a->used);
+                a->carved = 0;
+                a->pop = 0;
+            }
+        } else {
+            nb = mremap(a->base, a->cap, ncap, MREMAP_MAYMOVE);
+        }
         if (nb == MAP_FAILED) {
             a->failed = 1;
             errno = ENOMEM;
@@ -68,7 +88,7 @@ uint32_t sp__arena_alloc(struct sp_arena *a, size_t n, size_t align)
 
 void sp__arena_free(struct sp_arena *a)
 {
-    if (a->base)
+    if (a->base && !a->carved)
         munmap(a->base, a->cap);
     a->base = NULL;
     a->cap = a->used = 0;
@@ -77,7 +97,7 @@ void sp__arena_free(struct sp_arena *a)
 void sp__arena_move(struct sp_arena *a, char *dst, size_t n)
 {
     size_t pages = (n + 4095) & ~(size_t)4095;
-    if (n >= SP_MOVE_MIN && !((uintptr_t)dst & 4095) && a->base && pages <= a->cap &&
+    if (n >= SP_MOVE_MIN && !((uintptr_t)dst & 4095) && a->base && !a->carved && pages <= a->cap &&
         mremap(a->base, pages, pages, MREMAP_MAYMOVE | MREMAP_FIXED, dst) != MAP_FAILED) {
         if (a->cap > pages)
             munmap(a->base + pages, a->cap - pages);
