@@ -98,6 +98,43 @@ EOF2
     like "$(cat "$TMP/other.out")" '^connect=0 ' "metadata: other connections work under the same policy"
 fi
 
+# The flaky-upstream walkthrough, as written: --trace on curl to an upstream whose SYNs vanish
+# (a veth peer that never answers), then the example policy's JSON log of a blocking client.
+if ! have_shim; then
+    skip "no $SHIM"
+elif ! unshare -n sh -c 'ip link add v0 type veth peer name v1' 2>/dev/null; then
+    skip "cannot create a veth pair in a network namespace"
+else
+    cat > "$TMP/flaky.sh" <<'EOF2'
+set -u
+ip link set lo up
+ip link add v0 type veth peer name v1 && ip link set v0 up && ip link set v1 up
+ip addr add 10.40.0.1/16 dev v0
+ip neigh add 10.40.1.7 lladdr 02:00:00:00:00:01 dev v0 nud permanent
+sed "s|/var/log/sockpolicy/app.jsonl|$TMP/app.jsonl|" "$EX/flaky-upstream.conf" > "$TMP/flaky.conf"
+timeout 10 "$CMD" run --trace -- curl -sS -m 1 http://10.40.1.7:8443/health > "$TMP/trace.out" 2>&1
+timeout 10 "$CMD" run -c "$TMP/flaky.conf" -- python3 -c '
+import socket
+try:
+    socket.create_connection(("10.40.1.7", 8443))
+except OSError as e:
+    print(e.errno)' > "$TMP/client.out" 2>&1
+EOF2
+    export CMD
+    unshare -n bash "$TMP/flaky.sh"
+    like "$(cat "$TMP/trace.out")" '10\.40\.1\.7:8443 never completed: closed after [0-9.]+ s pending, TCP state SYN_SENT' \
+        "flaky upstream: --trace shows curl's connect abandoned in SYN_SENT"
+    is "$(cat "$TMP/client.out")" 110 "flaky upstream: connect-timeout=3s gives the client ETIMEDOUT"
+    got=$(python3 -c '
+import json, sys
+for l in open(sys.argv[1]):
+    e = json.loads(l)
+    if e["event"] == "call":
+        ok = 2.5e9 < e["duration_ns"] < 5e9
+        print(e["errno_name"], e["remote_addr"], e["remote_port"], e["rule"]["line"], ok)' "$TMP/app.jsonl" 2>&1)
+    is "$got" "ETIMEDOUT 10.40.1.7 8443 9 True" "flaky upstream: one JSON line: ETIMEDOUT, the upstream, the rule, about 3 s"
+fi
+
 # The systemd drop-in: systemd reads both variables, and the library path is where the
 # package installs it.
 multiarch=$(${CC:-cc} -print-multiarch 2>/dev/null)
