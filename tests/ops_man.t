@@ -16,6 +16,9 @@ for page in "$SP_TOP"/docs/*.[157]; do
     th=$(sed -n 's/^\.TH \([^ ]*\) \([^ ]*\).*/\1.\2/p' "$page" | head -1 | tr 'A-Z' 'a-z')
     stem=${name%.*}; sec=${name##*.}
     is "$th" "$(tr 'A-Z' 'a-z' <<<"$stem").$sec" "$name: .TH names the page as its file does"
+    # a page that states a version states this one
+    v=$(sed -n '1,/^\.TH/s/^\.TH.*"sockpolicy \([0-9][^"]*\)".*/\1/p' "$page" | head -1)
+    [ -z "$v" ] || is "$v" "$(cat "$SP_TOP/VERSION")" "$name: the version in .TH is VERSION's"
 done
 
 one=$SP_TOP/docs/sockpolicy.1
