@@ -99,7 +99,7 @@ static struct {
     char path[4096];       /* the file watched; empty when none */
     int secure;
     struct sp_policy *obj; /* the policy in force, also while published as SHIM_IDLE */
-    uint64_t obj_id;       /* its sources' fingerprint when it was read */
+    uint64_t obj_id;       /* its sources' fingerprint when it was read, and the file's */
     uint64_t fail_id;      /* the sources' fingerprint when a load last failed (0: none) */
     int log_set;           /* a policy's log settings were applied (the first one's only) */
     uint64_t cal_tick, cal_ns; /* a reference point for the tick rate */
@@ -172,14 +172,22 @@ static void publish(struct sp_policy *pub, uint32_t ops)
 
 /* What a loaded policy is published as: itself, or SHIM_IDLE when it has nothing for this
  * process (then the hooks pass through after the reload check). */
-static struct sp_policy *adopt(struct sp_policy *p, uint32_t *ops)
+/* The fingerprint look() compares: the policy's sources (as recorded in it when now == 0, as
+ * they are when now != 0) and the watched file's own identity, main (the policy's record does
+ * not depend on what the loader chose to record). */
+static uint64_t watch_id(const struct sp_policy *obj, int now, uint64_t main)
+{
+    return (obj ? sp_policy_sources_id(obj, now) : 0) ^ (main * 0x9e3779b97f4a7c15ull);
+}
+
+static struct sp_policy *adopt(struct sp_policy *p, uint32_t *ops, uint64_t main)
 {
     if (!w.log_set) {
         shim_log_setup_policy(p, w.secure);
         w.log_set = 1;
     }
     w.obj = p;
-    w.obj_id = sp_policy_sources_id(p, 0);
+    w.obj_id = watch_id(p, 0, main); /* main: the file's identity before it was read */
     w.fail_id = 0;
     *ops = ops_of(p);
     return *ops ? p : SHIM_IDLE;
@@ -214,7 +222,7 @@ static struct sp_policy *load_now(uint32_t *ops)
         return strict ? SHIM_DENY_ALL : SHIM_IDLE;
     }
     shim_log(SP_LOG_DEBUG, "policy %s loaded: %zu rules", w.path, sp_policy_rule_count(p));
-    return adopt(p, ops);
+    return adopt(p, ops, id);
 }
 
 struct sp_policy *shim_policy_load_slow(void)
@@ -260,7 +268,8 @@ static void look(void)
 {
     if (!w.path[0])
         return;
-    uint64_t id = w.obj ? sp_policy_sources_id(w.obj, 1) : path_id(w.path);
+    uint64_t main = path_id(w.path);
+    uint64_t id = w.obj ? watch_id(w.obj, 1, main) : main;
     if ((w.obj && id == w.obj_id) || id == w.fail_id)
         return;
     if (w.secure && !policy_path(1)) {
@@ -278,7 +287,7 @@ static void look(void)
         return;
     }
     uint32_t ops;
-    struct sp_policy *pub = adopt(p, &ops);
+    struct sp_policy *pub = adopt(p, &ops, main);
     /* The policy superseded stays mapped: a thread may be inside a hook with it, and per-fd
      * state (pin) and the log may point at its rules. */
     publish(pub, ops);

@@ -66,7 +66,8 @@ changed() {
     done
     if [ -z "$line" ]; then
         ok 1 "$what: seen within 3 s"
-        tail -3 "$out" | sed 's/^/#   /'
+        tail -3 "$out" | sed 's/^/#   client: /'
+        tail -5 "$log" 2> /dev/null | sed 's/^/#   log: /'
         return
     fi
     t=$(awk -v a="$t0" -v b="${line%% *}" 'BEGIN { printf "%.2f", b - a }')
