@@ -7,7 +7,9 @@ LIBDIR ?= $(PREFIX)/lib$(if $(MULTIARCH),/$(MULTIARCH))
 BINDIR ?= $(PREFIX)/bin
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
-SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+# The library reads $(SYSCONFDIR)/sockpolicy.conf in every process: /etc whatever the PREFIX,
+# so that a /usr/local install and a package obey the same host-wide file.
+SYSCONFDIR ?= /etc
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 DOCDIR ?= $(PREFIX)/share/doc/sockpolicy
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
