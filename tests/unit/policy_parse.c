@@ -43,6 +43,75 @@ void *realloc(void *p, size_t n)
 }
 #endif
 
+/* The first error's column and message. */
+struct first_err {
+    int seen;
+    unsigned col;
+    char msg[160];
+};
+static void keep_first(void *ctx, const struct sp_diag *d)
+{
+    struct first_err *e = ctx;
+    if (d->severity == 0 && !e->seen++) {
+        e->col = d->col;
+        snprintf(e->msg, sizeof e->msg, "%s", d->msg);
+    }
+}
+
+/* The line scanner reads eight bytes at a time: control characters and word ends at every
+ * offset and line length must be found where a byte-by-byte scan finds them. */
+static int scan_control(void)
+{
+    static const unsigned char ctl[] = {0x01, 0x0b, 0x1f, 0x7f, 0x00};
+    int bad = 0;
+    for (unsigned len = 1; len <= 40; len++)
+        for (unsigned at = 0; at < len; at++)
+            for (int c = 0; ctl[c]; c++) {
+                char line[64];
+                for (unsigned i = 0; i < len; i++) /* tabs and UTF-8 bytes are allowed */
+                    line[i] = i % 7 == 3 ? '\t' : i % 5 == 1 ? (char)0xc3 : 'a';
+                line[at] = (char)ctl[c];
+                line[len] = '\n';
+                struct first_err e = {0};
+                struct sp_policy *p = sp_policy_load_mem("c.conf", line, len + 1, keep_first, &e);
+                char want[64];
+                snprintf(want, sizeof want, "control character 0x%02x in the line", ctl[c]);
+                if (p || e.col != at + 1 || strcmp(e.msg, want)) {
+                    bad++;
+                    if (bad < 4)
+                        diag("len %u at %u 0x%02x: col %u '%s'", len, at, ctl[c], e.col, e.msg);
+                }
+                sp_policy_free(p);
+            }
+    return bad;
+}
+
+static int scan_words(void)
+{
+    int bad = 0;
+    for (unsigned pad = 1; pad <= 19; pad++)
+        for (unsigned wl = 1; wl <= 21; wl++) {
+            char line[96], word[32], want[96];
+            int n = snprintf(line, sizeof line, "set connect");
+            for (unsigned i = 0; i < pad; i++)
+                line[n++] = i % 3 == 2 ? '\t' : ' ';
+            for (unsigned i = 0; i < wl; i++)
+                word[i] = (char)('q' + i % 5);
+            word[wl] = 0;
+            n += snprintf(line + n, sizeof line - (size_t)n, "%s%s\n", word, pad % 2 ? "\t " : "");
+            struct first_err e = {0};
+            struct sp_policy *p = sp_policy_load_mem("w.conf", line, (size_t)n, keep_first, &e);
+            snprintf(want, sizeof want, "unknown match or option '%s'", word);
+            if (p || e.col != 12 + pad || strncmp(e.msg, want, strlen(want))) {
+                bad++;
+                if (bad < 4)
+                    diag("pad %u word %u: col %u '%s'", pad, wl, e.col, e.msg);
+            }
+            sp_policy_free(p);
+        }
+    return bad;
+}
+
 static const struct sp_rule *match4(struct sp_policy *p, enum sp_op op, const char *ip, int port)
 {
     struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
@@ -56,7 +125,7 @@ int main(void)
     char path[4096];
     const char *top = getenv("SP_TOP");
     snprintf(path, sizeof path, "%s/tests/fixtures/good/issue.conf", top ? top : ".");
-    plan(27);
+    plan(29);
 
     errno = 4242;
     counting = 1;
@@ -146,5 +215,7 @@ int main(void)
     errno = 0;
     p = sp_policy_load("/nonexistent/sockpolicy.conf", NULL, NULL);
     ok(!p && errno == EINVAL, "a missing file: NULL and EINVAL (the diagnostic says why)");
+    ok(scan_control() == 0, "a control character is found at every offset of lines of 1 to 40 bytes");
+    ok(scan_words() == 0, "words end at every offset (spaces and tabs, words of 1 to 21 bytes)");
     return exit_status();
 }
