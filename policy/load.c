@@ -230,6 +230,17 @@ static void parse_log_summary(struct sp_ld *L)
 
 static void parse_buffer(struct sp_ld *L, const char *buf, size_t len);
 
+/* Sizes the arenas for a top file of len bytes: a rule line is rarely shorter than 32 bytes
+ * and keeps less than twice its length in data. Only address space: an overestimate costs
+ * nothing, and the arenas still grow past it. */
+static void size_for_input(struct sp_ld *L, size_t len)
+{
+    if (L->depth > 0 || len <= SP_SCR_FILE)
+        return;
+    sp__arena_reserve(&L->recs, len / 32 * sizeof(struct sp_rec));
+    sp__arena_reserve(&L->data, len * 2);
+}
+
 static int has_glob(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -303,6 +314,7 @@ static void load_file(struct sp_ld *L, const char *path)
         got += (size_t)r;
     }
     close(fd);
+    size_for_input(L, got);
     size_t n = sp__strlen(path);
     uint32_t name = sp__arena_alloc(&L->data, n + 1, 1);
     if (name != SP_NONE) {
@@ -775,6 +787,7 @@ struct sp_policy *sp__load_mem_opts(const char *name, const char *buf, size_t le
         L.file_off = off;
         L.file = L.data.base + off;
         L.depth = 0;
+        size_for_input(&L, len);
         parse_buffer(&L, buf, len);
     }
     struct sp_policy *p = finish(&L);

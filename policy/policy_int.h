@@ -31,6 +31,9 @@ struct sp_arena {
 int sp__arena_init(struct sp_arena *a, size_t cap);
 /* Offset of n fresh zeroed bytes aligned to align, or SP_NONE (a->failed set). */
 uint32_t sp__arena_alloc(struct sp_arena *a, size_t n, size_t align);
+/* Makes room for n bytes in a now (address space only: pages are touched as they are used),
+ * sparing the doublings of a growing arena. A hint: a failure is not reported. errno kept. */
+void sp__arena_reserve(struct sp_arena *a, size_t n);
 /* Unmaps a's memory, unless it is still a slice of its owner's mapping (the owner unmaps that). */
 void sp__arena_free(struct sp_arena *a);
 /* Makes a an arena over base[0..cap), a slice of a mapping the caller owns and unmaps: one

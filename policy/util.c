@@ -40,6 +40,38 @@ int sp__arena_init(struct sp_arena *a, size_t cap)
     return 0;
 }
 
+/* Grows a to ncap bytes (moving it out of its slice when carved). 0, or -1 with errno. */
+static int arena_grow(struct sp_arena *a, size_t ncap)
+{
+    void *nb;
+    if (a->carved) { /* out of its slice: a mapping of its own */
+        nb = mmap(NULL, ncap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (nb != MAP_FAILED) {
+            memcpy(nb, a->base, a->used);
+            a->carved = 0;
+            a->pop = 0;
+        }
+    } else {
+        nb = mremap(a->base, a->cap, ncap, MREMAP_MAYMOVE);
+    }
+    if (nb == MAP_FAILED) {
+        errno = ENOMEM;
+        return -1;
+    }
+    a->base = nb;
+    a->cap = ncap;
+    return 0;
+}
+
+void sp__arena_reserve(struct sp_arena *a, size_t n)
+{
+    int saved = errno;
+    n = (n + 4095) & ~(size_t)4095;
+    if (!a->failed && a->base && n > a->cap && n <= 0xfffffff0u)
+        (void)arena_grow(a, n); /* a hint: on failure the arena grows later, or fails then */
+    errno = saved;
+}
+
 uint32_t sp__arena_alloc(struct sp_arena *a, size_t n, size_t align)
 {
     size_t off = (a->used + align - 1) & ~(align - 1);
@@ -51,24 +83,10 @@ uint32_t sp__arena_alloc(struct sp_arena *a, size_t n, size_t align)
         size_t ncap = a->cap * 2;
         while (ncap < off + n)
             ncap *= 2;
-        void *nb;
-        if (a->carved) { /* out of its slice: a mapping of its own */
-            nb = mmap(NULL, ncap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-            if (nb != MAP_FAILED) {
-                memcpy(nb, a->base, a->used);
-                a->carved = 0;
-                a->pop = 0;
-            }
-        } else {
-            nb = mremap(a->base, a->cap, ncap, MREMAP_MAYMOVE);
-        }
-        if (nb == MAP_FAILED) {
+        if (arena_grow(a, ncap)) {
             a->failed = 1;
-            errno = ENOMEM;
             return SP_NONE;
         }
-        a->base = nb;
-        a->cap = ncap;
     }
     a->used = off + n;
     if (a->used > a->pop && a->used > SP_POP_MIN) {
