@@ -234,3 +234,12 @@ int bio_opt_read(int fd, enum bio_opt opt, const struct bio_optset *set, int *va
         return 0;
     }
 }
+
+int bio_opt_int_key(enum bio_opt opt, int family, int *level, int *name)
+{
+    if ((unsigned)opt >= BIO_OPT_TOS)
+        return -1; /* TOS depends on the family's pair, linger and the names are not an int */
+    (void)family;
+    opt_key(opt, family, level, name);
+    return 0;
+}

@@ -62,6 +62,11 @@ int bio_opt_apply_kind(int fd, const struct bio_optset *set, uint32_t which, int
 int bio_opt_read(int fd, enum bio_opt opt, const struct bio_optset *set, int *val);
 /* The option's name as the policy language spells it ("keepalive-idle", "user-timeout"). */
 const char *bio_opt_name(enum bio_opt opt);
+/* For an option set from a plain int (keepalive .. mark): its (level, name) on a socket of
+ * this family, for a caller that sets it itself with setsockopt(fd, level, name, &int, 4).
+ * Returns 0, or -1 for tos and the options after it in enum order (set those with
+ * bio_opt_apply_kind). */
+int bio_opt_int_key(enum bio_opt opt, int family, int *level, int *name);
 /* Whether opt applies to a socket of this family and type: 1 yes, 0 no. */
 int bio_opt_applies(enum bio_opt opt, int family, int type);
 

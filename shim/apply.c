@@ -10,17 +10,80 @@
 #include "real.h"
 #include "state.h"
 
+/* The exact setsockopt calls that forcing rule's options (which) on a socket of one kind
+ * makes, worked out once: this thread's last one is kept (a rule pointer stays unique for the
+ * life of the process: superseded policies stay mapped), so forcing is a loop of setsockopt
+ * calls with no per-option applicability test. */
+struct opt_plan {
+    const struct sp_rule *rule;
+    uint32_t which, kind;
+    uint32_t skipped; /* does not apply to this kind */
+    int simple;       /* every option is a plain int (else bio_opt_apply_kind does it) */
+    unsigned n;
+    struct {
+        int level, name;
+        unsigned opt;
+    } call[BIO_OPT_COUNT];
+};
+static __thread struct opt_plan plan __attribute__((tls_model("initial-exec")));
+
+static void __attribute__((noinline)) plan_build(const struct sp_rule *rule, uint32_t which,
+                                                 int family, int type)
+{
+    plan.rule = NULL;
+    plan.n = 0;
+    plan.skipped = 0;
+    plan.simple = 1;
+    for (uint32_t todo = rule->opts.mask & which; todo; todo &= todo - 1) {
+        unsigned o = (unsigned)__builtin_ctz(todo);
+        int level, name;
+        if (!bio_opt_applies((enum bio_opt)o, family, type))
+            plan.skipped |= BIO_OPT_BIT(o);
+        else if (bio_opt_int_key((enum bio_opt)o, family, &level, &name) != 0)
+            plan.simple = 0;
+        else
+            plan.call[plan.n++] = (__typeof__(plan.call[0])){ level, name, o };
+    }
+    plan.which = which;
+    plan.kind = SHIM_FD_KIND(family, type);
+    plan.rule = rule;
+}
+
 int shim_apply_opts_kind(int fd, const struct sp_rule *rule, uint32_t which, enum sp_op op,
                          int family, int type)
 {
     if (!rule || !(rule->opts.mask & which))
         return 0;
-    int saved = errno;
     struct bio_opt_report rep;
-    int failed = bio_opt_apply_kind(fd, &rule->opts, which, family, type, &rep);
-    shim_log_opts(fd, rule, which, op, &rep); /* into the event the hook logs */
-    errno = saved;
-    return failed;
+    if (plan.rule != rule || plan.which != which || plan.kind != SHIM_FD_KIND(family, type))
+        plan_build(rule, which, family, type);
+    if (!plan.simple) {
+        int saved = errno;
+        int failed = bio_opt_apply_kind(fd, &rule->opts, which, family, type, &rep);
+        shim_log_opts(fd, rule, which, op, &rep); /* into the event the hook logs */
+        errno = saved;
+        return failed;
+    }
+    uint32_t applied = 0, failed = 0;
+    int saved = errno;
+    for (unsigned i = 0; i < plan.n; i++) {
+        unsigned o = plan.call[i].opt;
+        if (shim_real.setsockopt(fd, plan.call[i].level, plan.call[i].name, &rule->opts.val[o],
+                                 sizeof(int)) == 0) {
+            applied |= BIO_OPT_BIT(o);
+        } else {
+            failed |= BIO_OPT_BIT(o);
+            rep.err[o] = errno;
+        }
+    }
+    rep.applied = applied;
+    rep.skipped = plan.skipped;
+    rep.failed = failed;
+    if (failed)
+        errno = saved;
+    if (shim_log_level != SP_LOG_OFF)
+        shim_log_opts(fd, rule, which, op, &rep); /* into the event the hook logs */
+    return failed ? __builtin_popcount(failed) : 0;
 }
 
 int shim_apply_opts(int fd, const struct sp_rule *rule, uint32_t which, enum sp_op op)
@@ -74,7 +137,7 @@ static int inh_setup(int lfd, struct shim_fd *l, const struct sp_rule *rule, uin
         return 0;
     }
     l->inh_check = (int8_t)inh_check_opt(l, rule, mask);
-    l->inh_rule = rule;
+    __atomic_store_n(&l->inh_rule, rule, __ATOMIC_RELAXED);
     __atomic_store_n(&shim_fd_pins, 1, __ATOMIC_RELAXED); /* setsockopt on lfd must drop this */
     return 1;
 }
@@ -83,8 +146,8 @@ static int inh_setup(int lfd, struct shim_fd *l, const struct sp_rule *rule, uin
 static void inh_drop(int lfd, struct shim_fd *l, int family, int type)
 {
     inh_restore(lfd, l, family, type);
-    l->inh_rule = NULL;
-    l->inh_off = 1;
+    __atomic_store_n(&l->inh_rule, NULL, __ATOMIC_RELAXED);
+    __atomic_store_n(&l->inh_off, 1, __ATOMIC_RELAXED);
 }
 
 void shim_accept_opts(int lfd, int nfd, const struct sp_rule *rule, uint32_t which, int family,
@@ -93,13 +156,14 @@ void shim_accept_opts(int lfd, int nfd, const struct sp_rule *rule, uint32_t whi
     struct shim_fd *l = shim_fd_peek(lfd);
     uint32_t want = rule ? rule->opts.mask & which : 0;
     int saved = errno;
-    if (l && l->inh_rule) {
+    const struct sp_rule *ir = l ? __atomic_load_n(&l->inh_rule, __ATOMIC_RELAXED) : NULL;
+    if (ir) {
         int v, o = l->inh_check;
         /* nfd has the listener's forced values only if the handshake completed after they
          * were set: one read of the last one set tells (they are set in order). */
         int has = o < 0 || (bio_opt_read(nfd, (enum bio_opt)o, NULL, &v) == 0 &&
-                            v == l->inh_rule->opts.val[o]);
-        if (rule == l->inh_rule) {
+                            v == ir->opts.val[o]);
+        if (rule == ir) {
             if (has)
                 want &= ~l->inh_mask; /* inherited: nothing to set for those */
         } else {
@@ -108,7 +172,8 @@ void shim_accept_opts(int lfd, int nfd, const struct sp_rule *rule, uint32_t whi
                 inh_restore(nfd, l, family, type);
             inh_drop(lfd, l, family, type);
         }
-    } else if (l && !l->inh_off && l->type && (want & SHIM_OPTS_INHERITED) &&
+    } else if (l && !__atomic_load_n(&l->inh_off, __ATOMIC_RELAXED) &&
+               __atomic_load_n(&l->kind, __ATOMIC_RELAXED) && (want & SHIM_OPTS_INHERITED) &&
                type == SOCK_STREAM && (family == AF_INET || family == AF_INET6)) {
         inh_setup(lfd, l, rule, want & SHIM_OPTS_INHERITED, family, type);
     }
@@ -120,9 +185,10 @@ void shim_accept_opts(int lfd, int nfd, const struct sp_rule *rule, uint32_t whi
 void shim_inherit_forget(int lfd)
 {
     struct shim_fd *l = shim_fd_peek(lfd);
-    if (l && l->inh_rule) {
-        l->inh_rule = NULL; /* the program changed the listener: its values are its own now */
-        l->inh_off = 1;
+    if (l && __atomic_load_n(&l->inh_rule, __ATOMIC_RELAXED)) {
+        /* the program changed the listener: its values are its own now */
+        __atomic_store_n(&l->inh_rule, NULL, __ATOMIC_RELAXED);
+        __atomic_store_n(&l->inh_off, 1, __ATOMIC_RELAXED);
     }
 }
 
@@ -184,10 +250,8 @@ int shim_bio_option_failed(int fd, int *flags, enum sp_op op)
     return 1;
 }
 
-void shim_pin(int fd, const struct sp_rule *rule, int family, int type)
+void shim_pin_slow(int fd, const struct sp_rule *rule, int family, int type)
 {
-    if (!rule || !rule->pin || !rule->opts.mask)
-        return;
     struct shim_fd *e = shim_fd_valid(fd);
     if (!e)
         e = shim_fd_claim(fd, family, type);

@@ -40,7 +40,12 @@ void shim_accept_opts(int lfd, int nfd, const struct sp_rule *rule, uint32_t whi
 void shim_inherit_forget(int lfd);
 
 /* Records that the program may not change rule's forced options on fd (`pin`). */
-void shim_pin(int fd, const struct sp_rule *rule, int family, int type);
+void shim_pin_slow(int fd, const struct sp_rule *rule, int family, int type);
+static inline void shim_pin(int fd, const struct sp_rule *rule, int family, int type)
+{
+    if (rule && rule->pin && rule->opts.mask)
+        shim_pin_slow(fd, rule, family, type);
+}
 
 /* Forces O_NONBLOCK on fd (read-modify-write). errno preserved. */
 void shim_set_nonblock(int fd);

@@ -13,8 +13,8 @@
 
 static void forget(int lo, int hi)
 {
+    shim_log_fd_gone(lo, hi); /* first: it reads the entries */
     shim_fd_forget(lo, hi);
-    shim_log_fd_gone(lo, hi);
 }
 
 static int __attribute__((noinline)) close_tracked(int fd)
@@ -31,34 +31,30 @@ int shim_close(int fd)
     return close_tracked(fd);
 }
 
+/* The numbers a call closes are forgotten before it: the moment the kernel frees a number,
+ * another thread's socket() or accept() may take it and record its own kind, which forgetting
+ * after the call would wipe. If the call then fails, the numbers merely lose what the shim knew
+ * (the kind is read again from the kernel when needed; a pin or a pending connect's log is
+ * lost): the rarer and harmless error. */
 int shim_dup2(int oldfd, int newfd)
 {
     if (oldfd != newfd)
-        shim_log_fd_gone(newfd, newfd); /* a connect pending on newfd, before it is closed */
-    int r = shim_real.dup2(oldfd, newfd);
-    if (r >= 0 && oldfd != newfd)
-        forget(newfd, newfd);
-    return r;
+        forget(newfd, newfd); /* a connect pending on newfd is logged first */
+    return shim_real.dup2(oldfd, newfd);
 }
 
 int shim_dup3(int oldfd, int newfd, int flags)
 {
     if (oldfd != newfd)
-        shim_log_fd_gone(newfd, newfd);
-    int r = shim_real.dup3(oldfd, newfd, flags);
-    if (r >= 0)
         forget(newfd, newfd);
-    return r;
+    return shim_real.dup3(oldfd, newfd, flags);
 }
 
 int shim_close_range(unsigned int first, unsigned int last, int flags)
 {
-    if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= INT_MAX)
-        shim_log_fd_gone((int)first, last > INT_MAX ? INT_MAX : (int)last);
-    int r = shim_real.close_range(first, last, flags);
-    if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC) && first <= INT_MAX)
+    if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= INT_MAX && first <= last)
         forget((int)first, last > INT_MAX ? INT_MAX : (int)last);
-    return r;
+    return shim_real.close_range(first, last, flags);
 }
 
 SHIM_EXPORT int close(int fd)

@@ -51,10 +51,22 @@ static int wait_connected(int fd, uint32_t ms)
     return -1;
 }
 
-/* Logs what this connect() told the program. A connect on a socket whose earlier
- * non-blocking connect is still pending reports how that one ended (EISCONN: connected). */
-static void log_connect(int fd, const struct sockaddr *sa, socklen_t len, int family, int type,
-                        const struct sp_rule *rule, int r, int err, uint64_t t0)
+/* Whether log_connect has anything to do for a connect that returned r: at the default level
+ * a connect that succeeded, with no non-blocking connect pending anywhere, logs nothing. */
+static inline int connect_logs(int r)
+{
+    return shim_log_level != SP_LOG_OFF &&
+           (r != 0 || shim_log_every ||
+            __atomic_load_n((const unsigned *)&shim_log_npending, __ATOMIC_RELAXED));
+}
+
+/* Logs what this connect() told the program (t0: its shim_stamp()). A connect on a socket
+ * whose earlier non-blocking connect is still pending reports how that one ended (EISCONN:
+ * connected). */
+static void __attribute__((noinline)) log_connect(int fd, const struct sockaddr *sa,
+                                                  socklen_t len, int family, int type,
+                                                  const struct sp_rule *rule, int r, int err,
+                                                  uint64_t t0)
 {
     if (r != 0 && (err == EALREADY || err == EINTR) && shim_log_pending(fd))
         return; /* still pending */
@@ -63,8 +75,9 @@ static void log_connect(int fd, const struct sockaddr *sa, socklen_t len, int fa
                              NULL);
         return;
     }
+    uint64_t took = shim_stamp_elapsed_ns(t0);
     if (r != 0 && (err == EINPROGRESS || err == EINTR)) /* EINTR: it goes on, too */
-        shim_log_connect_pending(fd, sa, len, family, type, rule, t0);
+        shim_log_connect_pending(fd, sa, len, family, type, rule, sp_diag_now_ns() - took);
     if (!shim_log_wants(r ? err : 0))
         return;
     struct sp_event ev;
@@ -72,7 +85,7 @@ static void log_connect(int fd, const struct sockaddr *sa, socklen_t len, int fa
     ev.family = family;
     ev.type = type;
     ev.err = r ? err : 0;
-    ev.duration_ns = sp_diag_now_ns() - t0;
+    ev.duration_ns = took;
     sp_event_set_addr(&ev, 1, sa, len);
     bio_addr local;
     socklen_t llen = sizeof local;
@@ -108,10 +121,10 @@ static int options_connect(int fd, const struct sockaddr *sa, socklen_t len, int
 {
     shim_apply_opts_kind(fd, rule, SHIM_OPTS_ALL & ~SHIM_OPTS_LISTEN_AFTER, SP_OP_CONNECT, family,
                          type);
-    uint64_t t0 = shim_log_level != SP_LOG_OFF ? sp_diag_now_ns() : 0;
+    uint64_t t0 = shim_stamp();
     int r = shim_real.connect(fd, sa, len);
     int err = errno;
-    if (shim_log_level != SP_LOG_OFF)
+    if (connect_logs(r))
         log_connect(fd, sa, len, family, type, rule, r, err, t0);
     shim_pin(fd, rule, family, type);
     errno = err;
@@ -137,7 +150,7 @@ static int routed_connect(int fd, const struct sockaddr *sa, socklen_t len, int 
     if (nonblock || bounded)
         flags |= BIO_SOCK_NONBLOCK;
     shim_apply_opts(fd, rule, which, SP_OP_CONNECT);
-    uint64_t t0 = shim_log_level != SP_LOG_OFF ? sp_diag_now_ns() : 0;
+    uint64_t t0 = shim_stamp();
     int r = 0;
     for (int tries = 0; tries < 4; tries++) {
         r = bio_connect_sa(fd, sa, len, flags);
@@ -177,10 +190,10 @@ static int __attribute__((noinline)) connect_ruled(int fd, const struct sockaddr
         return -1;
     int saved = errno;
     if (!d.rule || (d.action != SP_ACT_SET && !d.rule->connect_timeout_ms)) {
-        if (shim_log_level == SP_LOG_OFF)
-            return shim_real.connect(fd, sa, len);
-        uint64_t t0 = sp_diag_now_ns();
+        uint64_t t0 = shim_stamp();
         int r = shim_real.connect(fd, sa, len);
+        if (__builtin_expect(!connect_logs(r), 1))
+            return r;
         int err = errno;
         log_connect(fd, sa, len, family, type, d.rule, r, err, t0);
         errno = r == 0 ? saved : err;

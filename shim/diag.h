@@ -69,6 +69,8 @@ enum sp_phase {
 #define SP_EVF_MESSAGE 0x8      /* a message, not a call: the note at msg_level (shim_log) */
 #define SP_EVF_DECISION 0x10    /* logged when the policy decided, before the call was made
                                    (audit, delay): no result or duration yet */
+#define SP_EVF_NO_CALL 0x20     /* failed by the policy without a syscall (deny, fail): no
+                                   duration (text: none; JSON: duration_ns null) */
 
 struct sp_event {
     struct timespec when; /* CLOCK_REALTIME at the start of the call */

@@ -212,8 +212,10 @@ static void text_body(struct sp_buf *b, const struct sp_event *ev)
             sp_buf_puts(b, " failed ");
             text_errno(b, ev->err);
         }
-        sp_buf_puts(b, " after ");
-        text_duration(b, ev->duration_ns);
+        if (!(ev->flags & SP_EVF_NO_CALL)) {
+            sp_buf_puts(b, " after ");
+            text_duration(b, ev->duration_ns);
+        }
         if (ev->phase == SP_PHASE_SO_ERROR)
             sp_buf_puts(b, " (non-blocking, seen by SO_ERROR)");
         else if (ev->phase == SP_PHASE_LATER_CONNECT)
@@ -438,7 +440,10 @@ static void json_body(struct sp_buf *b, const struct sp_event *ev, int level)
     jaddr(b, "remote_addr", "remote_port", &ev->remote, ev->remote_len);
     jstr(b, "explanation", sp_explain_event(ev), 512);
     jkey(b, "duration_ns");
-    sp_buf_putu(b, ev->duration_ns);
+    if (ev->flags & SP_EVF_NO_CALL)
+        sp_buf_puts(b, "null");
+    else
+        sp_buf_putu(b, ev->duration_ns);
     jstr(b, "phase", phase_name(ev->phase), 16);
     jkey(b, "nonblocking");
     sp_buf_puts(b, (ev->flags & SP_EVF_NONBLOCK) ? "true" : "false");

@@ -44,10 +44,11 @@ struct shim_fd *shim_fd_valid(int fd)
         return NULL;
     int saved = errno;
     struct stat st;
-    int same = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) && (uint64_t)st.st_ino == e->ino;
+    int same = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) &&
+               (uint64_t)st.st_ino == __atomic_load_n(&e->ino, __ATOMIC_RELAXED);
     errno = saved;
     if (!same) {
-        memset(e, 0, sizeof *e);
+        __atomic_store_n(&e->ino, 0, __ATOMIC_RELAXED); /* the rest is believed only with it */
         return NULL;
     }
     return e;
@@ -59,26 +60,26 @@ struct shim_fd *shim_fd_claim(int fd, int family, int type)
     struct stat st;
     struct shim_fd *e = NULL;
     if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) && (e = shim_fd_get(fd)) != NULL) {
-        memset(e, 0, sizeof *e);
-        e->family = (int16_t)family;
-        e->type = (int16_t)type;
-        e->ino = (uint64_t)st.st_ino;
+        __atomic_store_n(&e->ino, 0, __ATOMIC_RELAXED);
+        e->pinned = 0;
+        e->pin_rule = NULL;
+        e->connect_ms = 0;
+        e->logged = 0;
+        e->connect_rule = NULL;
+        e->opts_asked = 0;
+        __atomic_store_n(&e->kind, SHIM_FD_KIND(family, type), __ATOMIC_RELAXED);
+        __atomic_store_n(&e->ino, (uint64_t)st.st_ino, __ATOMIC_RELAXED);
     }
     errno = saved;
     return e;
 }
 
-void shim_fd_set_kind(int fd, int family, int type)
+void shim_fd_set_kind_slow(int fd, int family, int type)
 {
-    struct shim_fd *e = shim_fd_peek(fd);
-    if (__builtin_expect(!e, 0))
-        e = shim_fd_get(fd);
+    struct shim_fd *e = shim_fd_get(fd);
     if (e) {
-        e->family = (int16_t)family;
-        e->type = (int16_t)type;
-        e->ino = 0;
-        e->inh_rule = NULL;
-        e->inh_off = 0;
+        __atomic_store_n(&e->kind, SHIM_FD_KIND(family, type), __ATOMIC_RELAXED);
+        shim_fd_drop_state(e);
     }
 }
 
@@ -89,11 +90,10 @@ void shim_fd_forget(int lo, int hi)
         return;
     if ((size_t)hi >= t->cap)
         hi = (int)t->cap - 1;
-    for (int fd = lo; fd <= hi; fd++)
-        if (t->fds[fd].ino || t->fds[fd].type || t->fds[fd].inh_rule) {
-            t->fds[fd].ino = 0;
-            t->fds[fd].type = 0;
-            t->fds[fd].inh_rule = NULL;
-            t->fds[fd].inh_off = 0;
-        }
+    for (int fd = lo; fd <= hi; fd++) {
+        struct shim_fd *e = &t->fds[fd];
+        if (__atomic_load_n(&e->kind, __ATOMIC_RELAXED))
+            __atomic_store_n(&e->kind, 0, __ATOMIC_RELAXED);
+        shim_fd_drop_state(e);
+    }
 }

@@ -23,8 +23,12 @@
 #define SHIM_INH_OPTS (BIO_OPT_SYNCNT + 1)
 #define SHIM_OPTS_INHERITED ((uint32_t)((1u << SHIM_INH_OPTS) - 1))
 
+/* Entries are shared by every thread of the process, and a number closed by one thread may be
+ * reused at once by another's socket() or accept(): the fields a hook of another thread may
+ * read or clear (kind, ino, inh_rule, inh_off) are only accessed with __atomic operations
+ * (relaxed: each is a hint checked on its own, never a publication of other fields). */
 struct shim_fd {
-    int16_t family, type;      /* 0: unknown; type with SOCK_NONBLOCK|SOCK_CLOEXEC masked off */
+    uint32_t kind;             /* family << 16 | type (flags masked off); 0: unknown */
     uint64_t ino;              /* per-fd state below is for this inode; 0: none */
     uint32_t pinned;           /* BIO_OPT_BIT mask the program may not change */
     const struct sp_rule *pin_rule;
@@ -34,6 +38,9 @@ struct shim_fd {
     uint32_t inh_mask;         /* which (BIO_OPT_BIT) */
     int8_t inh_check;          /* the option read back to tell an accepted socket has them */
     uint8_t inh_off;           /* given up on this listener: options go on each socket */
+    /* What forcing connect's options did, for a connect that ends later (log.c). */
+    uint32_t opts_asked, opts_applied, opts_skipped, opts_failed;
+    uint8_t opts_err[BIO_OPT_COUNT]; /* errno of each failed option */
     int inh_orig[SHIM_INH_OPTS]; /* the listener's own values, for peers of other rules */
     uint32_t connect_ms;       /* CLOCK_MONOTONIC ms of a connect we routed (0: none) */
     uint32_t logged;           /* the outcome of that connect was logged */
@@ -69,31 +76,53 @@ struct shim_fd *shim_fd_valid(int fd);
 /* Starts a fresh entry for the socket now open on fd (one fstat). NULL when fd is not a socket
  * or has no room. errno preserved. */
 struct shim_fd *shim_fd_claim(int fd, int family, int type);
-/* Records the kind of the socket just made on fd and drops any per-fd state an earlier
- * socket on that number left. No syscall once the table is mapped; errno preserved. */
-void shim_fd_set_kind(int fd, int family, int type);
+#define SHIM_FD_KIND(family, type) ((uint32_t)(family) << 16 | ((uint32_t)(type) & 0xffff))
 /* The recorded kind of fd: 0 with *family and *type set, or -1 when none is recorded. */
 static inline int shim_fd_kind(int fd, int *family, int *type)
 {
     struct shim_fd *e = shim_fd_peek(fd);
-    if (!e || !e->type)
+    uint32_t k = e ? __atomic_load_n(&e->kind, __ATOMIC_RELAXED) : 0;
+    if (!(k & 0xffff))
         return -1;
-    *family = e->family;
-    *type = e->type;
+    *family = (int)(k >> 16);
+    *type = (int)(k & 0xffff);
     return 0;
 }
-/* Forgets fd (our close): its kind and its per-fd state. No syscall. */
+/* Drops e's per-fd state (not its kind) when it has any: two loads when it has none. */
+static inline void shim_fd_drop_state(struct shim_fd *e)
+{
+    if (__atomic_load_n(&e->ino, __ATOMIC_RELAXED))
+        __atomic_store_n(&e->ino, 0, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&e->inh_rule, __ATOMIC_RELAXED) || __atomic_load_n(&e->inh_off, __ATOMIC_RELAXED)) {
+        __atomic_store_n(&e->inh_rule, NULL, __ATOMIC_RELAXED);
+        __atomic_store_n(&e->inh_off, 0, __ATOMIC_RELAXED);
+    }
+}
+/* Forgets fd (our close, before the real call: once the number is free another thread's
+ * socket() may take it and record its own kind): its kind and its per-fd state. No syscall. */
 static inline void shim_fd_forget_one(int fd)
 {
     struct shim_fd *e = shim_fd_peek(fd);
     if (e) {
-        e->type = 0;
-        e->ino = 0;
-        e->inh_rule = NULL;
-        e->inh_off = 0;
+        if (__atomic_load_n(&e->kind, __ATOMIC_RELAXED))
+            __atomic_store_n(&e->kind, 0, __ATOMIC_RELAXED);
+        shim_fd_drop_state(e);
     }
 }
-/* Forgets fds lo..hi (close, dup2 target, close_range). No syscall. */
+/* Records the kind of the socket just made on fd and drops any per-fd state an earlier
+ * socket on that number left. No syscall once the table is mapped; errno preserved. */
+void shim_fd_set_kind_slow(int fd, int family, int type);
+static inline void shim_fd_set_kind(int fd, int family, int type)
+{
+    struct shim_fd *e = shim_fd_peek(fd);
+    if (__builtin_expect(!e, 0)) {
+        shim_fd_set_kind_slow(fd, family, type);
+        return;
+    }
+    __atomic_store_n(&e->kind, SHIM_FD_KIND(family, type), __ATOMIC_RELAXED);
+    shim_fd_drop_state(e);
+}
+/* Forgets fds lo..hi (a dup2 target, close_range: before the real call). No syscall. */
 void shim_fd_forget(int lo, int hi);
 
 #endif

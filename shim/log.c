@@ -113,6 +113,8 @@ static int sink_ready(void)
     return 0;
 }
 
+static void stamp_ref_set(void);
+
 static void configure(const struct sp_settings *s, int secure, int trace)
 {
     const char *env = secure ? NULL : getenv("SOCKPOLICY_LOG");
@@ -160,6 +162,7 @@ static void configure(const struct sp_settings *s, int secure, int trace)
     if (!ready)
         sp_rate_init(&diag.rate, RATE_PER_S, RATE_BURST);
     ready = 1;
+    stamp_ref_set();
     shim_log_every = level >= SP_LOG_ALL || diag.summary;
     shim_log_level = level;
 }
@@ -297,6 +300,7 @@ void shim_log_decision(const struct sp_rule *rule, enum sp_action action, int er
         shim_sock_kind(fd, &ev.family, &ev.type);
     if (fails) {
         ev.err = err;
+        ev.flags |= SP_EVF_NO_CALL;
         if (!rule)
             ev.flags |= SP_EVF_DEFAULT_DENY;
     } else {
@@ -318,14 +322,15 @@ void shim_log_opts(int fd, const struct sp_rule *rule, uint32_t which, enum sp_o
 {
     if (shim_log_level == SP_LOG_OFF)
         return;
-    stash_for(fd, op);
-    stash.asked |= rule->opts.mask & which;
-    stash.rep.applied |= rep->applied;
-    stash.rep.skipped |= rep->skipped;
-    stash.rep.failed |= rep->failed;
-    for (int o = 0; o < BIO_OPT_COUNT; o++)
-        if (rep->failed & BIO_OPT_BIT(o))
-            stash.rep.err[o] = rep->err[o];
+    /* A new forcing starts the record (no memset: err[] is read only for failed bits). */
+    stash.fd = fd;
+    stash.op = op;
+    stash.asked = rule->opts.mask & which;
+    stash.rep.applied = rep->applied;
+    stash.rep.skipped = rep->skipped;
+    stash.rep.failed = rep->failed;
+    for (uint32_t f = rep->failed; f; f &= f - 1)
+        stash.rep.err[__builtin_ctz(f)] = rep->err[__builtin_ctz(f)];
     if (op == SP_OP_SOCKET && shim_log_wants(rep->failed ? EINVAL : 0)) {
         struct sp_event ev;
         sp_event_init(&ev, op, fd);
@@ -347,6 +352,38 @@ void shim_log_opt_result(int fd, enum sp_op op, enum bio_opt opt, int err)
     } else if (!(stash.rep.failed & BIO_OPT_BIT(opt))) {
         stash.rep.applied |= BIO_OPT_BIT(opt);
     }
+}
+
+/* ---- durations ---- */
+
+/* The reference for shim_stamp's rate: a stamp and CLOCK_MONOTONIC taken together. */
+static struct {
+    uint64_t stamp, ns;
+} stamp_ref;
+
+static void stamp_ref_set(void)
+{
+    if (!__atomic_load_n(&stamp_ref.ns, __ATOMIC_RELAXED)) {
+        __atomic_store_n(&stamp_ref.stamp, shim_stamp(), __ATOMIC_RELAXED);
+        __atomic_store_n(&stamp_ref.ns, sp_diag_now_ns(), __ATOMIC_RELAXED);
+    }
+}
+
+uint64_t shim_stamp_elapsed_ns(uint64_t stamp)
+{
+#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__)
+    uint64_t t = shim_stamp(), now = sp_diag_now_ns();
+    uint64_t rs = __atomic_load_n(&stamp_ref.stamp, __ATOMIC_RELAXED);
+    uint64_t rn = __atomic_load_n(&stamp_ref.ns, __ATOMIC_RELAXED);
+    if (!rn || now <= rn || t <= rs || stamp > t)
+        return 0;
+    uint64_t span = now - rn;
+    double ticks_per_ns = (double)(t - rs) / (double)span;
+    uint64_t d = (uint64_t)((double)(t - stamp) / ticks_per_ns);
+    return d < span ? d : span;
+#else
+    return sp_diag_now_ns() - stamp;
+#endif
 }
 
 /* ---- pending connects ---- */
@@ -379,6 +416,15 @@ void shim_log_connect_pending(int fd, const struct sockaddr *sa, socklen_t len, 
     e->connect_ms = (uint32_t)(start / 1000000) | 1;
     e->connect_us = (uint32_t)(start / 1000);
     e->connect_rule = rule;
+    e->opts_asked = 0;
+    if (rule && stash.asked && stash.fd == fd && stash.op == SP_OP_CONNECT) {
+        e->opts_asked = stash.asked; /* for the line that tells how it ended */
+        e->opts_applied = stash.rep.applied;
+        e->opts_skipped = stash.rep.skipped;
+        e->opts_failed = stash.rep.failed;
+        for (uint32_t f = stash.rep.failed; f; f &= f - 1)
+            e->opts_err[__builtin_ctz(f)] = (uint8_t)stash.rep.err[__builtin_ctz(f)];
+    }
     e->logged = 0;
     memset(&e->peer, 0, sizeof e->peer);
     memcpy(&e->peer, sa, len < sizeof e->peer ? len : sizeof e->peer);
@@ -415,8 +461,9 @@ void shim_log_connect_end(int fd, int err, enum sp_phase phase, const char *note
     ev.err = err;
     ev.phase = phase;
     ev.tcp_state = state;
-    ev.family = e->family;
-    ev.type = e->type;
+    uint32_t kind = __atomic_load_n(&e->kind, __ATOMIC_RELAXED);
+    ev.family = (int)(kind >> 16);
+    ev.type = (int)(kind & 0xffff);
     ev.duration_ns = (uint64_t)(uint32_t)(now_us() - e->connect_us) * 1000;
     ev.note = note;
     sp_event_set_addr(&ev, 1, &e->peer.sa, addr_len(&e->peer));
@@ -428,6 +475,14 @@ void shim_log_connect_end(int fd, int err, enum sp_phase phase, const char *note
     if (shim_real.getsockname(fd, &local.sa, &llen) == 0)
         sp_event_set_addr(&ev, 0, &local.sa, llen);
     ev.rule = want.trace ? NULL : rule;
+    if (rule && e->opts_asked) { /* the options forced before the connect began */
+        ev.opts_asked = e->opts_asked;
+        ev.opts.applied = e->opts_applied;
+        ev.opts.skipped = e->opts_skipped;
+        ev.opts.failed = e->opts_failed;
+        for (uint32_t f = e->opts_failed; f; f &= f - 1)
+            ev.opts.err[__builtin_ctz(f)] = e->opts_err[__builtin_ctz(f)];
+    }
     /* the summary counts every end; the line only when the level wants it */
     emit(&ev);
     errno = saved;

@@ -66,6 +66,26 @@ void shim_log_opts(int fd, const struct sp_rule *rule, uint32_t which, enum sp_o
 /* An option BIO sets itself (keepalive, nodelay, TFO, reuseaddr) applied (err 0) or refused. */
 void shim_log_opt_result(int fd, enum sp_op op, enum bio_opt opt, int err);
 
+/* Timing a call for its log line. At the default level only failures are logged, so a call
+ * takes a stamp (the CPU's time stamp counter where there is one: one instruction, no vDSO
+ * call) and converts it to a duration only when it logs; elsewhere the stamp is
+ * sp_diag_now_ns(). */
+static inline uint64_t shim_stamp(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    return __builtin_ia32_rdtsc();
+#elif defined(__aarch64__)
+    uint64_t v;
+    __asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(v));
+    return v;
+#else
+    return sp_diag_now_ns();
+#endif
+}
+/* Nanoseconds since stamp (from shim_stamp): the counter's rate is measured against
+ * CLOCK_MONOTONIC since the logger was set up (the duration is bounded by that span). */
+uint64_t shim_stamp_elapsed_ns(uint64_t stamp);
+
 /* Non-blocking connects, followed to their outcome. */
 /* Remembers a connect to sa that returned EINPROGRESS on fd (start: sp_diag_now_ns()). */
 void shim_log_connect_pending(int fd, const struct sockaddr *sa, socklen_t len, int family,
@@ -78,7 +98,7 @@ void shim_log_connect_end(int fd, int err, enum sp_phase phase, const char *note
 static inline int shim_log_pending(int fd)
 {
     struct shim_fd *e = shim_fd_peek(fd);
-    return e && e->ino && e->connect_ms && !e->logged;
+    return e && __atomic_load_n(&e->ino, __ATOMIC_RELAXED) && e->connect_ms && !e->logged;
 }
 /* Logs the pending connects among fds lo..hi that are about to be closed (dup2, dup3,
  * close_range); a walk over the table's entries only when some connect is pending. */

@@ -53,7 +53,7 @@ static int __attribute__((noinline)) setsockopt_pinned(int fd, int level, int na
                                                        const void *val, socklen_t len)
 {
     struct shim_fd *e = shim_fd_peek(fd);
-    if (e && e->inh_rule && shim_depth == 0)
+    if (e && __atomic_load_n(&e->inh_rule, __ATOMIC_RELAXED) && shim_depth == 0)
         shim_inherit_forget(fd);
     if (!e || !e->pinned || shim_depth > 0)
         return shim_real.setsockopt(fd, level, name, val, len);

@@ -438,10 +438,8 @@ int shim_gate_slow(const struct shim_decision *d, enum sp_op op, int fd, const s
     }
 }
 
-int shim_sock_kind(int fd, int *family, int *type)
+int shim_sock_kind_slow(int fd, int *family, int *type)
 {
-    if (shim_fd_kind(fd, family, type) == 0)
-        return 0; /* recorded when socket() or accept() made it: no syscall */
     int saved = errno, fam = 0, ty = 0;
     socklen_t l1 = sizeof fam, l2 = sizeof ty;
     if (shim_real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &fam, &l1) != 0 ||
@@ -453,10 +451,10 @@ int shim_sock_kind(int fd, int *family, int *type)
     *family = fam;
     *type = ty;
     struct shim_fd *e = shim_fd_get(fd);
-    if (e && !e->type) { /* keep any per-fd state: it has its own inode check */
-        e->family = (int16_t)fam;
-        e->type = (int16_t)ty;
-    }
+    uint32_t none = 0; /* keep any per-fd state: it has its own inode check */
+    if (e)
+        __atomic_compare_exchange_n(&e->kind, &none, SHIM_FD_KIND(fam, ty), 0, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED);
     return 0;
 }
 

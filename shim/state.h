@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "fdtab.h"
 #include "policy.h"
 #include "real.h"
 
@@ -154,7 +155,13 @@ static inline int shim_gate(const struct shim_decision *d, enum sp_op op, int fd
 /* The family and type (flags masked) of socket fd: as recorded in the fd table (no syscall),
  * else from the kernel (then recorded). Returns 0, or -1 (errno preserved) when fd is not an
  * open socket: then pass through. */
-int shim_sock_kind(int fd, int *family, int *type);
+int shim_sock_kind_slow(int fd, int *family, int *type);
+static inline int shim_sock_kind(int fd, int *family, int *type)
+{
+    if (shim_fd_kind(fd, family, type) == 0)
+        return 0; /* recorded when socket() or accept() made it: no syscall */
+    return shim_sock_kind_slow(fd, family, type);
+}
 
 /* Per-thread random number in [0, 1000000) for `fail` rates. */
 uint32_t shim_random_ppm(void);

@@ -16,7 +16,7 @@ other=$(free_port)
 printf 'log failures\ndeny connect to 127.0.0.1 port %s errno=ECONNREFUSED\n' "$port" > "$TMP/deny.conf"
 out=$(SOCKPOLICY_LOG=$TMP/deny.log under "$TMP/deny.conf" "$S" client 127.0.0.1 "$port")
 like "$out" '^connect=-1 errno=ECONNREFUSED' "deny: connect fails with the rule's errno"
-like "$(cat "$TMP/deny.log")" "connect fd=[0-9]+ tcp 127\.0\.0\.1:$port failed ECONNREFUSED \(111\) after .*: denied by a sockpolicy rule.* \[rule $TMP/deny.conf:2 deny\]" "deny: logged with the rule's file and line"
+like "$(cat "$TMP/deny.log")" "connect fd=[0-9]+ tcp 127\.0\.0\.1:$port failed ECONNREFUSED \(111\): denied by a sockpolicy rule.* \[rule $TMP/deny.conf:2 deny\]" "deny: logged with the rule's file and line"
 if command -v strace > /dev/null; then
     SOCKPOLICY_CONF=$TMP/deny.conf strace -qq -E LD_PRELOAD="$PRELOAD" -e trace=connect -o "$TMP/deny.st" "$S" client 127.0.0.1 "$port" > /dev/null
     is "$(grep -c "htons($port)" "$TMP/deny.st")" 0 "deny: no connect syscall reaches the kernel (strace)"

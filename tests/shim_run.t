@@ -16,7 +16,7 @@ like "$env_out" "^SOCKPOLICY_CONF=$TMP/rel.conf\$" "SOCKPOLICY_CONF: the -c file
 like "$env_out" "^SOCKPOLICY_LOG=$TMP/shim.log\$" "SOCKPOLICY_LOG: the --log file, made absolute"
 out=$(env -u LD_PRELOAD "$CMD" run -c rel.conf --log shim.log -- "$S" client 127.0.0.1 9)
 like "$out" '^connect=-1 errno=ENETUNREACH' "the program runs under the policy"
-like "$(cat shim.log)" 'connect fd=[0-9]+ .* failed ENETUNREACH \(101\) after .*denied by a sockpolicy rule' "and logs to the --log file"
+like "$(cat shim.log)" 'connect fd=[0-9]+ .* failed ENETUNREACH \(101\): denied by a sockpolicy rule' "and logs to the --log file"
 out=$("$CMD" run -c rel.conf -- bash -c "cd / && '$S' client 127.0.0.1 9" 2> /dev/null)
 like "$out" '^connect=-1 errno=ENETUNREACH' "a child process (bash -c, after cd /) inherits the shim and the policy"
 # statically linked: refused, with the reason.
