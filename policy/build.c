@@ -38,7 +38,7 @@ struct tcond { /* what the table's passes read of a rule's matches */
 
 struct trule {   /* a rule that goes into the table */
     struct tcond c; /* a copy: the passes below read it in order, not across 232-byte records */
-    uint32_t pos; /* in the op's list, then its global index (the table's cells) */
+    uint32_t pos; /* in the op's list, then its record's offset in the blob (the cells) */
     uint16_t ftcm; /* family-type classes it matches */
     uint32_t pcl_off, pcl_n; /* its port classes in T, or pcl_n = ALL_PORTS */
 };
