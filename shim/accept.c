@@ -26,7 +26,7 @@ static void log_accept(int fd, int nfd, const bio_addr *peer, socklen_t plen, in
     ev.family = family;
     ev.type = type;
     ev.err = err;
-    ev.duration_ns = sp_diag_now_ns() - t0;
+    ev.duration_ns = shim_stamp_elapsed_ns(t0);
     bio_addr local;
     socklen_t llen = sizeof local;
     if (shim_real.getsockname(err ? fd : nfd, &local.sa, &llen) == 0)
@@ -56,10 +56,12 @@ static int __attribute__((noinline)) accept_ruled(int fd, struct sockaddr *sa, s
     int saved = errno;
     bio_addr peer;
     socklen_t plen = sizeof peer;
-    int opts = (flags & SOCK_NONBLOCK) ? BIO_SOCK_NONBLOCK : 0;
-    uint64_t t0 = shim_log_level != SP_LOG_OFF ? sp_diag_now_ns() : 0;
-    int nfd = bio_accept_sa(fd, &peer.sa, &plen, opts, flags);
-    bio_err_clear();
+    uint64_t t0 = shim_stamp();
+    /* The kernel's accept, not bio_accept_sa: an accepted socket on Linux takes its blocking
+     * mode from accept4's flags alone, so BIO's ioctl(FIONBIO) to the same mode changed
+     * nothing, on every accepted socket. */
+    int nfd = flags ? shim_real.accept4(fd, &peer.sa, &plen, flags)
+                    : shim_real.accept(fd, &peer.sa, &plen);
     if (nfd < 0) {
         int err = errno;
         if (shim_log_level != SP_LOG_OFF)

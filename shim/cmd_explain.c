@@ -11,6 +11,10 @@
 
 #include "cmd.h"
 
+#ifndef SP_SYSCONFDIR
+#define SP_SYSCONFDIR "/etc"
+#endif
+
 static void explain_usage(FILE *f)
 {
     fprintf(f,
@@ -21,7 +25,7 @@ static void explain_usage(FILE *f)
             "  ADDRESS  10.1.2.3:5432, [2001:db8::1]:443, 2001:db8::1, /run/x.sock or @abstract;\n"
             "           the remote address for connect and send, the peer for accept, the\n"
             "           local one for bind and listen; none for socket\n"
-            "  -c, --config FILE  the policy (default: $SOCKPOLICY_CONF, else /etc/sockpolicy.conf)\n"
+            "  -c, --config FILE  the policy (default: $SOCKPOLICY_CONF, else " SP_SYSCONFDIR "/sockpolicy.conf)\n"
             "  --prog NAME  the program's name (default: empty)\n"
             "  --uid N      the user id (default: yours)\n"
             "  --type T     stream (the default) or dgram\n"
@@ -134,7 +138,7 @@ int cmd_explain(int argc, char **argv)
     int type = SOCK_STREAM, family = AF_INET;
     uid_t uid = getuid();
     if (!conf || !*conf)
-        conf = "/etc/sockpolicy.conf";
+        conf = SP_SYSCONFDIR "/sockpolicy.conf";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;

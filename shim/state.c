@@ -16,7 +16,10 @@
 #include "fdtab.h"
 #include "log.h"
 
-#define SYSTEM_CONF "/etc/sockpolicy.conf"
+#ifndef SP_SYSCONFDIR
+#define SP_SYSCONFDIR "/etc"
+#endif
+#define SYSTEM_CONF SP_SYSCONFDIR "/sockpolicy.conf"
 
 _Atomic(struct sp_policy *) shim_policy;
 _Atomic uint32_t shim_ops;
