@@ -197,7 +197,12 @@ int bio_listen(int sock, const bio_addr *addr, int options)
  * accept(fd, NULL, len) does not write it either). sa != NULL with len == NULL: sa is taken
  * to hold a whole bio_addr. The new fd's blocking mode is always set: non-blocking when
  * options has BIO_SOCK_NONBLOCK or flags has SOCK_NONBLOCK. */
-int bio_accept_sa(int accept_sock, struct sockaddr *sa, socklen_t *len, int options, int flags)
+/* always_nbio: BIO_accept_ex sets the accepted socket's mode with ioctl(FIONBIO) every time.
+ * The accept4 variant skips that ioctl when accept4's own flags already gave the mode asked
+ * for (an accepted socket on Linux takes its mode from those flags alone, never from the
+ * listener), so the shim's accept pays no syscall that changes nothing. */
+static int accept_common(int accept_sock, struct sockaddr *sa, socklen_t *len, int options,
+                         int flags, int always_nbio)
 {
     const struct bio_sysops *ops = bio_sysops();
     bio_addr scratch;
@@ -219,7 +224,7 @@ int bio_accept_sa(int accept_sock, struct sockaddr *sa, socklen_t *len, int opti
         return -1;
     }
     mode = (options & BIO_SOCK_NONBLOCK) || (flags & SOCK_NONBLOCK);
-    if (!bio_socket_nbio(fd, mode)) {
+    if ((always_nbio || mode != ((flags & SOCK_NONBLOCK) != 0)) && !bio_socket_nbio(fd, mode)) {
         int saved = errno; /* the caller sees the ioctl's errno, not close's */
 
         ops->close(fd);
@@ -229,9 +234,14 @@ int bio_accept_sa(int accept_sock, struct sockaddr *sa, socklen_t *len, int opti
     return fd;
 }
 
+int bio_accept_sa(int accept_sock, struct sockaddr *sa, socklen_t *len, int options, int flags)
+{
+    return accept_common(accept_sock, sa, len, options, flags, 0);
+}
+
 int bio_accept_ex(int accept_sock, bio_addr *peer, int options)
 {
-    return bio_accept_sa(accept_sock, peer ? &peer->sa : NULL, NULL, options, 0);
+    return accept_common(accept_sock, peer ? &peer->sa : NULL, NULL, options, 0, 1);
 }
 
 int bio_closesocket(int sock)

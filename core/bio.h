@@ -126,7 +126,9 @@ int bio_sock_non_fatal_error(int err);
 /* Variants on a plain sockaddr and its length, for the shim (which has no bio_addr and must
  * keep the program's own address length, e.g. for abstract AF_UNIX names). Same steps,
  * returns and errno as bio_bind / bio_connect; bio_accept_sa uses accept4(flags) when flags
- * is not 0, and stores the peer's length in *len when len is not NULL. */
+ * is not 0, stores the peer's length in *len when len is not NULL, and sets the accepted
+ * socket's mode with FIONBIO only when the options ask for a mode accept4's flags did not
+ * already give (bio_accept_ex always makes that ioctl, as BIO_accept_ex does). */
 int bio_bind_sa(int sock, const struct sockaddr *sa, socklen_t len, int options);
 int bio_connect_sa(int sock, const struct sockaddr *sa, socklen_t len, int options);
 int bio_accept_sa(int accept_sock, struct sockaddr *sa, socklen_t *len, int options, int flags);

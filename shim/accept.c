@@ -57,13 +57,12 @@ static int __attribute__((noinline)) accept_ruled(int fd, struct sockaddr *sa, s
     bio_addr peer;
     socklen_t plen = sizeof peer;
     uint64_t t0 = shim_stamp();
-    /* The kernel's accept, not bio_accept_sa: an accepted socket on Linux takes its blocking
-     * mode from accept4's flags alone, so BIO's ioctl(FIONBIO) to the same mode changed
-     * nothing, on every accepted socket. */
-    int nfd = flags ? shim_real.accept4(fd, &peer.sa, &plen, flags)
-                    : shim_real.accept(fd, &peer.sa, &plen);
+    /* Through the core: bio_accept_sa keeps the program's accept4 flags (and so its blocking
+     * mode) and makes no FIONBIO that would change nothing. */
+    int nfd = bio_accept_sa(fd, &peer.sa, &plen, 0, flags);
     if (nfd < 0) {
         int err = errno;
+        bio_err_clear();
         if (shim_log_level != SP_LOG_OFF)
             log_accept(fd, -1, NULL, 0, family, type, NULL, err, t0);
         errno = err;

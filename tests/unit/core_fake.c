@@ -172,6 +172,53 @@ static void test_accept_ioctl_fails(void)
     close(lfd);
 }
 
+/* bio_accept_ex always sets the mode (BIO does); the accept4 variant only when accept4's
+ * flags did not already give the mode asked for. */
+static void test_accept_sa_mode(void)
+{
+    static const struct {
+        int options, flags;
+        const char *log;
+        int nonblock;
+    } cases[] = {
+        {0, 0, "accept;", 0},
+        {0, SOCK_CLOEXEC, "accept4;", 0},
+        {0, SOCK_NONBLOCK, "accept4;", 1},
+        {BIO_SOCK_NONBLOCK, SOCK_NONBLOCK, "accept4;", 1},
+        {BIO_SOCK_NONBLOCK, 0, "accept;ioctl(1);", 1},
+        {BIO_SOCK_NONBLOCK, SOCK_CLOEXEC, "accept4;ioctl(1);", 1},
+    };
+    bio_addr a;
+    int lfd = listener(&a);
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int c = socket(AF_INET, SOCK_STREAM, 0), r;
+
+        connect(c, &a.sa, sizeof a.s_in);
+        calllog[0] = 0;
+        r = bio_accept_sa(lfd, NULL, NULL, cases[i].options, cases[i].flags);
+        ok(r >= 0, "bio_accept_sa options %#x flags %#x accepts", cases[i].options,
+           (unsigned)cases[i].flags);
+        is_str(calllog, cases[i].log, "bio_accept_sa options %#x flags %#x: calls",
+               cases[i].options, (unsigned)cases[i].flags);
+        is_int(is_nonblock(r), cases[i].nonblock, "bio_accept_sa options %#x flags %#x: mode",
+               cases[i].options, (unsigned)cases[i].flags);
+        close(r);
+        close(c);
+    }
+    {
+        int c = socket(AF_INET, SOCK_STREAM, 0), r;
+
+        connect(c, &a.sa, sizeof a.s_in);
+        calllog[0] = 0;
+        r = bio_accept_ex(lfd, NULL, 0);
+        is_str(calllog, "accept;ioctl(0);", "bio_accept_ex sets blocking mode even so");
+        close(r);
+        close(c);
+    }
+    close(lfd);
+}
+
 static void test_retryable(void)
 {
     static const int nonfatal[] = {EINTR, EPROTO, EAGAIN, EALREADY, ENOTCONN, EINPROGRESS};
@@ -302,6 +349,7 @@ int main(void)
     bio_set_sysops(&fake);
     ok(bio_sysops()->connect == f_connect, "bio_set_sysops installs the table");
     test_accept_ioctl_fails();
+    test_accept_sa_mode();
     test_retryable();
     test_order_and_refusals();
     bio_set_sysops(NULL);
