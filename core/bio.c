@@ -111,7 +111,7 @@ int bio_connect_sa(int sock, const struct sockaddr *sa, socklen_t len, int optio
         bio_err_bio(BIO_R_INVALID_SOCKET);
         return 0;
     }
-    if (!bio_socket_nbio(sock, (options & BIO_SOCK_NONBLOCK) != 0))
+    if (!(options & SP_BIO_KEEP_MODE) && !bio_socket_nbio(sock, (options & BIO_SOCK_NONBLOCK) != 0))
         return 0;
     if ((options & BIO_SOCK_KEEPALIVE) &&
         !set_flag(ops, sock, SOL_SOCKET, SO_KEEPALIVE, BIO_R_UNABLE_TO_KEEPALIVE))
@@ -135,7 +135,8 @@ int bio_connect_sa(int sock, const struct sockaddr *sa, socklen_t len, int optio
 
 int bio_connect(int sock, const bio_addr *addr, int options)
 {
-    return bio_connect_sa(sock, &addr->sa, bio_addr_sockaddr_size(addr), options);
+    return bio_connect_sa(sock, &addr->sa, bio_addr_sockaddr_size(addr),
+                          options & ~SP_BIO_KEEP_MODE);
 }
 
 int bio_listen(int sock, const bio_addr *addr, int options)

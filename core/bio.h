@@ -32,6 +32,12 @@
 #define BIO_SOCK_TFO 0x20
 #endif
 
+/* Our extension, honoured by bio_connect_sa only: leave the socket's blocking mode as it is
+ * (no FIONBIO), for a caller that has already made the mode what it wants. A high bit, so it
+ * can never collide with a future OpenSSL flag; bio_connect ignores it, as BIO_connect ignores
+ * every bit it does not know. */
+#define SP_BIO_KEEP_MODE 0x40000000
+
 /* Reason codes (lib BIO), values as in OpenSSL's bioerr.h. */
 #ifndef BIO_R_ACCEPT_ERROR
 #define BIO_R_ACCEPT_ERROR 100

@@ -122,8 +122,12 @@ static int options_connect(int fd, const struct sockaddr *sa, socklen_t len, int
     shim_apply_opts_kind(fd, rule, SHIM_OPTS_ALL & ~SHIM_OPTS_LISTEN_AFTER, SP_OP_CONNECT, family,
                          type);
     uint64_t t0 = shim_stamp();
-    int r = shim_real.connect(fd, sa, len);
+    /* Through the core, with the program's blocking mode left as it is: the options were set
+     * above, once each, so no BIO flag repeats them. */
+    int r = bio_connect_sa(fd, sa, len, SP_BIO_KEEP_MODE) == 1 ? 0 : -1;
     int err = errno;
+    if (r != 0)
+        bio_err_clear();
     if (connect_logs(r))
         log_connect(fd, sa, len, family, type, rule, r, err, t0);
     shim_pin(fd, rule, family, type);

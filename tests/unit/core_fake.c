@@ -219,6 +219,28 @@ static void test_accept_sa_mode(void)
     close(lfd);
 }
 
+/* SP_BIO_KEEP_MODE: bio_connect_sa leaves the mode alone; bio_connect ignores the bit. */
+static void test_connect_keep_mode(void)
+{
+    bio_addr a;
+    int lfd = listener(&a), fd;
+
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    calllog[0] = 0;
+    is_int(bio_connect_sa(fd, &a.sa, sizeof a.s_in, SP_BIO_KEEP_MODE), 0,
+           "KEEP_MODE non-blocking connect: 0 (in progress)");
+    is_str(calllog, "connect(16);", "KEEP_MODE: no FIONBIO before connect");
+    is_int(is_nonblock(fd), 1, "KEEP_MODE: the socket stays non-blocking");
+    close(fd);
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    calllog[0] = 0;
+    is_int(bio_connect(fd, &a, SP_BIO_KEEP_MODE), 1, "bio_connect ignores KEEP_MODE: connects");
+    is_str(calllog, "ioctl(0);connect(16);", "bio_connect ignores KEEP_MODE: FIONBIO(0) as BIO");
+    close(fd);
+    bio_err_clear();
+    close(lfd);
+}
+
 static void test_retryable(void)
 {
     static const int nonfatal[] = {EINTR, EPROTO, EAGAIN, EALREADY, ENOTCONN, EINPROGRESS};
@@ -350,6 +372,7 @@ int main(void)
     ok(bio_sysops()->connect == f_connect, "bio_set_sysops installs the table");
     test_accept_ioctl_fails();
     test_accept_sa_mode();
+    test_connect_keep_mode();
     test_retryable();
     test_order_and_refusals();
     bio_set_sysops(NULL);
