@@ -137,7 +137,9 @@ static int inh_setup(int lfd, struct shim_fd *l, const struct sp_rule *rule, uin
         return 0;
     }
     l->inh_check = (int8_t)inh_check_opt(l, rule, mask);
-    __atomic_store_n(&l->inh_rule, rule, __ATOMIC_RELAXED);
+    /* release: inh_rule publishes inh_orig, inh_mask and inh_check (plain fields) to the
+     * other threads accepting on lfd, which load it with acquire */
+    __atomic_store_n(&l->inh_rule, rule, __ATOMIC_RELEASE);
     __atomic_store_n(&shim_fd_pins, 1, __ATOMIC_RELAXED); /* setsockopt on lfd must drop this */
     return 1;
 }
@@ -156,7 +158,7 @@ void shim_accept_opts(int lfd, int nfd, const struct sp_rule *rule, uint32_t whi
     struct shim_fd *l = shim_fd_peek(lfd);
     uint32_t want = rule ? rule->opts.mask & which : 0;
     int saved = errno;
-    const struct sp_rule *ir = l ? __atomic_load_n(&l->inh_rule, __ATOMIC_RELAXED) : NULL;
+    const struct sp_rule *ir = l ? __atomic_load_n(&l->inh_rule, __ATOMIC_ACQUIRE) : NULL;
     if (ir) {
         int v, o = l->inh_check;
         /* nfd has the listener's forced values only if the handshake completed after they
@@ -175,7 +177,14 @@ void shim_accept_opts(int lfd, int nfd, const struct sp_rule *rule, uint32_t whi
     } else if (l && !__atomic_load_n(&l->inh_off, __ATOMIC_RELAXED) &&
                __atomic_load_n(&l->kind, __ATOMIC_RELAXED) && (want & SHIM_OPTS_INHERITED) &&
                type == SOCK_STREAM && (family == AF_INET || family == AF_INET6)) {
-        inh_setup(lfd, l, rule, want & SHIM_OPTS_INHERITED, family, type);
+        /* One thread sets the listener up (inh_off 2 while and after it does): a second
+         * one reading the listener's values meanwhile would keep the forced ones as its own.
+         * The others put the options on their sockets until inh_rule is published. */
+        uint8_t none = 0;
+        if (__atomic_compare_exchange_n(&l->inh_off, &none, 2, 0, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED) &&
+            !inh_setup(lfd, l, rule, want & SHIM_OPTS_INHERITED, family, type))
+            __atomic_store_n(&l->inh_off, 0, __ATOMIC_RELAXED); /* as it was: a later accept tries again */
     }
     errno = saved;
     if (want)
