@@ -148,4 +148,16 @@ const char *sp_errno_name(int err);
 /* The errno for a name such as "EACCES", or 0 when unknown. */
 int sp_errno_from_name(const char *name, size_t len);
 
+/* What the rules of op look at in a call (policy/shimapi.c), for a caller that keys cached
+ * decisions: SP_TESTS_* bits; a part no rule tests cannot change sp_policy_match's answer
+ * (the default action does not depend on the call either). Every rule of op counts, whether
+ * or not its prog/uid matches hold. One pass over the rules; SP_TESTS_ALL for NULL. No
+ * syscall, errno untouched. */
+#define SP_TESTS_TYPE 1u /* the socket type (some but not all types of a family) */
+#define SP_TESTS_PORT 2u /* the port of the address */
+#define SP_TESTS_ADDR 4u /* the IP address */
+#define SP_TESTS_PATH 8u /* the AF_UNIX path */
+#define SP_TESTS_ALL 15u
+uint32_t sp_policy_tests(const struct sp_policy *p, enum sp_op op);
+
 #endif

@@ -147,6 +147,40 @@ static uint32_t ops_of(const struct sp_policy *p)
     return ops;
 }
 
+/* What each op's rules test (sp_policy_tests), for the decision memo's key: 4 bits per op in
+ * one word, valid for keys_p. Written by the one thread that loads (keys_p NULL while the
+ * word changes); read by decide_remember, which believes the word only when keys_p is p both
+ * before and after reading it. */
+static _Atomic(const struct sp_policy *) keys_p;
+static _Atomic uint32_t keys_tests;
+
+static void keys_of(const struct sp_policy *p)
+{
+    uint32_t t = 0;
+    for (int op = 0; op < SP_OP_COUNT; op++)
+        t |= sp_policy_tests(p, (enum sp_op)op) << (op * 4);
+    atomic_store_explicit(&keys_p, NULL, memory_order_release);
+    atomic_store_explicit(&keys_tests, t, memory_order_release);
+    atomic_store_explicit(&keys_p, p, memory_order_release);
+}
+
+/* The bits of an inet key's first word (family, port, IPv4 address) that op's rules in p may
+ * test; all of them when not known for p. */
+static uint64_t key_mask(const struct sp_policy *p, enum sp_op op)
+{
+    if (atomic_load_explicit(&keys_p, memory_order_acquire) != p)
+        return ~(uint64_t)0;
+    uint32_t t = atomic_load_explicit(&keys_tests, memory_order_acquire) >> (op * 4) & 15;
+    if (atomic_load_explicit(&keys_p, memory_order_acquire) != p)
+        return ~(uint64_t)0;
+    uint64_t m = ~(uint64_t)0;
+    if (!(t & SP_TESTS_PORT))
+        m &= ~(uint64_t)0xffff0000u; /* bytes 2-3: the port */
+    if (!(t & SP_TESTS_ADDR))
+        m &= 0xffffffffu;            /* bytes 4-7: the IPv4 address */
+    return m;
+}
+
 /* Loads and specialises w.path, compiled form first. NULL with the first error in *diag. */
 static struct sp_policy *load_file(struct first_diag *diag)
 {
@@ -193,6 +227,7 @@ static struct sp_policy *adopt(struct sp_policy *p, uint32_t *ops, uint64_t main
     w.obj_id = watch_id(p, 0, main); /* main: the file's identity before it was read */
     w.fail_id = 0;
     *ops = ops_of(p);
+    keys_of(p);
     return *ops ? p : SHIM_IDLE;
 }
 
@@ -367,10 +402,14 @@ decide_remember(const struct sp_policy *p, enum sp_op op, int family, int type,
                 uint64_t k2)
 {
     struct shim_decision d = decide(p, op, family, type, sa, len);
+    uint64_t m = key_mask(p, op);
+    if (!(m >> 32)) /* no rule tests the address: nor its IPv6 part */
+        k1 = k2 = 0;
     memo.p = NULL; /* a signal handler's decide in between must not see a half-written entry */
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     memo.what = what;
-    memo.k[0] = k0;
+    memo.kmask = m;
+    memo.k[0] = k0 & m;
     memo.k[1] = k1;
     memo.k[2] = k2;
     memo.d = d;
@@ -399,7 +438,8 @@ struct shim_decision shim_decide_slow(const struct sp_policy *p, enum sp_op op, 
         return decide(p, op, family, type, sa, len);
     }
     uint32_t what = (uint32_t)op | (uint32_t)(type & 0xff) << 8 | (uint32_t)family << 16;
-    if (memo.p == p && memo.what == what && memo.k[0] == k0 && memo.k[1] == k1 && memo.k[2] == k2)
+    if (memo.p == p && memo.what == what && memo.k[0] == (k0 & memo.kmask) &&
+        (!(memo.kmask >> 32) || (memo.k[1] == k1 && memo.k[2] == k2)))
         return memo.d;
     return decide_remember(p, op, family, type, sa, len, what, k0, k1, k2);
 }

@@ -118,7 +118,10 @@ struct shim_decision {
 struct shim_decision_memo {
     const struct sp_policy *p;
     uint32_t what;      /* op | type << 8 | family << 16 */
-    uint64_t k[3];      /* sockaddr bytes 0..8 (family, port, v4 address) and the v6 address */
+    uint64_t k[3];      /* sockaddr bytes 0..8 (family, port, v4 address) and the v6 address,
+                         * with the parts no rule of the op tests zeroed (kmask, k[1..2]) */
+    uint64_t kmask;     /* the bits of k[0] the op's rules test (a port only an accept's peer
+                         * varies: with none tested, every accept hits) */
     struct shim_decision d;
 };
 extern __thread struct shim_decision_memo shim_memo
@@ -133,7 +136,7 @@ static inline struct shim_decision shim_decide(const struct sp_policy *p, enum s
         shim_memo.what == ((uint32_t)op | (uint32_t)(type & 0xff) << 8 | (uint32_t)family << 16)) {
         uint64_t k0;
         __builtin_memcpy(&k0, sa, 8);
-        if (shim_memo.k[0] == k0 && !shim_memo.k[1] && !shim_memo.k[2])
+        if (shim_memo.k[0] == (k0 & shim_memo.kmask) && !shim_memo.k[1] && !shim_memo.k[2])
             return shim_memo.d;
     }
     return shim_decide_slow(p, op, family, type, sa, len);
