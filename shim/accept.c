@@ -57,6 +57,8 @@ static int __attribute__((noinline)) accept_ruled(int fd, struct sockaddr *sa, s
     bio_addr peer;
     socklen_t plen = sizeof peer;
     uint64_t t0 = shim_stamp();
+    struct shim_fd *l = shim_fd_peek(fd);
+    const struct sp_rule *sure = l ? __atomic_load_n(&l->inh_sure, __ATOMIC_ACQUIRE) : NULL;
     /* Through the core: bio_accept_sa keeps the program's accept4 flags (and so its blocking
      * mode) and makes no FIONBIO that would change nothing. */
     int nfd = bio_accept_sa(fd, &peer.sa, &plen, 0, flags);
@@ -82,7 +84,7 @@ static int __attribute__((noinline)) accept_ruled(int fd, struct sockaddr *sa, s
     /* Options an accepted socket inherits are set once, on the listener (see apply.h). */
     shim_accept_opts(fd, nfd, set,
                      SHIM_OPTS_ALL & ~SHIM_OPTS_LISTEN_AFTER & ~BIO_OPT_BIT(BIO_OPT_TFO_CONNECT),
-                     family, type);
+                     family, type, sure);
     if (set)
         shim_pin(nfd, set, family, type);
     if (shim_log_level != SP_LOG_OFF)

@@ -137,6 +137,7 @@ static int inh_setup(int lfd, struct shim_fd *l, const struct sp_rule *rule, uin
         return 0;
     }
     l->inh_check = (int8_t)inh_check_opt(l, rule, mask);
+    __atomic_store_n(&l->inh_sure, NULL, __ATOMIC_RELAXED);
     /* release: inh_rule publishes inh_orig, inh_mask and inh_check (plain fields) to the
      * other threads accepting on lfd, which load it with acquire */
     __atomic_store_n(&l->inh_rule, rule, __ATOMIC_RELEASE);
@@ -149,11 +150,12 @@ static void inh_drop(int lfd, struct shim_fd *l, int family, int type)
 {
     inh_restore(lfd, l, family, type);
     __atomic_store_n(&l->inh_rule, NULL, __ATOMIC_RELAXED);
+    __atomic_store_n(&l->inh_sure, NULL, __ATOMIC_RELAXED);
     __atomic_store_n(&l->inh_off, 1, __ATOMIC_RELAXED);
 }
 
 void shim_accept_opts(int lfd, int nfd, const struct sp_rule *rule, uint32_t which, int family,
-                      int type)
+                      int type, const struct sp_rule *sure)
 {
     struct shim_fd *l = shim_fd_peek(lfd);
     uint32_t want = rule ? rule->opts.mask & which : 0;
@@ -163,8 +165,10 @@ void shim_accept_opts(int lfd, int nfd, const struct sp_rule *rule, uint32_t whi
         int v, o = l->inh_check;
         /* nfd has the listener's forced values only if the handshake completed after they
          * were set: one read of the last one set tells (they are set in order). */
-        int has = o < 0 || (bio_opt_read(nfd, (enum bio_opt)o, NULL, &v) == 0 &&
-                            v == ir->opts.val[o]);
+        int has = o < 0 || sure == ir ||
+                  (bio_opt_read(nfd, (enum bio_opt)o, NULL, &v) == 0 && v == ir->opts.val[o]);
+        if (has && sure != ir && rule == ir)
+            __atomic_store_n(&l->inh_sure, ir, __ATOMIC_RELAXED); /* later accepts skip the read */
         if (rule == ir) {
             if (has)
                 want &= ~l->inh_mask; /* inherited: nothing to set for those */
@@ -197,6 +201,7 @@ void shim_inherit_forget(int lfd)
     if (l && __atomic_load_n(&l->inh_rule, __ATOMIC_RELAXED)) {
         /* the program changed the listener: its values are its own now */
         __atomic_store_n(&l->inh_rule, NULL, __ATOMIC_RELAXED);
+        __atomic_store_n(&l->inh_sure, NULL, __ATOMIC_RELAXED);
         __atomic_store_n(&l->inh_off, 1, __ATOMIC_RELAXED);
     }
 }

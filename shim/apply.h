@@ -31,11 +31,12 @@ int shim_bio_option_failed(int fd, int *flags, enum sp_op op);
 
 /* Forces rule's options (which; rule may be NULL: none) on nfd, just accepted on listener lfd.
  * Options accepted sockets inherit (SHIM_OPTS_INHERITED) are set once on the listener instead,
- * its own values kept; an accepted socket then needs one getsockopt to confirm it has them.
+ * its own values kept; an accepted socket then needs one getsockopt to confirm it has them,
+ * unless sure (shim_fd_inh_sure of lfd, read before the accept call) is the listener's rule.
  * A peer of another rule gets the listener's own values back, and the listener gives the
  * scheme up. errno preserved. */
 void shim_accept_opts(int lfd, int nfd, const struct sp_rule *rule, uint32_t which, int family,
-                      int type);
+                      int type, const struct sp_rule *sure);
 /* The program set an option on lfd itself: inherited values are its own from now on. */
 void shim_inherit_forget(int lfd);
 

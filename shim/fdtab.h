@@ -38,6 +38,11 @@ struct shim_fd {
     uint32_t inh_mask;         /* which (BIO_OPT_BIT) */
     int8_t inh_check;          /* the option read back to tell an accepted socket has them */
     uint8_t inh_off;           /* given up on this listener: options go on each socket */
+    /* inh_rule once an accepted socket was seen to have inherited its values: every socket
+     * accepted after that one completed its handshake later (the accept queue is FIFO), so
+     * an accept that read this before its call needs no getsockopt to confirm. Cleared with
+     * inh_rule. */
+    const struct sp_rule *inh_sure;
     /* What forcing connect's options did, for a connect that ends later (log.c). */
     uint32_t opts_asked, opts_applied, opts_skipped, opts_failed;
     uint8_t opts_err[BIO_OPT_COUNT]; /* errno of each failed option */
@@ -95,6 +100,7 @@ static inline void shim_fd_drop_state(struct shim_fd *e)
         __atomic_store_n(&e->ino, 0, __ATOMIC_RELAXED);
     if (__atomic_load_n(&e->inh_rule, __ATOMIC_RELAXED) || __atomic_load_n(&e->inh_off, __ATOMIC_RELAXED)) {
         __atomic_store_n(&e->inh_rule, NULL, __ATOMIC_RELAXED);
+        __atomic_store_n(&e->inh_sure, NULL, __ATOMIC_RELAXED);
         __atomic_store_n(&e->inh_off, 0, __ATOMIC_RELAXED);
     }
 }
