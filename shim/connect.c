@@ -192,17 +192,17 @@ static int __attribute__((noinline)) connect_ruled(int fd, const struct sockaddr
     struct shim_decision d = shim_decide(p, SP_OP_CONNECT, family, type, sa, len);
     if (shim_gate(&d, SP_OP_CONNECT, fd, sa, len) != 0)
         return -1;
-    int saved = errno;
     if (!d.rule || (d.action != SP_ACT_SET && !d.rule->connect_timeout_ms)) {
         uint64_t t0 = shim_stamp();
         int r = shim_real.connect(fd, sa, len);
         if (__builtin_expect(!connect_logs(r), 1))
             return r;
-        int err = errno;
+        int err = errno; /* on success still the caller's: libc leaves it alone */
         log_connect(fd, sa, len, family, type, d.rule, r, err, t0);
-        errno = r == 0 ? saved : err;
+        errno = err;
         return r;
     }
+    int saved = errno;
     int r = routed_connect(fd, sa, len, family, type, d.rule);
     if (r == 0)
         errno = saved; /* success leaves the caller's errno alone */
