@@ -24,6 +24,11 @@ SAN :=
 ifeq ($(SANITIZE),1)
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
+# ThreadSanitizer for the preload library itself (tests/real/threads.t builds one with clang),
+# so that TSan sees the shim's atomics rather than only its interceptors.
+ifeq ($(SANITIZE),thread)
+SAN := -fsanitize=thread -fno-omit-frame-pointer
+endif
 
 SP_CFLAGS := -std=gnu11 -O2 -g -fPIC -fvisibility=hidden -D_GNU_SOURCE $(WARN) $(SAN) \
              -Icore -Ipolicy -Ishim -DSP_VERSION='"$(VERSION)"' -DSP_LIBDIR='"$(LIBDIR)"' \

@@ -76,7 +76,7 @@ static void open_sink(void)
         if (sp_sink_file(&diag.sink, ops, want.path) == 0)
             break;
         /* a file we cannot open: fall back to stderr rather than losing every line */
-        /* fall through */
+        __attribute__((fallthrough));
     case SP_LOGTO_DEFAULT:
     case SP_LOGTO_STDERR:
         /* fd 2 only while it is the file it was at start-up: never a file the program put
