@@ -106,7 +106,7 @@ $(BUILD)/tests/%: tests/unit/%.c tests/tap.h $(POLICY_LIB) $(CORE_LIB)
 	    $(TEST_LIBS) -lpthread
 
 # Plain programs, written as any program would be, run under the shim by the tests.
-$(BUILD)/progs/%: tests/progs/%.c
+$(BUILD)/progs/%: tests/progs/%.c $(wildcard tests/progs/*.h)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) -std=gnu11 -O1 -g -Wall $(SAN) -o $@ $< -lpthread
 

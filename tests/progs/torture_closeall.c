@@ -21,6 +21,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "torture.h"
+
 static struct sockaddr_in refused;
 
 static int refused_connect(void)
@@ -34,19 +36,12 @@ static int refused_connect(void)
     return r == -1 && e == ECONNREFUSED ? 0 : -1;
 }
 
-static void watchdog(int sig)
-{
-    static const char msg[] = "FAIL: watchdog: deadlock or far too slow\n";
-    (void)sig;
-    (void)!write(1, msg, sizeof msg - 1);
-    _exit(3);
-}
 
 int main(int argc, char **argv)
 {
     int rounds = argc > 1 ? atoi(argv[1]) : 20;
     char path[64];
-    signal(SIGALRM, watchdog);
+    signal(SIGALRM, watchdog_alarm);
     alarm(20);
     /* A port nobody listens on: bound here, never listening, kept open through the rounds
      * on a high number that the closes below spare. */

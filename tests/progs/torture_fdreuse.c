@@ -21,29 +21,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "torture.h"
+
 static int failures;
 
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    struct dirent *e;
-    if (!d)
-        return -1;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n - 1;
-}
 
-static void watchdog(int sig)
-{
-    static const char msg[] = "FAIL: watchdog: deadlock or far too slow\n";
-    (void)sig;
-    (void)!write(1, msg, sizeof msg - 1);
-    _exit(3);
-}
 
 /* Prints "name: ok" or "name: r=R errno=NAME"; checks r and errno against the expectation
  * (want_errno 0: the call must succeed and leave errno as it was). */
@@ -109,7 +91,7 @@ int main(int argc, char **argv)
     struct sockaddr_in la, ua, ra;
     if (churn < 0 || seconds < 1)
         return 2;
-    signal(SIGALRM, watchdog);
+    signal(SIGALRM, watchdog_alarm);
     signal(SIGPIPE, SIG_IGN);
     alarm(seconds);
     int fds_before = count_fds();

@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "torture.h"
+
 #define SENTINEL 4242
 
 static struct sockaddr_in listen_addr, refused_addr;
@@ -32,19 +34,6 @@ static volatile sig_atomic_t h_runs, h_ok, h_nodelay, h_err, h_errno_seen;
 static atomic_int stop_accept;
 static int watchdog_seconds;
 
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    struct dirent *e;
-    if (!d)
-        return -1;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n - 1;
-}
 
 static void *watchdog(void *arg)
 {

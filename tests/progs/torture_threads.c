@@ -24,6 +24,9 @@
 #include <unistd.h>
 #include <dirent.h>
 
+#define TORTURE_WATCHDOG_FD 2
+#include "torture.h"
+
 #define SENTINEL 4242
 
 static struct sockaddr_in listen_addr, refused_addr;
@@ -50,27 +53,7 @@ static void fail(const char *what, int err)
     pthread_mutex_unlock(&fail_lock);
 }
 
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    struct dirent *e;
-    if (!d)
-        return -1;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n - 1; /* the directory's own descriptor */
-}
 
-static void watchdog(int sig)
-{
-    static const char msg[] = "FAIL: watchdog: deadlock or far too slow\n";
-    (void)sig;
-    (void)!write(2, msg, sizeof msg - 1);
-    _exit(3);
-}
 
 /* One connect to the listener and one to the closed port. Returns 0 when both behaved. */
 static int one_round(int linger0)
@@ -200,7 +183,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s [THREADS [CONNECTS [FORKERS [FORKS [SECONDS]]]]]\n", argv[0]);
         return 2;
     }
-    signal(SIGALRM, watchdog);
+    signal(SIGALRM, watchdog_alarm);
     signal(SIGPIPE, SIG_IGN);
     alarm(seconds);
     deadline = now() + seconds / 2.0;

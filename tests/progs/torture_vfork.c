@@ -22,29 +22,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "torture.h"
+
 extern char **environ;
 
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    struct dirent *e;
-    if (!d)
-        return -1;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n - 1;
-}
 
-static void watchdog(int sig)
-{
-    static const char msg[] = "FAIL: watchdog: deadlock or far too slow\n";
-    (void)sig;
-    (void)!write(1, msg, sizeof msg - 1);
-    _exit(3);
-}
 
 static int getopt_int(int fd, int level, int name)
 {
@@ -140,7 +122,7 @@ int main(int argc, char **argv)
     int vforks = 0, spawns = 0;
     if (rounds < 1 || seconds < 1)
         return 2;
-    signal(SIGALRM, watchdog);
+    signal(SIGALRM, watchdog_alarm);
     alarm(seconds);
     int fds_before = count_fds();
 
