@@ -18,10 +18,12 @@ struct opt_plan {
     const struct sp_rule *rule;
     uint32_t which, kind;
     uint32_t skipped; /* does not apply to this kind */
+    uint32_t asked;   /* rule->opts.mask & which */
+    uint32_t set;     /* the options the calls set */
     int simple;       /* every option is a plain int (else bio_opt_apply_kind does it) */
     unsigned n;
-    struct {
-        int level, name;
+    struct opt_call {
+        int level, name, val; /* the value copied from the rule (rules never change) */
         unsigned opt;
     } call[BIO_OPT_COUNT];
 };
@@ -33,6 +35,7 @@ static void __attribute__((noinline)) plan_build(const struct sp_rule *rule, uin
     plan.rule = NULL;
     plan.n = 0;
     plan.skipped = 0;
+    plan.set = 0;
     plan.simple = 1;
     for (uint32_t todo = rule->opts.mask & which; todo; todo &= todo - 1) {
         unsigned o = (unsigned)__builtin_ctz(todo);
@@ -41,9 +44,12 @@ static void __attribute__((noinline)) plan_build(const struct sp_rule *rule, uin
             plan.skipped |= BIO_OPT_BIT(o);
         else if (bio_opt_int_key((enum bio_opt)o, family, &level, &name) != 0)
             plan.simple = 0;
-        else
-            plan.call[plan.n++] = (__typeof__(plan.call[0])){ level, name, o };
+        else {
+            plan.call[plan.n++] = (struct opt_call){ level, name, rule->opts.val[o], o };
+            plan.set |= BIO_OPT_BIT(o);
+        }
     }
+    plan.asked = rule->opts.mask & which;
     plan.which = which;
     plan.kind = SHIM_FD_KIND(family, type);
     plan.rule = rule;
@@ -64,25 +70,25 @@ int shim_apply_opts_kind(int fd, const struct sp_rule *rule, uint32_t which, enu
         errno = saved;
         return failed;
     }
-    uint32_t applied = 0, failed = 0;
-    int saved = errno;
-    for (unsigned i = 0; i < plan.n; i++) {
-        unsigned o = plan.call[i].opt;
-        if (shim_real.setsockopt(fd, plan.call[i].level, plan.call[i].name, &rule->opts.val[o],
-                                 sizeof(int)) == 0) {
-            applied |= BIO_OPT_BIT(o);
-        } else {
-            failed |= BIO_OPT_BIT(o);
-            rep.err[o] = errno;
+    /* A loop of raw calls; the report is built only when one fails or the event is logged
+     * at once (socket() has no later event). */
+    int *ep = &errno, saved = *ep;
+    uint32_t failed = 0;
+    for (const struct opt_call *c = plan.call, *end = c + plan.n; c < end; c++)
+        if (__builtin_expect(shim_real.setsockopt(fd, c->level, c->name, &c->val, sizeof(int)) != 0,
+                             0)) {
+            failed |= BIO_OPT_BIT(c->opt);
+            rep.err[c->opt] = *ep;
         }
+    if (__builtin_expect(!failed && op != SP_OP_SOCKET, 1)) {
+        shim_log_opts_ok(fd, op, plan.asked, plan.set, plan.skipped);
+        return 0;
     }
-    rep.applied = applied;
+    *ep = saved;
+    rep.applied = plan.set & ~failed;
     rep.skipped = plan.skipped;
     rep.failed = failed;
-    if (failed)
-        errno = saved;
-    if (shim_log_level != SP_LOG_OFF)
-        shim_log_opts(fd, rule, which, op, &rep); /* into the event the hook logs */
+    shim_log_opts(fd, rule, which, op, &rep); /* into the event the hook logs */
     return failed ? __builtin_popcount(failed) : 0;
 }
 

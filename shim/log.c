@@ -339,6 +339,18 @@ void shim_log_opts(int fd, const struct sp_rule *rule, uint32_t which, enum sp_o
     }
 }
 
+void shim_log_opts_ok(int fd, enum sp_op op, uint32_t asked, uint32_t applied, uint32_t skipped)
+{
+    if (shim_log_level == SP_LOG_OFF)
+        return;
+    stash.fd = fd;
+    stash.op = op;
+    stash.asked = asked;
+    stash.rep.applied = applied;
+    stash.rep.skipped = skipped;
+    stash.rep.failed = 0;
+}
+
 void shim_log_opt_result(int fd, enum sp_op op, enum bio_opt opt, int err)
 {
     if (shim_log_level == SP_LOG_OFF)

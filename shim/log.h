@@ -63,6 +63,10 @@ void shim_log_decision(const struct sp_rule *rule, enum sp_action action, int er
  * is logged at once. */
 void shim_log_opts(int fd, const struct sp_rule *rule, uint32_t which, enum sp_op op,
                    const struct bio_opt_report *rep);
+/* shim_log_opts for a forcing where every option applied (asked: the rule's options asked
+ * for, applied: those set, skipped: those that do not apply to the socket's kind); not for
+ * socket(), whose report is logged at once. Nothing when logging is off. */
+void shim_log_opts_ok(int fd, enum sp_op op, uint32_t asked, uint32_t applied, uint32_t skipped);
 /* An option BIO sets itself (keepalive, nodelay, TFO, reuseaddr) applied (err 0) or refused. */
 void shim_log_opt_result(int fd, enum sp_op op, enum bio_opt opt, int err);
 
