@@ -92,8 +92,12 @@ void shim_fd_forget(int lo, int hi)
         hi = (int)t->cap - 1;
     for (int fd = lo; fd <= hi; fd++) {
         struct shim_fd *e = &t->fds[fd];
+        /* Tested first: a range (close_range) must not dirty, so map, untouched pages. */
         if (__atomic_load_n(&e->kind, __ATOMIC_RELAXED))
             __atomic_store_n(&e->kind, 0, __ATOMIC_RELAXED);
-        shim_fd_drop_state(e);
+        if (__atomic_load_n(&e->ino, __ATOMIC_RELAXED) ||
+            __atomic_load_n(&e->inh_rule, __ATOMIC_RELAXED) ||
+            __atomic_load_n(&e->inh_off, __ATOMIC_RELAXED))
+            shim_fd_drop_state(e);
     }
 }

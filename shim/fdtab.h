@@ -93,11 +93,12 @@ static inline int shim_fd_kind(int fd, int *family, int *type)
     *type = (int)(k & 0xffff);
     return 0;
 }
-/* Drops e's per-fd state (not its kind) when it has any: two loads when it has none. */
+/* Drops e's per-fd state (not its kind) when it has any: a store (ino, on the line the
+ * caller's kind store dirties anyway: cheaper than testing it first) and two loads when it
+ * has none. */
 static inline void shim_fd_drop_state(struct shim_fd *e)
 {
-    if (__atomic_load_n(&e->ino, __ATOMIC_RELAXED))
-        __atomic_store_n(&e->ino, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->ino, 0, __ATOMIC_RELAXED);
     if (__atomic_load_n(&e->inh_rule, __ATOMIC_RELAXED) || __atomic_load_n(&e->inh_off, __ATOMIC_RELAXED)) {
         __atomic_store_n(&e->inh_rule, NULL, __ATOMIC_RELAXED);
         __atomic_store_n(&e->inh_sure, NULL, __ATOMIC_RELAXED);
@@ -110,8 +111,7 @@ static inline void shim_fd_forget_one(int fd)
 {
     struct shim_fd *e = shim_fd_peek(fd);
     if (e) {
-        if (__atomic_load_n(&e->kind, __ATOMIC_RELAXED))
-            __atomic_store_n(&e->kind, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&e->kind, 0, __ATOMIC_RELAXED);
         shim_fd_drop_state(e);
     }
 }
