@@ -40,7 +40,7 @@ struct shim_fd *shim_fd_get(int fd)
 struct shim_fd *shim_fd_valid(int fd)
 {
     struct shim_fd *e = shim_fd_peek(fd);
-    if (!e || !e->ino)
+    if (!e || !__atomic_load_n(&e->ino, __ATOMIC_RELAXED))
         return NULL;
     int saved = errno;
     struct stat st;
