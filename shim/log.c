@@ -30,16 +30,30 @@ enum sp_log_level shim_log_level = SP_LOG_OFF;
 int shim_log_every;
 _Atomic unsigned shim_log_npending;
 
-static struct sp_diagnosis diag;
+/* The logger's configuration: where lines go and how. Two slots: a live reload that changes
+ * the destination fills the other one and publishes it (cfg), so a thread still writing a line
+ * through the old sink is never cut off; the old sink is closed when its slot is reused, at
+ * the next reload that changes the destination (reloads are at least a second apart: look()
+ * in state.c). A reload that keeps the destination changes level and format in place. */
+struct logcfg {
+    struct sp_diagnosis diag;
+    _Atomic int sink_state; /* 0 closed, 1 being opened, 2 open (or nowhere) */
+    struct {
+        enum sp_log_target target;
+        char path[256];
+        int trace;
+    } want;
+};
+static struct logcfg cfgs[2];
+static _Atomic(struct logcfg *) cfg = &cfgs[0];
 static struct sp_summary summary;
 static _Atomic pid_t summary_pid; /* the process the summary counts (a fork starts afresh) */
-static struct {
-    enum sp_log_target target;
-    char path[256];
-    int trace;
-} want;
-static _Atomic int sink_state; /* 0 closed, 1 being opened, 2 open (or nowhere) */
 static int ready;              /* set up at least once */
+
+static inline struct logcfg *cur(void)
+{
+    return atomic_load_explicit(&cfg, memory_order_acquire);
+}
 
 static dev_t err_dev;
 static ino_t err_ino;
@@ -66,14 +80,24 @@ static const struct sp_diag_ops *real_ops(void)
     return &ops;
 }
 
-/* Opens the configured sink; called by the first line, by one thread. */
-static void open_sink(void)
+/* A sink that holds no descriptor: what sp_sink_close may safely be called on. */
+static void sink_blank(struct sp_sink *s)
+{
+    memset(s, 0, sizeof *s);
+    s->ops = real_ops();
+    atomic_store(&s->fd, -1);
+    atomic_store(&s->retired, -1);
+}
+
+/* Opens c's sink; called by its first line, by one thread. */
+static void open_sink(struct logcfg *c)
 {
     const struct sp_diag_ops *ops = real_ops();
     struct stat st;
-    switch (want.target) {
+    sink_blank(&c->diag.sink); /* where nothing opens (stderr gone): a sink that holds nothing */
+    switch (c->want.target) {
     case SP_LOGTO_FILE:
-        if (sp_sink_file(&diag.sink, ops, want.path) == 0)
+        if (sp_sink_file(&c->diag.sink, ops, c->want.path) == 0)
             break;
         /* a file we cannot open: fall back to stderr rather than losing every line */
         __attribute__((fallthrough));
@@ -82,28 +106,28 @@ static void open_sink(void)
         /* fd 2 only while it is the file it was at start-up: never a file the program put
          * there, nor after the program closed it */
         if (err_known && fstat(2, &st) == 0 && st.st_dev == err_dev && st.st_ino == err_ino)
-            sp_sink_stderr(&diag.sink, ops);
+            sp_sink_stderr(&c->diag.sink, ops);
         break;
     case SP_LOGTO_SYSLOG:
-        sp_sink_syslog(&diag.sink, ops, NULL, LOG_USER, "sockpolicy");
+        sp_sink_syslog(&c->diag.sink, ops, NULL, LOG_USER, "sockpolicy");
         break;
     case SP_LOGTO_JOURNALD:
-        sp_sink_journald(&diag.sink, ops, NULL, "sockpolicy");
+        sp_sink_journald(&c->diag.sink, ops, NULL, "sockpolicy");
         break;
     }
 }
 
 /* 1 when the sink can take a line. Racing first lines wait briefly for the opener (bounded:
  * a signal handler may have interrupted it on this very thread), then drop theirs. */
-static int sink_ready(void)
+static int sink_ready(struct logcfg *c)
 {
-    if (__builtin_expect(atomic_load_explicit(&sink_state, memory_order_acquire) == 2, 1))
+    if (__builtin_expect(atomic_load_explicit(&c->sink_state, memory_order_acquire) == 2, 1))
         return 1;
     for (int spins = 0; spins < 2000; spins++) {
         int closed = 0;
-        if (atomic_compare_exchange_strong(&sink_state, &closed, 1)) {
-            open_sink();
-            atomic_store_explicit(&sink_state, 2, memory_order_release);
+        if (atomic_compare_exchange_strong(&c->sink_state, &closed, 1)) {
+            open_sink(c);
+            atomic_store_explicit(&c->sink_state, 2, memory_order_release);
             return 1;
         }
         if (closed == 2)
@@ -115,66 +139,86 @@ static int sink_ready(void)
 
 static void stamp_ref_set(void);
 
-static void configure(const struct sp_settings *s, int secure, int trace)
+/* What s (NULL: the defaults), $SOCKPOLICY_LOG (unless secure) and tracing ask for, in c
+ * (its sink untouched). Returns the level. */
+static enum sp_log_level settle(struct logcfg *c, const struct sp_settings *s, int secure,
+                                int trace)
 {
     const char *env = secure ? NULL : getenv("SOCKPOLICY_LOG");
-    shim_log_early();
-    if (atomic_load(&sink_state) == 2)
-        sp_sink_close(&diag.sink); /* a second setup (the policy's settings): reopen */
-    atomic_store(&sink_state, 0);
-    memset(&want, 0, sizeof want);
+    memset(&c->want, 0, sizeof c->want);
     enum sp_log_level level = SP_LOG_FAILURES;
-    diag.format = SP_FMT_TEXT;
+    enum sp_log_format format = SP_FMT_TEXT;
     int summarise = trace;
     if (s) {
         level = s->log_level;
-        diag.format = s->log_format;
-        want.target = s->log_target;
-        memcpy(want.path, s->log_file, sizeof want.path);
-        want.path[sizeof want.path - 1] = 0;
+        format = s->log_format;
+        c->want.target = s->log_target;
+        memcpy(c->want.path, s->log_file, sizeof c->want.path);
+        c->want.path[sizeof c->want.path - 1] = 0;
         summarise |= s->log_summary;
     }
     if (trace)
         level = SP_LOG_ALL;
     if (env && *env) {
         if (!strcmp(env, "stderr")) {
-            want.target = SP_LOGTO_STDERR;
+            c->want.target = SP_LOGTO_STDERR;
         } else if (!strcmp(env, "syslog")) {
-            want.target = SP_LOGTO_SYSLOG;
+            c->want.target = SP_LOGTO_SYSLOG;
         } else if (!strcmp(env, "journald")) {
-            want.target = SP_LOGTO_JOURNALD;
+            c->want.target = SP_LOGTO_JOURNALD;
         } else if (!strcmp(env, "off") || !strcmp(env, "none")) {
             level = SP_LOG_OFF;
-        } else if (strlen(env) < sizeof want.path) {
-            want.target = SP_LOGTO_FILE;
-            strcpy(want.path, env);
+        } else if (strlen(env) < sizeof c->want.path) {
+            c->want.target = SP_LOGTO_FILE;
+            strcpy(c->want.path, env);
         }
         /* Asking for a log and getting nothing would puzzle: --log implies at least failures. */
         if (level == SP_LOG_OFF && strcmp(env, "off") && strcmp(env, "none"))
             level = SP_LOG_FAILURES;
     }
-    want.trace = trace;
-    /* A file gets the time on each line; stderr, syslog and journald have their own. */
-    diag.text_flags = want.target == SP_LOGTO_FILE ? SP_FMT_F_TIME : 0;
-    diag.level = level;
-    diag.summary = summarise ? &summary : NULL;
+    c->want.trace = trace;
+    /* A file gets the time on each line; stderr, syslog and journald have their own. Plain
+     * stores even on a live slot: each is one aligned word, read once per line. */
+    __atomic_store_n(&c->diag.text_flags, c->want.target == SP_LOGTO_FILE ? SP_FMT_F_TIME : 0u,
+                     __ATOMIC_RELAXED);
+    __atomic_store_n(&c->diag.format, format, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->diag.summary, summarise ? &summary : NULL, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->diag.level, level, __ATOMIC_RELAXED);
+    return level;
+}
+
+static void publish_level(enum sp_log_level level, const struct logcfg *c)
+{
+    shim_log_every = level >= SP_LOG_ALL || c->diag.summary;
+    shim_log_level = level;
+}
+
+/* The first set-ups (the defaults, then the first policy's settings), before any other thread
+ * can log: the current slot, reopened. */
+static void configure(const struct sp_settings *s, int secure, int trace)
+{
+    struct logcfg *c = cur();
+    shim_log_early();
+    if (atomic_load(&c->sink_state) == 2)
+        sp_sink_close(&c->diag.sink); /* a second setup (the policy's settings): reopen */
+    atomic_store(&c->sink_state, 0);
+    enum sp_log_level level = settle(c, s, secure, trace);
     atomic_store(&summary_pid, getpid());
     if (!ready)
-        sp_rate_init(&diag.rate, RATE_PER_S, RATE_BURST);
+        sp_rate_init(&c->diag.rate, RATE_PER_S, RATE_BURST);
     ready = 1;
     stamp_ref_set();
-    shim_log_every = level >= SP_LOG_ALL || diag.summary;
-    shim_log_level = level;
+    publish_level(level, c);
 }
 
 void shim_log_setup(const struct sp_settings *s, int secure)
 {
-    configure(s, secure, want.trace);
+    configure(s, secure, cur()->want.trace);
 }
 
-void shim_log_setup_policy(const struct sp_policy *p, int secure)
+/* One warning when p asks for TCP Fast Open that net.ipv4.tcp_fastopen does not allow. */
+static void tfo_advice(const struct sp_policy *p)
 {
-    configure(sp_policy_settings(p), secure, 0);
     int client = 0, server = 0;
     for (size_t i = 0, n = sp_policy_rule_count(p); i < n; i++) {
         const struct sp_rule *r = sp_policy_rule(p, i);
@@ -190,6 +234,38 @@ void shim_log_setup_policy(const struct sp_policy *p, int secure)
     if ((client || server) && sp_tfo_read(NULL, &t) == 0 &&
         sp_tfo_advice(&t, client, server, advice, sizeof advice))
         shim_log(SP_LOG_FAILURES, "policy asks for TCP Fast Open: %s", advice);
+}
+
+void shim_log_setup_policy(const struct sp_policy *p, int secure)
+{
+    configure(sp_policy_settings(p), secure, 0);
+    tfo_advice(p);
+}
+
+void shim_log_reload_policy(const struct sp_policy *p, int secure)
+{
+    struct logcfg *c = cur();
+    if (c->want.trace)
+        return; /* --trace: its own settings, whatever a file says */
+    struct logcfg *next = c == &cfgs[0] ? &cfgs[1] : &cfgs[0];
+    /* The spare slot: its sink (retired by an earlier reload, a second or more ago) closed. */
+    if (atomic_load(&next->sink_state) == 2)
+        sp_sink_close(&next->diag.sink);
+    atomic_store(&next->sink_state, 0);
+    enum sp_log_level level = settle(next, sp_policy_settings(p), secure, 0);
+    if (next->want.target == c->want.target && !strcmp(next->want.path, c->want.path)) {
+        /* Same destination: level, format and summary change in place, the sink stays. */
+        __atomic_store_n(&c->diag.format, next->diag.format, __ATOMIC_RELAXED);
+        __atomic_store_n(&c->diag.summary, next->diag.summary, __ATOMIC_RELAXED);
+        __atomic_store_n(&c->diag.level, level, __ATOMIC_RELAXED);
+        publish_level(level, c);
+    } else {
+        sink_blank(&next->diag.sink);
+        sp_rate_init(&next->diag.rate, RATE_PER_S, RATE_BURST);
+        atomic_store_explicit(&cfg, next, memory_order_release); /* opened at its first line */
+        publish_level(next->diag.level, next);
+    }
+    tfo_advice(p);
 }
 
 struct sp_policy *shim_log_trace_policy(int secure)
@@ -254,19 +330,20 @@ static int differs(int fd, enum bio_opt o, const struct bio_optset *set)
 
 static void emit(struct sp_event *ev)
 {
-    if (!sink_ready())
+    struct logcfg *c = cur();
+    if (!sink_ready(c))
         return;
     pid_t owner = atomic_load_explicit(&summary_pid, memory_order_relaxed);
-    if (diag.summary && ev->pid != owner &&
+    if (c->diag.summary && ev->pid != owner &&
         atomic_compare_exchange_strong(&summary_pid, &owner, ev->pid))
         memset(&summary, 0, sizeof summary); /* a forked child counts its own */
-    sp_diag_emit(&diag, ev);
+    sp_diag_emit(&c->diag, ev);
 }
 
 void shim_log_event(struct sp_event *ev, const struct sp_rule *rule)
 {
     int saved = errno;
-    ev->rule = want.trace ? NULL : rule;
+    ev->rule = cur()->want.trace ? NULL : rule;
     if (rule && stash_for(ev->fd, ev->op)) {
         ev->opts_asked = stash.asked;
         ev->opts = stash.rep;
@@ -486,7 +563,7 @@ void shim_log_connect_end(int fd, int err, enum sp_phase phase, const char *note
     socklen_t llen = sizeof local;
     if (shim_real.getsockname(fd, &local.sa, &llen) == 0)
         sp_event_set_addr(&ev, 0, &local.sa, llen);
-    ev.rule = want.trace ? NULL : rule;
+    ev.rule = cur()->want.trace ? NULL : rule;
     if (rule && e->opts_asked) { /* the options forced before the connect began */
         ev.opts_asked = e->opts_asked;
         ev.opts.applied = e->opts_applied;
@@ -516,15 +593,16 @@ void shim_log_pending_range(int lo, int hi)
 
 __attribute__((destructor)) static void shim_log_finish(void)
 {
-    if (!ready || diag.level == SP_LOG_OFF)
+    struct logcfg *c = cur();
+    if (!ready || c->diag.level == SP_LOG_OFF)
         return;
     int saved = errno;
     shim_log_pending_range(0, INT_MAX); /* connects still pending at exit() end here */
     if (atomic_load(&summary_pid) != getpid())
         memset(&summary, 0, sizeof summary);
-    if (diag.summary || atomic_load(&diag.rate.suppressed)) {
-        if (sink_ready())
-            sp_diag_finish(&diag);
+    if (c->diag.summary || atomic_load(&c->diag.rate.suppressed)) {
+        if (sink_ready(c))
+            sp_diag_finish(&c->diag);
     }
     errno = saved;
 }

@@ -25,6 +25,10 @@ void shim_log_setup(const struct sp_settings *s, int secure);
 /* shim_log_setup with p's settings, then checks what p asks of the kernel (one warning
  * when a rule asks for TCP Fast Open that net.ipv4.tcp_fastopen does not allow). */
 void shim_log_setup_policy(const struct sp_policy *p, int secure);
+/* A live reload published p: its log settings take over (level, format and summary at once;
+ * a new destination from its first line on, the old one closed at the next reload that changes
+ * it). Nothing under --trace. */
+void shim_log_reload_policy(const struct sp_policy *p, int secure);
 /* `sockpolicy run --trace`: when $SOCKPOLICY_TRACE is set (ignored when secure), the policy
  * to publish instead of any file: no rule but a `pass` for every operation, log all, to
  * $SOCKPOLICY_LOG or stderr, with a summary at exit. NULL when not tracing. */

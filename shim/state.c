@@ -104,7 +104,6 @@ static struct {
     struct sp_policy *obj; /* the policy in force, also while published as SHIM_IDLE */
     uint64_t obj_id;       /* its sources' fingerprint when it was read, and the file's */
     uint64_t fail_id;      /* the sources' fingerprint when a load last failed (0: none) */
-    int log_set;           /* a policy's log settings were applied (the first one's only) */
     uint64_t cal_tick, cal_ns; /* a reference point for the tick rate */
     double ticks_per_ns;   /* 0 until calibrated */
     uint64_t last_look_ns;
@@ -217,12 +216,14 @@ static uint64_t watch_id(const struct sp_policy *obj, int now, uint64_t main)
     return (obj ? sp_policy_sources_id(obj, now) : 0) ^ (main * 0x9e3779b97f4a7c15ull);
 }
 
-static struct sp_policy *adopt(struct sp_policy *p, uint32_t *ops, uint64_t main)
+/* first: the load at start-up, before any other thread can log (the logger is set up
+ * afresh); else a reload while other threads may be logging. */
+static struct sp_policy *adopt(struct sp_policy *p, uint32_t *ops, uint64_t main, int first)
 {
-    if (!w.log_set) {
+    if (first)
         shim_log_setup_policy(p, w.secure);
-        w.log_set = 1;
-    }
+    else
+        shim_log_reload_policy(p, w.secure);
     w.obj = p;
     w.obj_id = watch_id(p, 0, main); /* main: the file's identity before it was read */
     w.fail_id = 0;
@@ -260,7 +261,7 @@ static struct sp_policy *load_now(uint32_t *ops)
         return strict ? SHIM_DENY_ALL : SHIM_IDLE;
     }
     shim_log(SP_LOG_DEBUG, "policy %s loaded: %zu rules", w.path, sp_policy_rule_count(p));
-    return adopt(p, ops, id);
+    return adopt(p, ops, id, 1);
 }
 
 struct sp_policy *shim_policy_load_slow(void)
@@ -325,7 +326,7 @@ static void look(void)
         return;
     }
     uint32_t ops;
-    struct sp_policy *pub = adopt(p, &ops, main);
+    struct sp_policy *pub = adopt(p, &ops, main, 0);
     /* The policy superseded stays mapped: a thread may be inside a hook with it, and per-fd
      * state (pin) and the log may point at its rules. */
     publish(pub, ops);
