@@ -17,17 +17,11 @@ stop=$TMP/stop
 # A server thread in the same process accepts (the policy only names connect). Bounded: it
 # stops at $stop or after 60 s.
 cat > "$TMP/client.py" << 'EOF'
-import errno, os, socket, sys, threading, time
+import errno, os, socket, sys, time
 port, out, stop = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", port))
-srv.listen(64)
-def serve():
-    while True:
-        c, _ = srv.accept()
-        c.close()
-threading.Thread(target=serve, daemon=True).start()
+sys.path.insert(0, os.environ["SP_TESTS"])
+import loopback_server
+loopback_server.serve(port)
 f = open(out, "w", buffering=1)
 f.write("pid=%d\n" % os.getpid())
 end = time.time() + 60
@@ -47,7 +41,7 @@ while time.time() < end and not os.path.exists(stop):
 EOF
 
 printf '# does nothing until edited\n' > "$conf"
-SOCKPOLICY_CONF=$conf SOCKPOLICY_LOG=$log LD_PRELOAD=$PRELOAD timeout 70 python3 "$TMP/client.py" "$port" "$out" "$stop" &
+SOCKPOLICY_CONF=$conf SOCKPOLICY_LOG=$log SP_TESTS=$SP_TOP/tests PYTHONDONTWRITEBYTECODE=1 LD_PRELOAD=$PRELOAD timeout 70 python3 "$TMP/client.py" "$port" "$out" "$stop" &
 client=$!
 CLEANUP="kill $client 2>/dev/null"
 for _ in $(seq 100); do grep -q 'connect=' "$out" 2> /dev/null && break; sleep 0.05; done

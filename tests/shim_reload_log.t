@@ -18,17 +18,11 @@ out=$TMP/client.out
 stop=$TMP/stop
 
 cat > "$TMP/client.py" << 'EOF'
-import os, socket, sys, threading, time
+import os, socket, sys, time
 port, closed, out, stop = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", port))
-srv.listen(64)
-def serve():
-    while True:
-        c, _ = srv.accept()
-        c.close()
-threading.Thread(target=serve, daemon=True).start()
+sys.path.insert(0, os.environ["SP_TESTS"])
+import loopback_server
+loopback_server.serve(port)
 f = open(out, "w", buffering=1)
 f.write("pid=%d\n" % os.getpid())
 end = time.time() + 60
@@ -72,7 +66,7 @@ grows() {
 }
 
 policy 'log failures' "log-to file $A"
-SOCKPOLICY_CONF=$conf LD_PRELOAD=$PRELOAD timeout 70 python3 "$TMP/client.py" "$port" "$closed" "$out" "$stop" &
+SOCKPOLICY_CONF=$conf SP_TESTS=$SP_TOP/tests PYTHONDONTWRITEBYTECODE=1 LD_PRELOAD=$PRELOAD timeout 70 python3 "$TMP/client.py" "$port" "$closed" "$out" "$stop" &
 client=$!
 CLEANUP="kill $client 2>/dev/null"
 for _ in $(seq 100); do grep -q 'round=' "$out" 2> /dev/null && break; sleep 0.05; done
