@@ -347,3 +347,40 @@ struct sp_policy *sp__map_cache_of(const char *path)
     memcpy(buf + n, ".spc", 5);
     return sp_policy_map(buf, NULL, NULL);
 }
+
+/* A copy of p's blob as it would be had it been read from the same text anywhere, at any
+ * time: the process-local part, the records' pointers and the sources' identities zeroed. */
+static char *canonical(const struct sp_policy *p)
+{
+    char *m = mmap(NULL, p->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    memcpy(m, p, p->size);
+    struct sp_policy *c = (struct sp_policy *)(void *)m;
+    memset(m + SP_POLICY_LOCAL_OFF, 0, sizeof *c - SP_POLICY_LOCAL_OFF);
+    struct sp_rec *r = (struct sp_rec *)(void *)(m + c->recs_off);
+    for (uint32_t i = 0; i < c->nrules; i++)
+        r[i].pub.file = r[i].pub.text = NULL;
+    struct sp_src *s = (struct sp_src *)(void *)(m + c->data_off + c->src_off);
+    for (uint32_t i = 0; i < c->nsrc; i++) {
+        s[i].dev = s[i].ino = s[i].size = 0;
+        s[i].mtim_sec = s[i].mtim_nsec = 0;
+    }
+    return m;
+}
+
+int sp_policy_same(const struct sp_policy *a, const struct sp_policy *b)
+{
+    if (!a || !b || a->magic != SP_MAGIC || b->magic != SP_MAGIC || a->size != b->size ||
+        memcmp(a, b, SP_POLICY_LOCAL_OFF) != 0)
+        return 0;
+    int saved = errno;
+    char *ca = canonical(a), *cb = canonical(b);
+    int same = ca && cb && memcmp(ca, cb, a->size) == 0;
+    if (ca)
+        munmap(ca, a->size);
+    if (cb)
+        munmap(cb, b->size);
+    errno = saved;
+    return same;
+}

@@ -117,6 +117,12 @@ struct sp_policy *sp_policy_map(const char *path, sp_diag_fn diag, void *ctx);
  * since p was read (the shim's live reload). No malloc; errno preserved. */
 uint64_t sp_policy_sources_id(const struct sp_policy *p, int now);
 
+/* 1 when a and b hold the same policy (the same rules, settings and source files, read at
+ * different times or from a compiled file and from text), whatever the sources' identities:
+ * a file rewritten with what it held already. Both blobs are compared in a private copy
+ * (mmap, no malloc); 0 when they differ or a copy cannot be made. errno preserved. */
+int sp_policy_same(const struct sp_policy *a, const struct sp_policy *b);
+
 /* Unmaps the policy. errno is preserved. */
 void sp_policy_free(struct sp_policy *p);
 

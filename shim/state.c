@@ -325,6 +325,15 @@ static void look(void)
                  diag.text);
         return;
     }
+    if (w.obj && sp_policy_same(w.obj, p)) {
+        /* Rewritten with what it held (config management, a touch): nothing to publish, and
+         * nothing more kept mapped. The sources' new identities are the ones to watch. */
+        w.obj_id = watch_id(p, 0, main);
+        w.fail_id = 0;
+        sp_policy_free(p);
+        shim_log(SP_LOG_DEBUG, "policy %s rewritten unchanged: the policy in force stays", w.path);
+        return;
+    }
     uint32_t ops;
     struct sp_policy *pub = adopt(p, &ops, main, 0);
     /* The policy superseded stays mapped: a thread may be inside a hook with it, and per-fd
