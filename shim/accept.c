@@ -45,11 +45,10 @@ static void copy_peer(struct sockaddr *sa, socklen_t *len, const bio_addr *peer,
     *len = plen;
 }
 
-static int __attribute__((noinline)) accept_ruled(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+/* An accept the policy has rules for. */
+static int __attribute__((noinline)) accept_routed(struct sp_policy *p, int fd, struct sockaddr *sa,
+                                                   socklen_t *len, int flags)
 {
-    struct sp_policy *p = shim_policy_for(SP_OP_ACCEPT);
-    if (!p)
-        return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
     int family, type;
     if ((sa && !len) || shim_sock_kind(fd, &family, &type) != 0)
         return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
@@ -92,6 +91,27 @@ static int __attribute__((noinline)) accept_ruled(int fd, struct sockaddr *sa, s
     copy_peer(sa, len, &peer, plen);
     errno = saved;
     return nfd;
+}
+
+/* The policy check, in a function of its own so that an accept the policy has nothing for
+ * saves no registers: it ends in a tail call of libc's. */
+static int __attribute__((noinline, cold)) accept_cold(int fd, struct sockaddr *sa, socklen_t *len,
+                                                       int flags)
+{
+    struct sp_policy *p = shim_policy_for(SP_OP_ACCEPT); /* loads, or looks for a reload */
+    if (!p)
+        return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
+    return accept_routed(p, fd, sa, len, flags);
+}
+
+static int __attribute__((noinline)) accept_ruled(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+{
+    struct sp_policy *p = shim_policy_quick(SP_OP_ACCEPT);
+    if (__builtin_expect(p == SHIM_SLOW, 0))
+        return accept_cold(fd, sa, len, flags);
+    if (!p)
+        return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
+    return accept_routed(p, fd, sa, len, flags);
 }
 
 int shim_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)

@@ -7,16 +7,20 @@
 #include "hooks.h"
 #include "state.h"
 
-static int __attribute__((noinline)) socket_ruled(int domain, int type, int protocol)
+/* The call, and its kind recorded for the later hooks' classification. */
+static int __attribute__((noinline)) socket_plain(int domain, int type, int protocol)
 {
-    struct sp_policy *p = shim_policy_for(SP_OP_SOCKET);
+    int fd = shim_real.socket(domain, type, protocol);
+    if (fd >= 0)
+        shim_fd_set_kind(fd, domain, type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC));
+    return fd;
+}
+
+/* A socket() the policy has rules for. */
+static int __attribute__((noinline)) socket_routed(struct sp_policy *p, int domain, int type,
+                                                   int protocol)
+{
     int kind = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (!p) {
-        int fd = shim_real.socket(domain, type, protocol);
-        if (fd >= 0 && !shim_passthrough())
-            shim_fd_set_kind(fd, domain, kind); /* the later hooks' classification */
-        return fd;
-    }
     struct shim_decision d = shim_decide(p, SP_OP_SOCKET, domain, kind, NULL, 0);
     if (shim_gate(&d, SP_OP_SOCKET, -1, NULL, 0) != 0)
         return -1;
@@ -32,6 +36,33 @@ static int __attribute__((noinline)) socket_ruled(int domain, int type, int prot
                          kind);
     shim_pin(fd, d.rule, domain, kind);
     return fd;
+}
+
+/* The first call (the policy loads) or a reload deadline passed. */
+static int __attribute__((noinline, cold)) socket_cold(int domain, int type, int protocol)
+{
+    struct sp_policy *p = shim_policy_for(SP_OP_SOCKET);
+    if (p)
+        return socket_routed(p, domain, type, protocol);
+    if (shim_passthrough()) /* no policy file after all: no table either */
+        return shim_real.socket(domain, type, protocol);
+    return socket_plain(domain, type, protocol);
+}
+
+/* Tail calls only, so that it saves no registers. A loaded policy with no socket rule (the
+ * common case) goes straight to the call, without the reload check: the next connect, bind,
+ * listen, accept or send (which check whatever they find) notices an edited file. */
+static int __attribute__((noinline)) socket_ruled(int domain, int type, int protocol)
+{
+    if (__builtin_expect(atomic_load_explicit(&shim_policy, memory_order_acquire) != NULL, 1) &&
+        !(atomic_load_explicit(&shim_ops, memory_order_relaxed) >> SP_OP_SOCKET & 1))
+        return socket_plain(domain, type, protocol);
+    struct sp_policy *p = shim_policy_quick(SP_OP_SOCKET);
+    if (__builtin_expect(p == SHIM_SLOW, 0))
+        return socket_cold(domain, type, protocol);
+    if (!p)
+        return socket_plain(domain, type, protocol);
+    return socket_routed(p, domain, type, protocol);
 }
 
 int shim_socket(int domain, int type, int protocol)

@@ -89,6 +89,25 @@ static inline struct sp_policy *shim_policy_for(enum sp_op op)
     return p;
 }
 
+/* shim_policy_for without its calls, for a hook that then makes only tail calls (and so
+ * saves no registers): the policy, NULL (pass through), or SHIM_SLOW when the policy is not
+ * loaded yet or the reload deadline passed: then the hook calls its cold path, which asks
+ * shim_policy_for. */
+#define SHIM_SLOW ((struct sp_policy *)4)
+static inline struct sp_policy *shim_policy_quick(enum sp_op op)
+{
+    struct sp_policy *p = atomic_load_explicit(&shim_policy, memory_order_acquire);
+    if (__builtin_expect(p == SHIM_NO_POLICY, 1))
+        return NULL;
+    if (__builtin_expect(p == NULL, 0) ||
+        __builtin_expect(shim_tick() >= atomic_load_explicit(&shim_recheck_at, memory_order_relaxed), 0))
+        return SHIM_SLOW;
+    if (shim_depth > 0 || !(atomic_load_explicit(&shim_ops, memory_order_relaxed) >> op & 1) ||
+        p == SHIM_IDLE)
+        return NULL;
+    return p;
+}
+
 /* The hooks' first test: true when there is no policy file (published as none), so the call
  * goes straight to libc. One load and a compare; the hook's policy work then lives in a
  * separate (noinline) function so this path saves no registers. */
