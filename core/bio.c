@@ -103,14 +103,32 @@ int bio_bind(int sock, const bio_addr *addr, int options)
     return bio_bind_sa(sock, &addr->sa, bio_addr_sockaddr_size(addr), options);
 }
 
-int bio_connect_sa(int sock, const struct sockaddr *sa, socklen_t len, int options)
+/* connect() failed with errno: the error queue as OpenSSL fills it, unless the failure is one a
+ * non-blocking connect reports on its way (EINPROGRESS...). Returns 0. */
+static int __attribute__((noinline)) connect_failed(void)
+{
+    int err = errno;
+    if (!bio_sock_non_fatal_error(err)) {
+        bio_err_sys(err, "calling connect()");
+        bio_err_bio(BIO_R_CONNECT_ERROR);
+    }
+    return 0;
+}
+
+/* The connect itself: nothing is kept across the call, so a connect with no flag to set (the
+ * shim's, whose options were set already) costs a call and a test. */
+static inline int connect_only(int sock, const struct sockaddr *sa, socklen_t len)
+{
+    if (__builtin_expect(bio_sysops()->connect(sock, sa, len) == 0, 1))
+        return 1;
+    return connect_failed();
+}
+
+/* With flags to set first, or the blocking mode to make. */
+static int __attribute__((noinline)) connect_flags(int sock, const struct sockaddr *sa, socklen_t len,
+                                                   int options)
 {
     const struct bio_sysops *ops = bio_sysops();
-
-    if (sock == -1) {
-        bio_err_bio(BIO_R_INVALID_SOCKET);
-        return 0;
-    }
     if (!(options & SP_BIO_KEEP_MODE) && !bio_socket_nbio(sock, (options & BIO_SOCK_NONBLOCK) != 0))
         return 0;
     if ((options & BIO_SOCK_KEEPALIVE) &&
@@ -123,14 +141,18 @@ int bio_connect_sa(int sock, const struct sockaddr *sa, socklen_t len, int optio
     if ((options & BIO_SOCK_TFO) &&
         !set_flag(ops, sock, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, BIO_R_UNABLE_TO_TFO))
         return 0;
-    if (ops->connect(sock, sa, len) != 0) {
-        if (!bio_sock_non_fatal_error(errno)) {
-            bio_err_sys(errno, "calling connect()");
-            bio_err_bio(BIO_R_CONNECT_ERROR);
-        }
+    return connect_only(sock, sa, len);
+}
+
+int bio_connect_sa(int sock, const struct sockaddr *sa, socklen_t len, int options)
+{
+    if (sock == -1) {
+        bio_err_bio(BIO_R_INVALID_SOCKET);
         return 0;
     }
-    return 1;
+    if (options == SP_BIO_KEEP_MODE) /* the blocking mode left alone, no flag */
+        return connect_only(sock, sa, len);
+    return connect_flags(sock, sa, len, options);
 }
 
 int bio_connect(int sock, const bio_addr *addr, int options)

@@ -1,8 +1,15 @@
-/* core/err_int.h: private to core/: pushing entries onto the per-thread error queue. */
+/* core/err_int.h: private to core/: pushing entries onto the per-thread error queue, and the
+ * system call table read without a call. */
 #ifndef SOCKPOLICY_CORE_ERR_INT_H
 #define SOCKPOLICY_CORE_ERR_INT_H
 
 #include "bio.h"
+#include "sysops.h"
+
+/* The table bio_sysops() returns, read directly inside core/ (hidden: not a symbol of the
+ * library, so a program linking core and libcrypto sees no new name). */
+extern const struct bio_sysops *bio__ops __attribute__((visibility("hidden")));
+#define bio_sysops() (bio__ops)
 
 /* Queues a system entry (BIO_ERR_SYS_FLAG | err) with its static data string
  * ("calling connect()"). Never touches errno. */

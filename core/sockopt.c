@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "sockopt.h"
+#include "err_int.h"
 #include "sysops.h"
 
 enum scope {

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "sysops.h"
+#include "err_int.h"
 
 /* glibc declares the sockaddr arguments as transparent unions under _GNU_SOURCE, so these
  * calls need typed wrappers to sit in the table. The others have wrappers too: a table of
@@ -97,19 +98,19 @@ static const struct bio_sysops libc_ops = {
 };
 
 static struct bio_sysops installed_ops;
-static const struct bio_sysops *current_ops = &libc_ops;
+const struct bio_sysops *bio__ops = &libc_ops;
 
 void bio_set_sysops(const struct bio_sysops *ops)
 {
     if (ops == NULL) {
-        current_ops = &libc_ops;
+        bio__ops = &libc_ops;
         return;
     }
     installed_ops = *ops;
-    current_ops = &installed_ops;
+    bio__ops = &installed_ops;
 }
 
-const struct bio_sysops *bio_sysops(void)
+const struct bio_sysops *(bio_sysops)(void) /* the parentheses: not err_int.h's macro */
 {
-    return current_ops;
+    return bio__ops;
 }
