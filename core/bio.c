@@ -220,11 +220,23 @@ int bio_listen(int sock, const bio_addr *addr, int options)
  * accept(fd, NULL, len) does not write it either). sa != NULL with len == NULL: sa is taken
  * to hold a whole bio_addr. The new fd's blocking mode is always set: non-blocking when
  * options has BIO_SOCK_NONBLOCK or flags has SOCK_NONBLOCK. */
+/* accept() failed with errno: the error queue as OpenSSL fills it (not for EAGAIN and the
+ * like). Returns -1. */
+static int __attribute__((noinline)) accept_failed(void)
+{
+    int err = errno;
+    if (!bio_sock_non_fatal_error(err)) {
+        bio_err_sys(err, "calling accept()");
+        bio_err_bio(BIO_R_ACCEPT_ERROR);
+    }
+    return -1;
+}
+
 /* always_nbio: BIO_accept_ex sets the accepted socket's mode with ioctl(FIONBIO) every time.
  * The accept4 variant skips that ioctl when accept4's own flags already gave the mode asked
  * for (an accepted socket on Linux takes its mode from those flags alone, never from the
  * listener), so the shim's accept pays no syscall that changes nothing. */
-static int accept_common(int accept_sock, struct sockaddr *sa, socklen_t *len, int options,
+static int __attribute__((noinline)) accept_common(int accept_sock, struct sockaddr *sa, socklen_t *len, int options,
                          int flags, int always_nbio)
 {
     const struct bio_sysops *ops = bio_sysops();
@@ -239,13 +251,8 @@ static int accept_common(int accept_sock, struct sockaddr *sa, socklen_t *len, i
         len = &scratch_len;
     }
     fd = flags ? ops->accept4(accept_sock, sa, len, flags) : ops->accept(accept_sock, sa, len);
-    if (fd == -1) {
-        if (!bio_sock_non_fatal_error(errno)) {
-            bio_err_sys(errno, "calling accept()");
-            bio_err_bio(BIO_R_ACCEPT_ERROR);
-        }
-        return -1;
-    }
+    if (fd == -1)
+        return accept_failed();
     mode = (options & BIO_SOCK_NONBLOCK) || (flags & SOCK_NONBLOCK);
     if ((always_nbio || mode != ((flags & SOCK_NONBLOCK) != 0)) && !bio_socket_nbio(fd, mode)) {
         int saved = errno; /* the caller sees the ioctl's errno, not close's */
@@ -259,6 +266,15 @@ static int accept_common(int accept_sock, struct sockaddr *sa, socklen_t *len, i
 
 int bio_accept_sa(int accept_sock, struct sockaddr *sa, socklen_t *len, int options, int flags)
 {
+    if (options == 0 && sa && len) {
+        /* No mode to make (the flags gave it), a place for the peer: the call and a test,
+         * nothing kept across it (the shim's accept). */
+        const struct bio_sysops *ops = bio_sysops();
+        int fd = flags ? ops->accept4(accept_sock, sa, len, flags) : ops->accept(accept_sock, sa, len);
+        if (__builtin_expect(fd == -1, 0))
+            return accept_failed();
+        return fd;
+    }
     return accept_common(accept_sock, sa, len, options, flags, 0);
 }
 
