@@ -68,6 +68,14 @@ static struct sp_summary_dest *find_slot(struct sp_summary *s, const struct key 
             }
             st = atomic_load_explicit(&d->state, memory_order_acquire);
         }
+        /* Being filled by another thread: a few nanoseconds, so look again a little while
+         * before moving on (bounded: it may be this thread, interrupted by a signal). */
+        for (int spin = 0; st == 1 && spin < 256; spin++) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+            st = atomic_load_explicit(&d->state, memory_order_acquire);
+        }
         if (st == 2 && d->hash == h && same(d, k))
             return d;
     }
