@@ -21,6 +21,7 @@ static void log_accept(int fd, int nfd, const bio_addr *peer, socklen_t plen, in
         return;
     if ((err == EAGAIN || err == EWOULDBLOCK || err == EINTR) && shim_log_level < SP_LOG_DEBUG)
         return;
+    int saved = errno; /* accept_routed's success path relies on it */
     struct sp_event ev;
     sp_event_init(&ev, SP_OP_ACCEPT, err ? fd : nfd);
     ev.family = family;
@@ -34,6 +35,7 @@ static void log_accept(int fd, int nfd, const bio_addr *peer, socklen_t plen, in
     if (!err)
         sp_event_set_addr(&ev, 1, &peer->sa, plen);
     shim_log_event(&ev, rule);
+    errno = saved;
 }
 
 /* Copies the peer out as the kernel does: truncated to the caller's room, true length back. */
@@ -52,7 +54,8 @@ static int __attribute__((noinline)) accept_routed(struct sp_policy *p, int fd, 
     int family, type;
     if ((sa && !len) || shim_sock_kind(fd, &family, &type) != 0)
         return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
-    int saved = errno;
+    /* Nothing on the success path changes errno (every helper called preserves it): the
+     * caller's stays, unread. */
     bio_addr peer;
     socklen_t plen = sizeof peer;
     uint64_t t0 = shim_stamp();
@@ -89,7 +92,6 @@ static int __attribute__((noinline)) accept_routed(struct sp_policy *p, int fd, 
     if (shim_log_level != SP_LOG_OFF)
         log_accept(fd, nfd, &peer, plen, family, type, d.rule, 0, t0);
     copy_peer(sa, len, &peer, plen);
-    errno = saved;
     return nfd;
 }
 

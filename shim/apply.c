@@ -160,13 +160,13 @@ static void inh_drop(int lfd, struct shim_fd *l, int family, int type)
     __atomic_store_n(&l->inh_off, 1, __ATOMIC_RELAXED);
 }
 
-void shim_accept_opts(int lfd, int nfd, const struct sp_rule *rule, uint32_t which, int family,
-                      int type, const struct sp_rule *sure)
+void shim_accept_opts_slow(int lfd, int nfd, const struct sp_rule *rule, uint32_t which,
+                           int family, int type, const struct sp_rule *sure)
 {
     struct shim_fd *l = shim_fd_peek(lfd);
     uint32_t want = rule ? rule->opts.mask & which : 0;
-    int saved = errno;
     const struct sp_rule *ir = l ? __atomic_load_n(&l->inh_rule, __ATOMIC_ACQUIRE) : NULL;
+    int saved = errno;
     if (ir) {
         int v, o = l->inh_check;
         /* nfd has the listener's forced values only if the handshake completed after they

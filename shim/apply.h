@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "fdtab.h"
 #include "policy.h"
 
 /* Options that are only meaningful at one step. */
@@ -35,8 +36,23 @@ int shim_bio_option_failed(int fd, int *flags, enum sp_op op);
  * unless sure (shim_fd_inh_sure of lfd, read before the accept call) is the listener's rule.
  * A peer of another rule gets the listener's own values back, and the listener gives the
  * scheme up. errno preserved. */
-void shim_accept_opts(int lfd, int nfd, const struct sp_rule *rule, uint32_t which, int family,
-                      int type, const struct sp_rule *sure);
+void shim_accept_opts_slow(int lfd, int nfd, const struct sp_rule *rule, uint32_t which,
+                           int family, int type, const struct sp_rule *sure);
+static inline void shim_accept_opts(int lfd, int nfd, const struct sp_rule *rule, uint32_t which,
+                                    int family, int type, const struct sp_rule *sure)
+{
+    /* The common case once the listener is set up: nfd inherited its values (sure), from the
+     * rule this peer has too. No call unless the rule has options that are not inherited. */
+    struct shim_fd *l;
+    if (sure && sure == rule && (l = shim_fd_peek(lfd)) != NULL &&
+        __atomic_load_n(&l->inh_rule, __ATOMIC_ACQUIRE) == sure) {
+        uint32_t want = rule->opts.mask & which & ~l->inh_mask;
+        if (want)
+            shim_apply_opts_kind(nfd, rule, want, SP_OP_ACCEPT, family, type);
+        return;
+    }
+    shim_accept_opts_slow(lfd, nfd, rule, which, family, type, sure);
+}
 /* The program set an option on lfd itself: inherited values are its own from now on. */
 void shim_inherit_forget(int lfd);
 

@@ -60,13 +60,24 @@ static inline int connect_logs(int r)
             __atomic_load_n((const unsigned *)&shim_log_npending, __ATOMIC_RELAXED));
 }
 
-/* Logs what this connect() told the program (t0: its shim_stamp()). A connect on a socket
+static void log_connect_do(int fd, const struct sockaddr *sa, socklen_t len, int family,
+                           int type, const struct sp_rule *rule, int r, int err, uint64_t t0);
+
+/* Logs what this connect() told the program (t0: its shim_stamp()); errno preserved. A connect on a socket
  * whose earlier non-blocking connect is still pending reports how that one ended (EISCONN:
  * connected). */
 static void __attribute__((noinline)) log_connect(int fd, const struct sockaddr *sa,
                                                   socklen_t len, int family, int type,
                                                   const struct sp_rule *rule, int r, int err,
                                                   uint64_t t0)
+{
+    int saved = errno; /* the callers' success paths rely on it */
+    log_connect_do(fd, sa, len, family, type, rule, r, err, t0);
+    errno = saved;
+}
+
+static void log_connect_do(int fd, const struct sockaddr *sa, socklen_t len, int family,
+                           int type, const struct sp_rule *rule, int r, int err, uint64_t t0)
 {
     if (r != 0 && (err == EALREADY || err == EINTR) && shim_log_pending(fd))
         return; /* still pending */
@@ -124,23 +135,31 @@ static int options_connect(int fd, const struct sockaddr *sa, socklen_t len, int
     uint64_t t0 = shim_stamp();
     /* Through the core, with the program's blocking mode left as it is: the options were set
      * above, once each, so no BIO flag repeats them. */
-    int r = bio_connect_sa(fd, sa, len, SP_BIO_KEEP_MODE) == 1 ? 0 : -1;
+    if (__builtin_expect(bio_connect_sa(fd, sa, len, SP_BIO_KEEP_MODE) == 1, 1)) {
+        /* Nothing on this path changes errno (log_connect and shim_pin preserve it): the
+         * caller's stays, unread. */
+        if (connect_logs(0))
+            log_connect(fd, sa, len, family, type, rule, 0, 0, t0);
+        shim_pin(fd, rule, family, type);
+        return 0;
+    }
     int err = errno;
-    if (r != 0)
-        bio_err_clear();
-    if (connect_logs(r))
-        log_connect(fd, sa, len, family, type, rule, r, err, t0);
+    bio_err_clear();
+    if (connect_logs(-1))
+        log_connect(fd, sa, len, family, type, rule, -1, err, t0);
     shim_pin(fd, rule, family, type);
     errno = err;
-    return r;
+    return -1;
 }
 
+/* Success leaves the caller's errno as it was. */
 static int routed_connect(int fd, const struct sockaddr *sa, socklen_t len, int family, int type,
                           const struct sp_rule *rule)
 {
     if (rule->action == SP_ACT_SET && !rule->nonblock && !rule->connect_timeout_ms &&
         !(rule->opts.mask & BIO_OPT_BIT(BIO_OPT_TFO_CONNECT)))
         return options_connect(fd, sa, len, family, type, rule);
+    int saved = errno;
     int fl = shim_real.fcntl(fd, F_GETFL);
     if (fl < 0)
         return shim_real.connect(fd, sa, len);
@@ -177,7 +196,7 @@ static int routed_connect(int fd, const struct sockaddr *sa, socklen_t len, int 
     }
     if (rule->action == SP_ACT_SET)
         shim_pin(fd, rule, family, type);
-    errno = err;
+    errno = r == 0 ? saved : err; /* success leaves the caller's errno alone */
     return r;
 }
 
@@ -202,11 +221,7 @@ static int __attribute__((noinline)) connect_ruled(int fd, const struct sockaddr
         errno = err;
         return r;
     }
-    int saved = errno;
-    int r = routed_connect(fd, sa, len, family, type, d.rule);
-    if (r == 0)
-        errno = saved; /* success leaves the caller's errno alone */
-    return r;
+    return routed_connect(fd, sa, len, family, type, d.rule);
 }
 
 int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)

@@ -49,8 +49,9 @@ static int opt_of(int level, int name)
     return -1;
 }
 
-static int __attribute__((noinline)) setsockopt_pinned(int fd, int level, int name,
-                                                       const void *val, socklen_t len)
+/* fd is a listener set up for inheritance, or has pinned options. */
+static int __attribute__((noinline)) setsockopt_checked(int fd, int level, int name,
+                                                        const void *val, socklen_t len)
 {
     struct shim_fd *e = shim_fd_peek(fd);
     if (e && __atomic_load_n(&e->inh_rule, __ATOMIC_RELAXED) && shim_depth == 0)
@@ -64,6 +65,17 @@ static int __attribute__((noinline)) setsockopt_pinned(int fd, int level, int na
              bio_opt_name((enum bio_opt)o), e->pin_rule && e->pin_rule->file ? e->pin_rule->file : "?",
              e->pin_rule ? e->pin_rule->line : 0);
     return 0;
+}
+
+/* Some fd was pinned or set up for inheritance: this one's entry is looked at. Tail calls
+ * only, so that the common case (neither) saves no registers. */
+static int __attribute__((noinline)) setsockopt_pinned(int fd, int level, int name,
+                                                       const void *val, socklen_t len)
+{
+    struct shim_fd *e = shim_fd_peek(fd);
+    if (!e || (!__atomic_load_n(&e->inh_rule, __ATOMIC_RELAXED) && !e->pinned))
+        return shim_real.setsockopt(fd, level, name, val, len);
+    return setsockopt_checked(fd, level, name, val, len);
 }
 
 int shim_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
