@@ -28,7 +28,7 @@ static int __attribute__((noinline, cold)) close_pending(int fd)
 /* Tail calls only, so that it keeps nothing on the stack. */
 static int __attribute__((noinline)) close_tracked(int fd)
 {
-    if (__builtin_expect(__atomic_load_n((const unsigned *)&shim_log_npending, __ATOMIC_RELAXED) != 0, 0))
+    if (__builtin_expect(atomic_load_explicit(&shim_log_npending, memory_order_relaxed) != 0, 0))
         return close_pending(fd);
     shim_fd_forget_one(fd);
     return shim_real.close(fd);

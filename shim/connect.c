@@ -57,7 +57,7 @@ static inline int connect_logs(int r)
 {
     return shim_log_level != SP_LOG_OFF &&
            (r != 0 || shim_log_every ||
-            __atomic_load_n((const unsigned *)&shim_log_npending, __ATOMIC_RELAXED));
+            atomic_load_explicit(&shim_log_npending, memory_order_relaxed));
 }
 
 static void log_connect_do(int fd, const struct sockaddr *sa, socklen_t len, int family,

@@ -11,6 +11,7 @@
 #define SOCKPOLICY_SHIM_FDTAB_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -52,7 +53,11 @@ struct shim_fd {
     bio_addr peer;             /* where it was connecting */
     uint32_t connect_us;       /* log.c: CLOCK_MONOTONIC us (mod 2^32) that connect began */
     const struct sp_rule *connect_rule; /* log.c: the rule that decided it, or NULL */
-};
+} __attribute__((aligned(64))); /* an entry starts a cache line (see shim_fd_drop_state) */
+
+_Static_assert(offsetof(struct shim_fd, inh_sure) + sizeof(void *) <= 64 &&
+                   offsetof(struct shim_fd, inh_off) < 64 && offsetof(struct shim_fd, ino) < 64,
+               "shim_fd_drop_state stores only into the entry's first cache line");
 
 struct shim_fdtab_hdr {
     size_t cap;
@@ -67,7 +72,8 @@ extern int shim_fd_pins __attribute__((visibility("hidden")));
 static inline struct shim_fd *shim_fd_peek(int fd)
 {
     struct shim_fdtab_hdr *t = atomic_load_explicit(&shim_fdtab, memory_order_acquire);
-    if (!t || fd < 0 || (size_t)fd >= t->cap)
+    /* A negative fd converts to a size beyond any cap: one compare for both. */
+    if (!t || (size_t)(ptrdiff_t)fd >= t->cap)
         return NULL;
     return &t->fds[fd];
 }
@@ -93,17 +99,15 @@ static inline int shim_fd_kind(int fd, int *family, int *type)
     *type = (int)(k & 0xffff);
     return 0;
 }
-/* Drops e's per-fd state (not its kind) when it has any: a store (ino, on the line the
- * caller's kind store dirties anyway: cheaper than testing it first) and two loads when it
- * has none. */
+/* Drops e's per-fd state (not its kind): four stores, no test. Every field stored lies in the
+ * entry's first 64 bytes, the cache line the caller's kind store dirties anyway, so testing
+ * first would cost more than it saves. */
 static inline void shim_fd_drop_state(struct shim_fd *e)
 {
     __atomic_store_n(&e->ino, 0, __ATOMIC_RELAXED);
-    if (__atomic_load_n(&e->inh_rule, __ATOMIC_RELAXED) || __atomic_load_n(&e->inh_off, __ATOMIC_RELAXED)) {
-        __atomic_store_n(&e->inh_rule, NULL, __ATOMIC_RELAXED);
-        __atomic_store_n(&e->inh_sure, NULL, __ATOMIC_RELAXED);
-        __atomic_store_n(&e->inh_off, 0, __ATOMIC_RELAXED);
-    }
+    __atomic_store_n(&e->inh_rule, NULL, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->inh_sure, NULL, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->inh_off, 0, __ATOMIC_RELAXED);
 }
 /* Forgets fd (our close, before the real call: once the number is free another thread's
  * socket() may take it and record its own kind): its kind and its per-fd state. No syscall. */

@@ -288,13 +288,9 @@ struct sp_policy *shim_log_trace_policy(int secure)
 
 /* ---- events ---- */
 
-/* This thread's hook: the options it forced on one fd, for the event it logs next. */
-static __thread struct {
-    int fd;
-    enum sp_op op;
-    uint32_t asked;
-    struct bio_opt_report rep;
-} stash __attribute__((tls_model("initial-exec")));
+/* This thread's hook: the options it forced on one fd, for the event it logs next (log.h). */
+__thread struct shim_log_stash shim_log_stash __attribute__((tls_model("initial-exec")));
+#define stash shim_log_stash
 
 static int stash_for(int fd, enum sp_op op)
 {
@@ -414,18 +410,6 @@ void shim_log_opts(int fd, const struct sp_rule *rule, uint32_t which, enum sp_o
         shim_sock_kind(fd, &ev.family, &ev.type);
         shim_log_event(&ev, rule);
     }
-}
-
-void shim_log_opts_ok(int fd, enum sp_op op, uint32_t asked, uint32_t applied, uint32_t skipped)
-{
-    if (shim_log_level == SP_LOG_OFF)
-        return;
-    stash.fd = fd;
-    stash.op = op;
-    stash.asked = asked;
-    stash.rep.applied = applied;
-    stash.rep.skipped = skipped;
-    stash.rep.failed = 0;
 }
 
 void shim_log_opt_result(int fd, enum sp_op op, enum bio_opt opt, int err)

@@ -8,6 +8,7 @@
 #define SOCKPOLICY_SHIM_LOG_H
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <sys/socket.h>
@@ -70,7 +71,26 @@ void shim_log_opts(int fd, const struct sp_rule *rule, uint32_t which, enum sp_o
 /* shim_log_opts for a forcing where every option applied (asked: the rule's options asked
  * for, applied: those set, skipped: those that do not apply to the socket's kind); not for
  * socket(), whose report is logged at once. Nothing when logging is off. */
-void shim_log_opts_ok(int fd, enum sp_op op, uint32_t asked, uint32_t applied, uint32_t skipped);
+struct shim_log_stash {
+    int fd;
+    enum sp_op op;
+    uint32_t asked;
+    struct bio_opt_report rep;
+};
+extern __thread struct shim_log_stash shim_log_stash
+    __attribute__((tls_model("initial-exec"), visibility("hidden")));
+static inline void shim_log_opts_ok(int fd, enum sp_op op, uint32_t asked, uint32_t applied,
+                                    uint32_t skipped)
+{
+    if (shim_log_level == SP_LOG_OFF)
+        return;
+    shim_log_stash.fd = fd;
+    shim_log_stash.op = op;
+    shim_log_stash.asked = asked;
+    shim_log_stash.rep.applied = applied;
+    shim_log_stash.rep.skipped = skipped;
+    shim_log_stash.rep.failed = 0;
+}
 /* An option BIO sets itself (keepalive, nodelay, TFO, reuseaddr) applied (err 0) or refused. */
 void shim_log_opt_result(int fd, enum sp_op op, enum bio_opt opt, int err);
 
@@ -111,12 +131,13 @@ static inline int shim_log_pending(int fd)
 /* Logs the pending connects among fds lo..hi that are about to be closed (dup2, dup3,
  * close_range); a walk over the table's entries only when some connect is pending. */
 void shim_log_pending_range(int lo, int hi);
-extern _Atomic unsigned shim_log_npending; /* connects pending in the table (a hint) */
+/* connects pending in the table (a hint). Hidden: every hook reads it PC-relative. */
+extern _Atomic unsigned shim_log_npending __attribute__((visibility("hidden")));
 /* fds lo..hi are about to be closed (close, a dup2/dup3 target, close_range): logs the
  * connects still pending on them. One load when no connect is pending anywhere. */
 static inline void shim_log_fd_gone(int lo, int hi)
 {
-    if (__builtin_expect(__atomic_load_n((const unsigned *)&shim_log_npending, __ATOMIC_RELAXED) != 0, 0))
+    if (__builtin_expect(atomic_load_explicit(&shim_log_npending, memory_order_relaxed) != 0, 0))
         shim_log_pending_range(lo, hi);
 }
 
