@@ -52,14 +52,25 @@ static int __attribute__((noinline)) accept_routed(struct sp_policy *p, int fd, 
                                                    socklen_t *len, int flags)
 {
     int family, type;
-    if ((sa && !len) || shim_sock_kind(fd, &family, &type) != 0)
+    /* The listener's entry, looked up once: its kind, and whether its accepted sockets are
+     * known to inherit the forced options (read before the call: see apply.h). */
+    struct shim_fd *l = shim_fd_peek(fd);
+    uint32_t k = l ? __atomic_load_n(&l->kind, __ATOMIC_RELAXED) : 0;
+    if (sa && !len)
         return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
+    if (__builtin_expect(k & 0xffff, 1)) {
+        family = (int)(k >> 16);
+        type = (int)(k & 0xffff);
+    } else if (shim_sock_kind_slow(fd, &family, &type) != 0) {
+        return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
+    } else {
+        l = shim_fd_peek(fd); /* the slow path may have mapped the table */
+    }
     /* Nothing on the success path changes errno (every helper called preserves it): the
      * caller's stays, unread. */
     bio_addr peer;
     socklen_t plen = sizeof peer;
     uint64_t t0 = shim_stamp();
-    struct shim_fd *l = shim_fd_peek(fd);
     const struct sp_rule *sure = l ? __atomic_load_n(&l->inh_sure, __ATOMIC_ACQUIRE) : NULL;
     /* Through the core: bio_accept_sa keeps the program's accept4 flags (and so its blocking
      * mode) and makes no FIONBIO that would change nothing. */
@@ -84,7 +95,7 @@ static int __attribute__((noinline)) accept_routed(struct sp_policy *p, int fd, 
     if (set && set->nonblock)
         shim_set_nonblock(nfd);
     /* Options an accepted socket inherits are set once, on the listener (see apply.h). */
-    shim_accept_opts(fd, nfd, set,
+    shim_accept_opts(l, fd, nfd, set,
                      SHIM_OPTS_ALL & ~SHIM_OPTS_LISTEN_AFTER & ~BIO_OPT_BIT(BIO_OPT_TFO_CONNECT),
                      family, type, sure);
     if (set)

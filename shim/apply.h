@@ -38,14 +38,14 @@ int shim_bio_option_failed(int fd, int *flags, enum sp_op op);
  * scheme up. errno preserved. */
 void shim_accept_opts_slow(int lfd, int nfd, const struct sp_rule *rule, uint32_t which,
                            int family, int type, const struct sp_rule *sure);
-static inline void shim_accept_opts(int lfd, int nfd, const struct sp_rule *rule, uint32_t which,
-                                    int family, int type, const struct sp_rule *sure)
+/* l: lfd's entry (shim_fd_peek), as the caller looked it up. */
+static inline void shim_accept_opts(struct shim_fd *l, int lfd, int nfd, const struct sp_rule *rule,
+                                    uint32_t which, int family, int type,
+                                    const struct sp_rule *sure)
 {
     /* The common case once the listener is set up: nfd inherited its values (sure), from the
      * rule this peer has too. No call unless the rule has options that are not inherited. */
-    struct shim_fd *l;
-    if (sure && sure == rule && (l = shim_fd_peek(lfd)) != NULL &&
-        __atomic_load_n(&l->inh_rule, __ATOMIC_ACQUIRE) == sure) {
+    if (sure && sure == rule && l && __atomic_load_n(&l->inh_rule, __ATOMIC_ACQUIRE) == sure) {
         uint32_t want = rule->opts.mask & which & ~l->inh_mask;
         if (want)
             shim_apply_opts_kind(nfd, rule, want, SP_OP_ACCEPT, family, type);
