@@ -155,7 +155,9 @@ static inline struct shim_decision shim_decide(const struct sp_policy *p, enum s
         shim_memo.what == ((uint32_t)op | (uint32_t)(type & 0xff) << 8 | (uint32_t)family << 16)) {
         uint64_t k0;
         __builtin_memcpy(&k0, sa, 8);
-        if (shim_memo.k[0] == (k0 & shim_memo.kmask) && !shim_memo.k[1] && !shim_memo.k[2])
+        /* kmask always keeps bytes 0-1 (the address family): a hit was stored for an AF_INET
+         * address, whose k[1] and k[2] are zero. */
+        if (shim_memo.k[0] == (k0 & shim_memo.kmask))
             return shim_memo.d;
     }
     return shim_decide_slow(p, op, family, type, sa, len);
