@@ -535,8 +535,8 @@ void shim_log_connect_end(int fd, int err, enum sp_phase phase, const char *note
     ev.phase = phase;
     ev.tcp_state = state;
     uint32_t kind = __atomic_load_n(&e->kind, __ATOMIC_RELAXED);
-    ev.family = (int)(kind >> 16);
-    ev.type = (int)(kind & 0xffff);
+    ev.family = SHIM_FD_FAMILY(kind);
+    ev.type = SHIM_FD_TYPE(kind);
     ev.duration_ns = (uint64_t)(uint32_t)(now_us() - e->connect_us) * 1000;
     ev.note = note;
     sp_event_set_addr(&ev, 1, &e->peer.sa, addr_len(&e->peer));

@@ -26,6 +26,14 @@ extern _Atomic(struct sp_policy *) shim_policy __attribute__((visibility("hidden
 /* Bit per op that the published policy has something for (all of them under SHIM_DENY_ALL). */
 extern _Atomic uint32_t shim_ops __attribute__((visibility("hidden")));
 
+/* What each op's rules test (sp_policy_tests), 4 bits per op, for the policy published last
+ * (a hint: during a reload it may be the next one's). */
+extern _Atomic uint32_t shim_keys_tests __attribute__((visibility("hidden")));
+static inline int shim_op_tests(enum sp_op op, uint32_t what)
+{
+    return (atomic_load_explicit(&shim_keys_tests, memory_order_relaxed) >> (op * 4) & what) != 0;
+}
+
 /* Per-thread depth of foreign code the shim runs on a hook's path (the policy loader): a hook
  * entered from inside it passes straight through. The hooks' own work calls only the real
  * functions, so it does not count: a signal handler that interrupts a hook and connects gets
