@@ -47,34 +47,26 @@ static void copy_peer(struct sockaddr *sa, socklen_t *len, const bio_addr *peer,
     *len = plen;
 }
 
-/* The local port of listener lfd (network order; its entry l may be NULL), read once and kept
- * in its kind word; 0 when it cannot be read. errno preserved. */
-static uint16_t __attribute__((noinline)) listener_port(int lfd, struct shim_fd *l)
-{
-    int saved = errno;
-    bio_addr a;
-    socklen_t alen = sizeof a;
-    uint16_t port = 0;
-    if (shim_real.getsockname(lfd, &a.sa, &alen) == 0 &&
-        (a.sa.sa_family == AF_INET || a.sa.sa_family == AF_INET6))
-        port = a.s_in.sin_port; /* the same offset in sockaddr_in6 */
-    if (l && port) /* kept in the kind word (see fdtab.h), if the kind is still there */
-        __atomic_fetch_or(&l->kind, (uint32_t)port << 16, __ATOMIC_RELAXED);
-    errno = saved;
-    return port;
-}
-
 /* The decision for a peer when accept rules test the port: the peer's address with the local
- * port it came in on (peer keeps its own port for the log and the program). */
+ * port it came in on, read from the accepted socket nfd itself (one getsockname; a port kept
+ * per listener could be another socket's once the program closes the listener while an
+ * accept on it returns and reuses its number). peer keeps its own port for the log and the
+ * program. errno preserved. */
 static struct shim_decision __attribute__((noinline))
-decide_local_port(const struct sp_policy *p, int lfd, struct shim_fd *l, int family, int type,
-                  bio_addr *peer, socklen_t plen)
+decide_local_port(const struct sp_policy *p, int nfd, int family, int type, bio_addr *peer,
+                  socklen_t plen)
 {
     if (peer->sa.sa_family != AF_INET && peer->sa.sa_family != AF_INET6)
         return shim_decide(p, SP_OP_ACCEPT, family, type, &peer->sa, plen);
-    uint16_t lp = l ? SHIM_FD_LPORT(__atomic_load_n(&l->kind, __ATOMIC_RELAXED)) : 0;
-    uint16_t pport = peer->s_in.sin_port; /* sin6_port lies at the same offset */
-    peer->s_in.sin_port = lp ? lp : listener_port(lfd, l);
+    int saved = errno;
+    bio_addr local;
+    socklen_t llen = sizeof local;
+    uint16_t lp = 0;
+    if (shim_real.getsockname(nfd, &local.sa, &llen) == 0 && local.sa.sa_family == peer->sa.sa_family)
+        lp = local.s_in.sin_port; /* sin6_port lies at the same offset */
+    errno = saved;
+    uint16_t pport = peer->s_in.sin_port;
+    peer->s_in.sin_port = lp;
     struct shim_decision d = shim_decide(p, SP_OP_ACCEPT, family, type, &peer->sa, plen);
     peer->s_in.sin_port = pport;
     return d;
@@ -120,8 +112,8 @@ static int __attribute__((noinline)) accept_routed(struct sp_policy *p, int fd, 
      * accept rule names the listening port (the peer's is ephemeral). The peer itself, with
      * its port, is what the log and the program get. */
     struct shim_decision d =
-        __builtin_expect(shim_op_tests(SP_OP_ACCEPT, SP_TESTS_PORT), 0)
-            ? decide_local_port(p, fd, l, family, type, &peer, plen)
+        __builtin_expect(shim_op_tests(p, SP_OP_ACCEPT, SP_TESTS_PORT), 0)
+            ? decide_local_port(p, nfd, family, type, &peer, plen)
             : shim_decide(p, SP_OP_ACCEPT, family, type, &peer.sa, plen);
     if (shim_gate(&d, SP_OP_ACCEPT, nfd, &peer.sa, plen) != 0) {
         int err = errno;

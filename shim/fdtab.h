@@ -29,8 +29,7 @@
  * read or clear (kind, ino, inh_rule, inh_off) are only accessed with __atomic operations
  * (relaxed: each is a hint checked on its own, never a publication of other fields). */
 struct shim_fd {
-    uint32_t kind;             /* SHIM_FD_KIND(family, type) (flags masked off), and a
-                                * listener's local port (SHIM_FD_LPORT); 0: unknown */
+    uint32_t kind;             /* SHIM_FD_KIND(family, type) (flags masked off); 0: unknown */
     uint64_t ino;              /* per-fd state below is for this inode; 0: none */
     uint32_t pinned;           /* BIO_OPT_BIT mask the program may not change */
     const struct sp_rule *pin_rule;
@@ -88,13 +87,10 @@ struct shim_fd *shim_fd_valid(int fd);
 /* Starts a fresh entry for the socket now open on fd (one fstat). NULL when fd is not a socket
  * or has no room. errno preserved. */
 struct shim_fd *shim_fd_claim(int fd, int family, int type);
-/* The kind word: family << 8 | type in the low 16 bits (0: not recorded), and above them, for
- * a listener, its local port in network order once its first routed accept read it (accept
- * rules match that port): stored with the kind, forgotten with it. */
+/* The kind word: family << 8 | type (0: not recorded). */
 #define SHIM_FD_KIND(family, type) ((uint32_t)((family) & 0xff) << 8 | ((uint32_t)(type) & 0xff))
 #define SHIM_FD_FAMILY(k) ((int)((k) >> 8 & 0xff))
 #define SHIM_FD_TYPE(k) ((int)((k) & 0xff))
-#define SHIM_FD_LPORT(k) ((uint16_t)((k) >> 16))
 /* The recorded kind of fd: 0 with *family and *type set, or -1 when none is recorded. */
 static inline int shim_fd_kind(int fd, int *family, int *type)
 {

@@ -150,8 +150,9 @@ static uint32_t ops_of(const struct sp_policy *p)
  * one word, valid for keys_p. Written by the one thread that loads (keys_p NULL while the
  * word changes); read by decide_remember, which believes the word only when keys_p is p both
  * before and after reading it. */
-static _Atomic(const struct sp_policy *) keys_p;
+_Atomic(const struct sp_policy *) shim_keys_p;
 _Atomic uint32_t shim_keys_tests;
+#define keys_p shim_keys_p
 #define keys_tests shim_keys_tests
 
 static void keys_of(const struct sp_policy *p)
@@ -505,10 +506,8 @@ int shim_sock_kind_slow(int fd, int *family, int *type)
     *family = fam;
     *type = ty;
     struct shim_fd *e = shim_fd_get(fd);
-    /* keep any per-fd state: it has its own inode check; a listener port left over from a
-     * closed number (set as it closed) goes with the unknown kind it sat on */
-    uint32_t none = e ? __atomic_load_n(&e->kind, __ATOMIC_RELAXED) : 0;
-    if (e && !(none & 0xffff))
+    uint32_t none = 0; /* keep any per-fd state: it has its own inode check */
+    if (e)
         __atomic_compare_exchange_n(&e->kind, &none, SHIM_FD_KIND(fam, ty), 0, __ATOMIC_RELAXED,
                                     __ATOMIC_RELAXED);
     return 0;

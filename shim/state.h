@@ -26,12 +26,20 @@ extern _Atomic(struct sp_policy *) shim_policy __attribute__((visibility("hidden
 /* Bit per op that the published policy has something for (all of them under SHIM_DENY_ALL). */
 extern _Atomic uint32_t shim_ops __attribute__((visibility("hidden")));
 
-/* What each op's rules test (sp_policy_tests), 4 bits per op, for the policy published last
- * (a hint: during a reload it may be the next one's). */
+/* What each op's rules test (sp_policy_tests), 4 bits per op, valid for the policy
+ * shim_keys_p (state.c: written by the one thread that loads, shim_keys_p NULL meanwhile). */
+extern _Atomic(const struct sp_policy *) shim_keys_p __attribute__((visibility("hidden")));
 extern _Atomic uint32_t shim_keys_tests __attribute__((visibility("hidden")));
-static inline int shim_op_tests(enum sp_op op, uint32_t what)
+/* Whether op's rules in p may test any part of what (SP_TESTS_*): 1 when not known for p (a
+ * call that began under the policy a reload has just replaced). */
+static inline int shim_op_tests(const struct sp_policy *p, enum sp_op op, uint32_t what)
 {
-    return (atomic_load_explicit(&shim_keys_tests, memory_order_relaxed) >> (op * 4) & what) != 0;
+    if (atomic_load_explicit(&shim_keys_p, memory_order_acquire) != p)
+        return 1;
+    uint32_t t = atomic_load_explicit(&shim_keys_tests, memory_order_acquire);
+    if (atomic_load_explicit(&shim_keys_p, memory_order_acquire) != p)
+        return 1;
+    return (t >> (op * 4) & what) != 0;
 }
 
 /* Per-thread depth of foreign code the shim runs on a hook's path (the policy loader): a hook
