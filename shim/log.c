@@ -30,22 +30,28 @@ enum sp_log_level shim_log_level = SP_LOG_OFF;
 int shim_log_every;
 _Atomic unsigned shim_log_npending;
 
-/* The logger's configuration: where lines go and how. Two slots: a live reload that changes
- * the destination fills the other one and publishes it (cfg), so a thread still writing a line
- * through the old sink is never cut off; the old sink is closed when its slot is reused, at
- * the next reload that changes the destination (reloads are at least a second apart: look()
- * in state.c). A reload that keeps the destination changes level and format in place. */
+/* The logger's configuration: where lines go and how. A few slots: a live reload that changes
+ * the destination fills a slot no thread is using and publishes it (cfg), so a thread still
+ * writing a line through the old sink is never cut off; an old sink is closed when its slot is
+ * reused, which only happens once no thread is inside it (users: every line enters the slot it
+ * writes through, see enter()). A reload that keeps the destination changes level and format
+ * in place. */
+#define NCFG 3
 struct logcfg {
     struct sp_diagnosis diag;
     _Atomic int sink_state; /* 0 closed, 1 being opened, 2 open (or nowhere) */
+    _Atomic unsigned users; /* threads (and signal handlers) writing through this slot now */
     struct {
         enum sp_log_target target;
         char path[256];
         int trace;
     } want;
 };
-static struct logcfg cfgs[2];
+static struct logcfg cfgs[NCFG];
 static _Atomic(struct logcfg *) cfg = &cfgs[0];
+/* $SOCKPOLICY_LOG as read at the first set-up: a reload, inside a hook, does not call getenv
+ * (the program may be changing its environment at that moment). */
+static char env_log[256];
 static struct sp_summary summary;
 static _Atomic pid_t summary_pid; /* the process the summary counts (a fork starts afresh) */
 static int ready;              /* set up at least once */
@@ -53,6 +59,25 @@ static int ready;              /* set up at least once */
 static inline struct logcfg *cur(void)
 {
     return atomic_load_explicit(&cfg, memory_order_acquire);
+}
+
+/* The current slot, entered: a reload will not reuse it until leave(). Counted first, then
+ * checked to be still current (seq_cst on both sides: a reload reads the count before it
+ * touches a slot that is no longer current). */
+static struct logcfg *enter(void)
+{
+    for (;;) {
+        struct logcfg *c = cur();
+        atomic_fetch_add(&c->users, 1);
+        if (atomic_load(&cfg) == c)
+            return c;
+        atomic_fetch_sub(&c->users, 1); /* replaced meanwhile: use the new one */
+    }
+}
+
+static void leave(struct logcfg *c)
+{
+    atomic_fetch_sub_explicit(&c->users, 1, memory_order_release);
 }
 
 static dev_t err_dev;
@@ -144,7 +169,7 @@ static void stamp_ref_set(void);
 static enum sp_log_level settle(struct logcfg *c, const struct sp_settings *s, int secure,
                                 int trace)
 {
-    const char *env = secure ? NULL : getenv("SOCKPOLICY_LOG");
+    const char *env = secure ? NULL : env_log;
     memset(&c->want, 0, sizeof c->want);
     enum sp_log_level level = SP_LOG_FAILURES;
     enum sp_log_format format = SP_FMT_TEXT;
@@ -199,6 +224,11 @@ static void configure(const struct sp_settings *s, int secure, int trace)
 {
     struct logcfg *c = cur();
     shim_log_early();
+    const char *env = secure ? NULL : getenv("SOCKPOLICY_LOG");
+    if (env && strlen(env) < sizeof env_log)
+        strcpy(env_log, env);
+    else
+        env_log[0] = 0; /* unset, or too long to be a path: as before, ignored */
     if (atomic_load(&c->sink_state) == 2)
         sp_sink_close(&c->diag.sink); /* a second setup (the policy's settings): reopen */
     atomic_store(&c->sink_state, 0);
@@ -247,23 +277,39 @@ void shim_log_reload_policy(const struct sp_policy *p, int secure)
     struct logcfg *c = cur();
     if (c->want.trace)
         return; /* --trace: its own settings, whatever a file says */
-    struct logcfg *next = c == &cfgs[0] ? &cfgs[1] : &cfgs[0];
-    /* The spare slot: its sink (retired by an earlier reload, a second or more ago) closed. */
-    if (atomic_load(&next->sink_state) == 2)
-        sp_sink_close(&next->diag.sink);
-    atomic_store(&next->sink_state, 0);
-    enum sp_log_level level = settle(next, sp_policy_settings(p), secure, 0);
-    if (next->want.target == c->want.target && !strcmp(next->want.path, c->want.path)) {
-        /* Same destination: level, format and summary change in place, the sink stays. */
-        __atomic_store_n(&c->diag.format, next->diag.format, __ATOMIC_RELAXED);
-        __atomic_store_n(&c->diag.summary, next->diag.summary, __ATOMIC_RELAXED);
+    static struct logcfg aside; /* worked out here first: only the thread that looks gets here */
+    enum sp_log_level level = settle(&aside, sp_policy_settings(p), secure, 0);
+    struct logcfg *next = NULL;
+    if (aside.want.target != c->want.target || strcmp(aside.want.path, c->want.path) != 0) {
+        for (int i = 0; i < NCFG && !next; i++)
+            if (&cfgs[i] != c && atomic_load(&cfgs[i].users) == 0)
+                next = &cfgs[i];
+        if (!next)
+            shim_log(SP_LOG_FAILURES, "log-to %s: not now, the earlier destinations are still "
+                     "being written to; the next reload tries again",
+                     aside.want.path[0] ? aside.want.path : "(changed)");
+    }
+    if (!next) {
+        /* Same destination (or no free slot): level, format and summary change in place. */
+        __atomic_store_n(&c->diag.format, aside.diag.format, __ATOMIC_RELAXED);
+        __atomic_store_n(&c->diag.summary, aside.diag.summary, __ATOMIC_RELAXED);
         __atomic_store_n(&c->diag.level, level, __ATOMIC_RELAXED);
         publish_level(level, c);
     } else {
+        /* A slot nobody is in (no thread can enter it: it is not current): its old sink
+         * closed, the new settings in, then published; the sink opens at its first line. */
+        if (atomic_load(&next->sink_state) == 2)
+            sp_sink_close(&next->diag.sink);
+        atomic_store(&next->sink_state, 0);
+        next->want = aside.want;
+        next->diag.level = aside.diag.level;
+        next->diag.format = aside.diag.format;
+        next->diag.text_flags = aside.diag.text_flags;
+        next->diag.summary = aside.diag.summary;
         sink_blank(&next->diag.sink);
         sp_rate_init(&next->diag.rate, RATE_PER_S, RATE_BURST);
-        atomic_store_explicit(&cfg, next, memory_order_release); /* opened at its first line */
-        publish_level(next->diag.level, next);
+        atomic_store(&cfg, next);
+        publish_level(level, next);
     }
     tfo_advice(p);
 }
@@ -326,14 +372,15 @@ static int differs(int fd, enum bio_opt o, const struct bio_optset *set)
 
 static void emit(struct sp_event *ev)
 {
-    struct logcfg *c = cur();
-    if (!sink_ready(c))
-        return;
-    pid_t owner = atomic_load_explicit(&summary_pid, memory_order_relaxed);
-    if (c->diag.summary && ev->pid != owner &&
-        atomic_compare_exchange_strong(&summary_pid, &owner, ev->pid))
-        memset(&summary, 0, sizeof summary); /* a forked child counts its own */
-    sp_diag_emit(&c->diag, ev);
+    struct logcfg *c = enter();
+    if (sink_ready(c)) {
+        pid_t owner = atomic_load_explicit(&summary_pid, memory_order_relaxed);
+        if (c->diag.summary && ev->pid != owner &&
+            atomic_compare_exchange_strong(&summary_pid, &owner, ev->pid))
+            memset(&summary, 0, sizeof summary); /* a forked child counts its own */
+        sp_diag_emit(&c->diag, ev);
+    }
+    leave(c);
 }
 
 void shim_log_event(struct sp_event *ev, const struct sp_rule *rule)
@@ -577,17 +624,18 @@ void shim_log_pending_range(int lo, int hi)
 
 __attribute__((destructor)) static void shim_log_finish(void)
 {
-    struct logcfg *c = cur();
-    if (!ready || c->diag.level == SP_LOG_OFF)
+    if (!ready || cur()->diag.level == SP_LOG_OFF)
         return;
     int saved = errno;
     shim_log_pending_range(0, INT_MAX); /* connects still pending at exit() end here */
     if (atomic_load(&summary_pid) != getpid())
         memset(&summary, 0, sizeof summary);
+    struct logcfg *c = enter();
     if (c->diag.summary || atomic_load(&c->diag.rate.suppressed)) {
         if (sink_ready(c))
             sp_diag_finish(&c->diag);
     }
+    leave(c);
     errno = saved;
 }
 
