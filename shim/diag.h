@@ -180,6 +180,7 @@ struct sp_sink {
     int facility;          /* syslog: LOG_USER, LOG_DAEMON, ... (already shifted, as <syslog.h>) */
     char ident[32];        /* syslog tag, journald SYSLOG_IDENTIFIER */
     _Atomic uint64_t dropped; /* lines that could not be delivered */
+    _Atomic int piped;     /* file, stderr: fd is a pipe, FIFO or socket (SIGPIPE is held off) */
 };
 
 /* Configure a sink. Each returns 0, or -1 with errno set (and the sink left SP_SINK_NONE);

@@ -5,6 +5,7 @@
  * directly. Our descriptors live at 3 or above, close-on-exec. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -67,6 +68,13 @@ static uint64_t fd_id(int fd)
     return fstat(fd, &st) == 0 ? stat_id(&st) : 0;
 }
 
+/* Whether writing to fd may raise SIGPIPE (a pipe, a FIFO, a socket): its reader may go away. */
+static int fd_piped(int fd)
+{
+    struct stat st;
+    return fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+}
+
 static int64_t mono_s(void)
 {
     struct timespec ts;
@@ -102,7 +110,10 @@ static void sink_reset(struct sp_sink *s, const struct sp_diag_ops *ops, const c
 
 static int open_file(const struct sp_sink *s, uint64_t *id)
 {
-    int fd = open(s->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+    /* O_NONBLOCK: a FIFO with no reader fails at once (ENXIO) instead of hanging the program at
+     * its first line, and a full one drops a line rather than stall it; a regular file ignores
+     * the flag. */
+    int fd = open(s->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
     fd = move_high(s->ops, fd);
     if (fd >= 0)
         *id = fd_id(fd);
@@ -122,6 +133,7 @@ int sp_sink_file(struct sp_sink *s, const struct sp_diag_ops *ops, const char *p
     if (fd < 0)
         return -1;
     atomic_store(&s->id, id);
+    atomic_store(&s->piped, fd_piped(fd));
     atomic_store(&s->fd, fd);
     atomic_store(&s->last_check_s, mono_s());
     s->kind = SP_SINK_FILE;
@@ -137,6 +149,7 @@ int sp_sink_stderr(struct sp_sink *s, const struct sp_diag_ops *ops)
     if (id == 0)
         return -1;
     atomic_store(&s->id, id);
+    atomic_store(&s->piped, fd_piped(2));
     atomic_store(&s->fd, 2);
     s->kind = SP_SINK_STDERR;
     errno = saved;
@@ -208,6 +221,7 @@ static int file_fd(struct sp_sink *s)
     if (nfd < 0)
         return lost ? -1 : fd; /* keep writing to the rotated file rather than nowhere */
     atomic_store(&s->id, nid);
+    atomic_store(&s->piped, fd_piped(nfd));
     if (!atomic_compare_exchange_strong(&s->fd, &fd, nfd)) {
         s->ops->close(nfd); /* another thread reopened first: use its descriptor */
         atomic_store(&s->id, fd_id(fd));
@@ -221,7 +235,7 @@ static int file_fd(struct sp_sink *s)
     return nfd;
 }
 
-static int write_line(int fd, const char *line, size_t len)
+static int write_once(int fd, const char *line, size_t len)
 {
     for (int tries = 0; tries < 8; tries++) {
         ssize_t w = write(fd, line, len);
@@ -231,6 +245,30 @@ static int write_line(int fd, const char *line, size_t len)
             return -1;
     }
     return -1;
+}
+
+/* One line to fd. When fd is a pipe whose reader has gone (a collector restarting, a daemon's
+ * stderr piped to a logger that died), the write must not kill the program with SIGPIPE: the
+ * signal is held off this thread around the write, and one the write raised is taken back
+ * (a SIGPIPE the program itself had pending stays). */
+static int write_line_to(int fd, const char *line, size_t len, int piped)
+{
+    if (!piped)
+        return write_once(fd, line, len);
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    if (pthread_sigmask(SIG_BLOCK, &pipe_set, &old) != 0)
+        return -1; /* never risk it */
+    int was_pending = sigismember(&old, SIGPIPE) && sigpending(&pending) == 0 &&
+                      sigismember(&pending, SIGPIPE);
+    int r = write_once(fd, line, len);
+    if (r != 0 && errno == EPIPE && !was_pending) {
+        struct timespec zero = { 0, 0 };
+        sigtimedwait(&pipe_set, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return r;
 }
 
 static int send_dgram(struct sp_sink *s, const char *buf, size_t len)
@@ -260,13 +298,13 @@ int sp_sink_write_buf(struct sp_sink *s, const char *line, size_t len, const str
     switch (s->kind) {
     case SP_SINK_FILE: {
         int fd = file_fd(s);
-        r = fd >= 0 ? write_line(fd, line, len) : -1;
+        r = fd >= 0 ? write_line_to(fd, line, len, atomic_load(&s->piped)) : -1;
         break;
     }
     case SP_SINK_STDERR: {
         int fd = atomic_load(&s->fd);
         if (fd >= 0 && fd_id(fd) == atomic_load(&s->id))
-            r = write_line(fd, line, len);
+            r = write_line_to(fd, line, len, atomic_load(&s->piped));
         break;
     }
     case SP_SINK_SYSLOG: {
