@@ -98,6 +98,10 @@ static void scratch_give(int i)
     atomic_fetch_and_explicit(&pool_busy, ~(1u << i), memory_order_release);
 }
 
+/* The level, format, flags and summary of a struct sp_diagnosis may be changed by a live reload
+ * while lines are written (shim/log.c): each is read once, whole. */
+#define RD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
 /* Without a free slot: a line cut to this (a JSON line stays valid, marked truncated). */
 #define SHORT_LINE 640
 
@@ -105,8 +109,8 @@ static void __attribute__((noinline)) write_short(struct sp_diagnosis *d,
                                                   const struct sp_event *ev, int priority)
 {
     char line[SHORT_LINE], dg[SHORT_LINE + 768];
-    size_t n = d->format == SP_FMT_JSON ? sp_format_json(ev, line, sizeof line)
-                                        : sp_format_text(ev, d->text_flags, line, sizeof line);
+    size_t n = RD(d->format) == SP_FMT_JSON ? sp_format_json(ev, line, sizeof line)
+                                            : sp_format_text(ev, RD(d->text_flags), line, sizeof line);
     if (n)
         sp_sink_write_buf(&d->sink, line, n, ev, priority, dg, sizeof dg);
 }
@@ -119,9 +123,9 @@ static void write_event(struct sp_diagnosis *d, const struct sp_event *ev, int p
         return;
     }
     struct scratch *sc = &pool[slot];
-    size_t n = d->format == SP_FMT_JSON ? sp_format_json(ev, sc->line, sizeof sc->line)
-                                        : sp_format_text(ev, d->text_flags, sc->line,
-                                                         sizeof sc->line);
+    size_t n = RD(d->format) == SP_FMT_JSON ? sp_format_json(ev, sc->line, sizeof sc->line)
+                                            : sp_format_text(ev, RD(d->text_flags), sc->line,
+                                                             sizeof sc->line);
     if (n)
         sp_sink_write_buf(&d->sink, sc->line, n, ev, priority, sc->dg, sizeof sc->dg);
     scratch_give(slot);
@@ -140,19 +144,21 @@ static void __attribute__((noinline)) write_suppressed(struct sp_diagnosis *d, c
 int sp_diag_emit(struct sp_diagnosis *d, const struct sp_event *ev)
 {
     int saved = errno;
-    if (d->summary && connect_final(ev))
-        sp_summary_add(d->summary, (const struct sockaddr *)&ev->remote, ev->remote_len,
+    struct sp_summary *sum = RD(d->summary);
+    enum sp_log_level level = RD(d->level);
+    if (sum && connect_final(ev))
+        sp_summary_add(sum, (const struct sockaddr *)&ev->remote, ev->remote_len,
                        ev->phase == SP_PHASE_CLOSE && ev->err == 0 && !sp_event_connected_at_close(ev)
                            ? ETIMEDOUT : ev->err);
     int written = 0;
-    if (wanted(d->level, ev)) {
+    if (wanted(level, ev)) {
         uint64_t report = 0;
         int allow = sp_rate_take(&d->rate, sp_diag_now_ns(), &report);
         if (report)
             write_suppressed(d, ev, report);
         if (allow) {
             int fail = is_failure(ev);
-            int prio = fail ? LOG_WARNING : d->level == SP_LOG_DEBUG ? LOG_DEBUG : LOG_INFO;
+            int prio = fail ? LOG_WARNING : level == SP_LOG_DEBUG ? LOG_DEBUG : LOG_INFO;
             if ((ev->flags & SP_EVF_MESSAGE) && ev->msg_level == SP_LOG_FAILURES)
                 prio = LOG_ERR;
             write_event(d, ev, prio);

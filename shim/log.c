@@ -26,8 +26,8 @@
 #define RATE_PER_S 100
 #define RATE_BURST 200
 
-enum sp_log_level shim_log_level = SP_LOG_OFF;
-int shim_log_every;
+enum sp_log_level shim_log_level_v = SP_LOG_OFF;
+int shim_log_every_v;
 _Atomic unsigned shim_log_npending;
 
 /* The logger's configuration: where lines go and how. A few slots: a live reload that changes
@@ -214,8 +214,8 @@ static enum sp_log_level settle(struct logcfg *c, const struct sp_settings *s, i
 
 static void publish_level(enum sp_log_level level, const struct logcfg *c)
 {
-    shim_log_every = level >= SP_LOG_ALL || c->diag.summary;
-    shim_log_level = level;
+    __atomic_store_n(&shim_log_every_v, level >= SP_LOG_ALL || c->diag.summary, __ATOMIC_RELAXED);
+    __atomic_store_n(&shim_log_level_v, level, __ATOMIC_RELAXED);
 }
 
 /* The first set-ups (the defaults, then the first policy's settings), before any other thread
