@@ -50,12 +50,13 @@ static int __attribute__((noinline, cold)) socket_cold(int domain, int type, int
 }
 
 /* Tail calls only, so that it saves no registers. A loaded policy with no socket rule (the
- * common case) goes straight to the call, without the reload check: the next connect, bind,
- * listen, accept or send (which check whatever they find) notices an edited file. */
+ * common case) goes straight to the call once the reload deadline is checked (a process whose
+ * only hooked call is socket(), an interface poller, still picks up an edited policy). */
 static int __attribute__((noinline)) socket_ruled(int domain, int type, int protocol)
 {
     if (__builtin_expect(atomic_load_explicit(&shim_policy, memory_order_acquire) != NULL, 1) &&
-        !(atomic_load_explicit(&shim_ops, memory_order_relaxed) >> SP_OP_SOCKET & 1))
+        !(atomic_load_explicit(&shim_ops, memory_order_relaxed) >> SP_OP_SOCKET & 1) &&
+        __builtin_expect(shim_tick() < atomic_load_explicit(&shim_recheck_at, memory_order_relaxed), 1))
         return socket_plain(domain, type, protocol);
     struct sp_policy *p = shim_policy_quick(SP_OP_SOCKET);
     if (__builtin_expect(p == SHIM_SLOW, 0))
