@@ -31,7 +31,7 @@ SAN := -fsanitize=thread -fno-omit-frame-pointer
 endif
 
 SP_CFLAGS := -std=gnu11 -O2 -g -fPIC -fvisibility=hidden -D_GNU_SOURCE $(WARN) $(SAN) \
-             -Icore -Ipolicy -Ishim -DSP_VERSION='"$(VERSION)"' -DSP_LIBDIR='"$(LIBDIR)"' \
+             -Icore -Ipolicy -Idiag -Ishim -Icmd -DSP_VERSION='"$(VERSION)"' -DSP_LIBDIR='"$(LIBDIR)"' \
              -DSP_SYSCONFDIR='"$(SYSCONFDIR)"'
 SP_LDFLAGS := $(SAN)
 ALL_CFLAGS = $(SP_CFLAGS) $(CFLAGS)
@@ -45,8 +45,9 @@ endif
 
 CORE_SRC := $(wildcard core/*.c)
 POLICY_SRC := $(wildcard policy/*.c)
-CMD_SRC := $(wildcard shim/cmd_*.c)
-SHIM_SRC := $(filter-out $(CMD_SRC),$(wildcard shim/*.c))
+DIAG_SRC := $(wildcard diag/*.c)
+SHIM_SRC := $(wildcard shim/*.c)
+CMD_SRC := $(wildcard cmd/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 PROG_SRC := $(wildcard tests/progs/*.c)
 BENCH_SRC := $(wildcard tests/bench/*.c)
@@ -54,18 +55,20 @@ BENCH_SRC := $(wildcard tests/bench/*.c)
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 CORE_OBJ := $(call obj,$(CORE_SRC))
 POLICY_OBJ := $(call obj,$(POLICY_SRC))
+DIAG_OBJ := $(call obj,$(DIAG_SRC))
 CMD_OBJ := $(call obj,$(CMD_SRC))
 SHIM_OBJ := $(call obj,$(SHIM_SRC))
 
 CORE_LIB := $(BUILD)/libsockpolicy_core.a
 POLICY_LIB := $(BUILD)/libsockpolicy_policy.a
+DIAG_LIB := $(BUILD)/libsockpolicy_diag.a
 SHIM_LIB := $(BUILD)/libsockpolicy.so
 CMD := $(BUILD)/sockpolicy
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 PROG_BIN := $(patsubst tests/progs/%.c,$(BUILD)/progs/%,$(PROG_SRC))
 BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-TARGETS := $(CORE_LIB) $(POLICY_LIB)
+TARGETS := $(CORE_LIB) $(POLICY_LIB) $(DIAG_LIB)
 ifneq ($(SHIM_SRC),)
 TARGETS += $(SHIM_LIB)
 endif
@@ -87,11 +90,14 @@ $(CORE_LIB): $(CORE_OBJ)
 $(POLICY_LIB): $(POLICY_OBJ)
 	@mkdir -p $(dir $@)
 	$(Q)rm -f $@ && ar rcs $@ $^
+$(DIAG_LIB): $(DIAG_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(SHIM_LIB): $(SHIM_OBJ) $(POLICY_OBJ) $(CORE_OBJ) shim/exports.map
+$(SHIM_LIB): $(SHIM_OBJ) $(DIAG_OBJ) $(POLICY_OBJ) $(CORE_OBJ) shim/exports.map
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -shared -Wl,--version-script=shim/exports.map -Wl,-z,lazy -Wl,-z,pack-relative-relocs $(ALL_LDFLAGS) \
-	    -o $@ $(SHIM_OBJ) $(POLICY_OBJ) $(CORE_OBJ) -ldl
+	    -o $@ $(SHIM_OBJ) $(DIAG_OBJ) $(POLICY_OBJ) $(CORE_OBJ) -ldl
 
 $(CMD): $(CMD_OBJ) $(POLICY_LIB) $(CORE_LIB)
 	@$(if $(Q),echo "  LD      $@")

@@ -38,11 +38,11 @@ for s in "EXIT STATUS" ENVIRONMENT FILES EXAMPLES; do
 done
 
 # Every SOCKPOLICY_* the library or the command reads from the environment is documented.
-vars=$(grep -ohE '(secure_)?getenv\("SOCKPOLICY_[A-Z_]*"\)' "$SP_TOP"/shim/*.c | grep -oE 'SOCKPOLICY_[A-Z_]*' | sort -u)
+vars=$(grep -ohE '(secure_)?getenv\("SOCKPOLICY_[A-Z_]*"\)' "$SP_TOP"/shim/*.c "$SP_TOP"/diag/*.c "$SP_TOP"/cmd/*.c | grep -oE 'SOCKPOLICY_[A-Z_]*' | sort -u)
 [ -n "$vars" ]; ok $? "the code reads SOCKPOLICY_* variables ($(echo $vars))"
 both="$text$(plain "$SP_TOP/docs/libsockpolicy.7")"
 for v in $vars; do grep -qF "$v" <<<"$text"; ok $? "sockpolicy.1 documents $v"; done
-shim_vars=$(grep -lE 'getenv\("SOCKPOLICY_' "$SP_TOP"/shim/*.c | grep -v '/cmd_' |
+shim_vars=$(grep -lE 'getenv\("SOCKPOLICY_' "$SP_TOP"/shim/*.c "$SP_TOP"/diag/*.c |
     xargs -r grep -ohE 'getenv\("SOCKPOLICY_[A-Z_]*"\)' | grep -oE 'SOCKPOLICY_[A-Z_]*' | sort -u)
 for v in $shim_vars; do grep -qF "$v" <<<"$(plain "$SP_TOP/docs/libsockpolicy.7")"; ok $? "libsockpolicy.7 documents $v (read by the library)"; done
 

@@ -1,4 +1,4 @@
-/* shim/diag_rate.c: a per-process token bucket, so that a program in a reconnect loop cannot
+/* diag/diag_rate.c: a per-process token bucket, so that a program in a reconnect loop cannot
  * flood the disk. One 64-bit word holds the tokens and the time of the last refill, updated
  * with compare-and-swap: no lock, safe from signal handlers. What is dropped is counted and
  * reported once per second as "suppressed N events". */

@@ -1,4 +1,4 @@
-/* shim/diag_format.c: an event as one text line or one JSON object. Field by field in
+/* diag/diag_format.c: an event as one text line or one JSON object. Field by field in
  * docs/log-format.md; change a name there first, the JSON names are a stable interface. */
 #include <errno.h>
 #include <netinet/in.h>

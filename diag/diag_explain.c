@@ -1,4 +1,4 @@
-/* shim/diag_explain.c: why a socket call failed, in plain words. The connect(2) list of the
+/* diag/diag_explain.c: why a socket call failed, in plain words. The connect(2) list of the
  * seed page, said our way, plus what Linux adds (firewalls, routes, backlogs, SYN retries),
  * and bind(2), listen(2), accept(2), socket(2). A sentence names the sysctl or command that
  * changes the outcome when there is one. */

@@ -1,4 +1,4 @@
-/* shim/diag_tfo.c: does net.ipv4.tcp_fastopen allow what a policy asks for? Read with raw
+/* diag/diag_tfo.c: does net.ipv4.tcp_fastopen allow what a policy asks for? Read with raw
  * open/read (no stdio on a hook's path); the answer names the value to set. Bits, from the
  * kernel's ip-sysctl documentation: 0x1 client, 0x2 server, 0x4 client without a cookie,
  * 0x200 server without a cookie, 0x400 server on every listener. */

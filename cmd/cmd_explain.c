@@ -1,4 +1,4 @@
-/* shim/cmd_explain.c: `sockpolicy explain -c FILE OP ADDRESS[:PORT] [--prog NAME] [--uid N]`:
+/* cmd/cmd_explain.c: `sockpolicy explain -c FILE OP ADDRESS[:PORT] [--prog NAME] [--uid N]`:
  * which rule decides such a call (file:line and the rule as written) and what it forces, or
  * that no rule matches and what the default does. */
 #include <arpa/inet.h>

@@ -1,4 +1,4 @@
-/* shim/cmd_check.c: `sockpolicy check [-q] FILE...`: loads each policy as the shim would and
+/* cmd/cmd_check.c: `sockpolicy check [-q] FILE...`: loads each policy as the shim would and
  * prints every error and warning like a compiler. Exit 1 when any file has an error. */
 #include <stdio.h>
 #include <string.h>

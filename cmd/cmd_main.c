@@ -1,4 +1,4 @@
-/* shim/cmd_main.c: `sockpolicy COMMAND [ARGS...]`: dispatch, --help and --version. */
+/* cmd/cmd_main.c: `sockpolicy COMMAND [ARGS...]`: dispatch, --help and --version. */
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <stdio.h>

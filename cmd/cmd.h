@@ -1,4 +1,4 @@
-/* shim/cmd.h: the `sockpolicy` command. cmd_main.c dispatches to one function per
+/* cmd/cmd.h: the `sockpolicy` command. cmd_main.c dispatches to one function per
  * subcommand, each `int cmd_NAME(int argc, char **argv)` with argv[0] the subcommand's name,
  * returning the exit status: 0 success, 1 failure (such as an invalid policy), 2 usage error. */
 #ifndef SOCKPOLICY_CMD_H
@@ -16,9 +16,9 @@ struct cmd {
     const char *summary;
 };
 
-/* shim/cmd_check.c: sockpolicy check FILE... */
+/* cmd/cmd_check.c: sockpolicy check FILE... */
 int cmd_check(int argc, char **argv);
-/* shim/cmd_explain.c: sockpolicy explain -c FILE OP ADDRESS[:PORT] ... */
+/* cmd/cmd_explain.c: sockpolicy explain -c FILE OP ADDRESS[:PORT] ... */
 int cmd_explain(int argc, char **argv);
 /* Subcommands written in other files. Weak, so that the table in cmd_main.c can name one
  * before its file exists (an absent one is left out of the command). */

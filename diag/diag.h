@@ -1,4 +1,4 @@
-/* shim/diag.h: the diagnosis library (issue 5). An event record for one socket call, its
+/* diag/diag.h: the diagnosis library (issue 5). An event record for one socket call, its
  * formatting as a text line or a JSON object, a plain-language explanation of its errno, the
  * sinks a line goes to (file, stderr, syslog, journald), a per-process rate limit and summary,
  * and the TFO sysctl check.

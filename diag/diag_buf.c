@@ -1,4 +1,4 @@
-/* shim/diag_buf.c: the bounded buffer the formatters write into, and our own number, address
+/* diag/diag_buf.c: the bounded buffer the formatters write into, and our own number, address
  * and time formatting. No snprintf (not async-signal-safe), no inet_ntop (glibc's formats
  * IPv4 with sprintf), no gmtime (may take a lock): all of it is a few loops. */
 #include <netinet/in.h>

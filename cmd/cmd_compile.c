@@ -1,4 +1,4 @@
-/* shim/cmd_compile.c: `sockpolicy compile [-q] FILE [-o OUT]`: loads FILE as `check` does
+/* cmd/cmd_compile.c: `sockpolicy compile [-q] FILE [-o OUT]`: loads FILE as `check` does
  * (every error and warning printed), then writes the compiled policy to OUT (FILE.spc by
  * default), which the library maps instead of parsing FILE while FILE and its includes are
  * unchanged (sp_policy_map in policy/policy.h). Exit 1 when FILE has errors or OUT cannot be

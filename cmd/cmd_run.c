@@ -1,4 +1,4 @@
-/* shim/cmd_run.c: `sockpolicy run [-c FILE | --trace] [--log DEST] -- PROGRAM [ARGS...]`.
+/* cmd/cmd_run.c: `sockpolicy run [-c FILE | --trace] [--log DEST] -- PROGRAM [ARGS...]`.
  * Puts libsockpolicy.so in front of LD_PRELOAD, passes the policy and log settings in the
  * environment, and execs the program. A statically linked program is refused: there is no
  * dynamic loader to preload anything into it. */

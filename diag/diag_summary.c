@@ -1,4 +1,4 @@
-/* shim/diag_summary.c: per-process counts of connections made and failed, by errno and by
+/* diag/diag_summary.c: per-process counts of connections made and failed, by errno and by
  * destination, rendered at exit with the most frequent first. Fixed-size open addressing
  * with atomics: no lock, no allocation, callable from a signal handler. A slot is claimed
  * with a compare-and-swap, filled, then published; a reader that meets a slot still being

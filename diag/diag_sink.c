@@ -1,4 +1,4 @@
-/* shim/diag_sink.c: where a line goes. A file (reopened after rotation or when the program
+/* diag/diag_sink.c: where a line goes. A file (reopened after rotation or when the program
  * took its descriptor), stderr while fd 2 is still the same file, syslog's /dev/log, journald's native
  * socket. One write or send per line; sockets are made and closed only through the ops table
  * (the public names are our own hooks); open/fstat/stat/write are not hooked and are called

@@ -1,4 +1,4 @@
-/* shim/diag_event.c: filling an event record, and the names the formats print. */
+/* diag/diag_event.c: filling an event record, and the names the formats print. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>

@@ -1,4 +1,4 @@
-/* shim/diag_emit.c: one event through the whole pipeline: summary count, level filter, rate
+/* diag/diag_emit.c: one event through the whole pipeline: summary count, level filter, rate
  * limit, format, sink. This is what the shim's hooks call; see docs/log-format.md. */
 #include <errno.h>
 #include <stdatomic.h>
