@@ -168,5 +168,8 @@ const char *bio_err_reason_string(unsigned long code);
  * progress"), or NULL when unknown. Static storage; never calls strerror, never sets errno. */
 const char *bio_errno_name(int err);
 const char *bio_errno_text(int err);
+/* The errno value whose name is the len bytes at name ("ECONNREFUSED"; glibc's other names
+ * EWOULDBLOCK, ENOTSUP and EDEADLOCK too), or 0 when none is. Never sets errno. */
+int bio_errno_from_name(const char *name, size_t len);
 
 #endif

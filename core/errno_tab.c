@@ -3,6 +3,7 @@
  * strerror() in the C locale; the table is plain static data. */
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "err_int.h"
 
@@ -157,4 +158,21 @@ const char *bio_errno_text(int err)
     if (err <= 0 || (size_t)err >= sizeof errno_tab / sizeof errno_tab[0])
         return NULL;
     return errno_tab[err].text;
+}
+
+int bio_errno_from_name(const char *name, size_t len)
+{
+    static const struct { /* the other names glibc gives some of these values */
+        const char *name;
+        int err;
+    } alias[] = {{"EWOULDBLOCK", EWOULDBLOCK}, {"ENOTSUP", ENOTSUP}, {"EDEADLOCK", EDEADLOCK}};
+    for (size_t e = 1; e < sizeof errno_tab / sizeof errno_tab[0]; e++) {
+        const char *n = errno_tab[e].name;
+        if (n && strncmp(n, name, len) == 0 && n[len] == 0)
+            return (int)e;
+    }
+    for (size_t i = 0; i < sizeof alias / sizeof alias[0]; i++)
+        if (strncmp(alias[i].name, name, len) == 0 && alias[i].name[len] == 0)
+            return alias[i].err;
+    return 0;
 }

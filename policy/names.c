@@ -1,6 +1,7 @@
 /* policy/names.c: how the language spells operations, actions, errno values and options. */
 #include <errno.h>
 
+#include "bio.h"
 #include "policy_int.h"
 
 static const char *const op_names[SP_OP_COUNT] = {"socket", "bind",   "listen",
@@ -17,39 +18,15 @@ const char *sp_action_name(enum sp_action a)
     return (unsigned)a < sizeof n / sizeof n[0] ? n[a] : NULL;
 }
 
-#define ERRNO_LIST(X)                                                                         \
-    X(EPERM) X(ENOENT) X(ESRCH) X(EINTR) X(EIO) X(ENXIO) X(E2BIG) X(EBADF) X(EAGAIN)          \
-    X(ENOMEM) X(EACCES) X(EFAULT) X(EBUSY) X(EEXIST) X(ENODEV) X(ENOTDIR) X(EISDIR)           \
-    X(EINVAL) X(ENFILE) X(EMFILE) X(ENOSPC) X(EPIPE) X(ERANGE) X(ENOSYS) X(ELOOP)             \
-    X(ENAMETOOLONG) X(ENOTSOCK) X(EDESTADDRREQ) X(EMSGSIZE) X(EPROTOTYPE) X(ENOPROTOOPT)      \
-    X(EPROTONOSUPPORT) X(ESOCKTNOSUPPORT) X(EOPNOTSUPP) X(EPFNOSUPPORT) X(EAFNOSUPPORT)       \
-    X(EADDRINUSE) X(EADDRNOTAVAIL) X(ENETDOWN) X(ENETUNREACH) X(ENETRESET) X(ECONNABORTED)    \
-    X(ECONNRESET) X(ENOBUFS) X(EISCONN) X(ENOTCONN) X(ESHUTDOWN) X(ETIMEDOUT)                 \
-    X(ECONNREFUSED) X(EHOSTDOWN) X(EHOSTUNREACH) X(EALREADY) X(EINPROGRESS) X(EPROTO)         \
-    X(ETIME) X(EDQUOT) X(ECANCELED) X(ENONET)
-
-struct errname {
-    const char *name;
-    int err;
-};
-#define ERRNO_ENTRY(e) {#e, e},
-static const struct errname errnames[] = {ERRNO_LIST(ERRNO_ENTRY){"EWOULDBLOCK", EWOULDBLOCK},
-                                          {"ENOTSUP", ENOTSUP}};
-
+/* errno names are core's table (core/errno_tab.c), the one the log lines print. */
 const char *sp_errno_name(int err)
 {
-    for (size_t i = 0; i < sizeof errnames / sizeof errnames[0]; i++)
-        if (errnames[i].err == err)
-            return errnames[i].name;
-    return NULL;
+    return bio_errno_name(err);
 }
 
 int sp_errno_from_name(const char *name, size_t len)
 {
-    for (size_t i = 0; i < sizeof errnames / sizeof errnames[0]; i++)
-        if (sp__streq(name, len, errnames[i].name))
-            return errnames[i].err;
-    return 0;
+    return bio_errno_from_name(name, len);
 }
 
 #define OPS_ALL ((1u << SP_OP_COUNT) - 1)

@@ -111,6 +111,27 @@ int main(void)
     is_str(bio_errno_name(EOPNOTSUPP), "EOPNOTSUPP", "errno name EOPNOTSUPP");
     ok(bio_errno_name(0) == NULL && bio_errno_name(-1) == NULL, "errno name of 0/-1: NULL");
     {
+        int all = 1, named = 0;
+
+        for (i = 1; i < 134; i++) {
+            const char *nm = bio_errno_name(i);
+
+            if (!nm)
+                continue;
+            named++;
+            if (bio_errno_from_name(nm, strlen(nm)) != i) {
+                diag("errno %d: %s reads back as %d", i, nm, bio_errno_from_name(nm, strlen(nm)));
+                all = 0;
+            }
+        }
+        ok(all && named > 100, "every errno name reads back as its value (%d names)", named);
+    }
+    is_int(bio_errno_from_name("EWOULDBLOCK", 11), EAGAIN, "errno alias EWOULDBLOCK");
+    is_int(bio_errno_from_name("ENOTSUP", 7), EOPNOTSUPP, "errno alias ENOTSUP");
+    is_int(bio_errno_from_name("ECONNREFUSE", 11), 0, "a name's prefix is no name");
+    is_int(bio_errno_from_name("ECONNREFUSEDX", 12), ECONNREFUSED, "only len bytes are read");
+    is_int(bio_errno_from_name("", 0), 0, "the empty name: 0");
+    {
         int all = 1;
 
         for (i = 1; i < 134; i++) {
