@@ -53,13 +53,12 @@ const char *bio_opt_name(enum bio_opt opt)
     return optdefs[opt].name;
 }
 
-int bio_opt_applies(enum bio_opt opt, int family, int type)
+/* Whether a socket of this kind takes an option of this scope. */
+static inline int scope_takes(enum scope sc, int family, int type)
 {
     int inet = family == AF_INET || family == AF_INET6;
 
-    if ((unsigned)opt >= BIO_OPT_COUNT)
-        return 0;
-    switch (optdefs[opt].scope) {
+    switch (sc) {
     case SCOPE_ANY:
         return 1;
     case SCOPE_INET:
@@ -70,6 +69,11 @@ int bio_opt_applies(enum bio_opt opt, int family, int type)
         return inet && type == SOCK_STREAM;
     }
     return 0;
+}
+
+int bio_opt_applies(enum bio_opt opt, int family, int type)
+{
+    return (unsigned)opt < BIO_OPT_COUNT && scope_takes(optdefs[opt].scope, family, type);
 }
 
 /* The (level, name) pair for opt on a socket of this family. */
@@ -117,24 +121,6 @@ static int opt_set(const struct bio_sysops *ops, int fd, enum bio_opt opt, int f
     default:
         return ops->setsockopt(fd, level, name, &v, sizeof v);
     }
-}
-
-/* Whether a socket of this kind takes an option of this scope. */
-static inline int scope_takes(enum scope sc, int family, int type)
-{
-    int inet = family == AF_INET || family == AF_INET6;
-
-    switch (sc) {
-    case SCOPE_ANY:
-        return 1;
-    case SCOPE_INET:
-        return inet;
-    case SCOPE_INET6:
-        return family == AF_INET6;
-    case SCOPE_TCP:
-        return inet && type == SOCK_STREAM;
-    }
-    return 0;
 }
 
 int bio_opt_apply_kind(int fd, const struct bio_optset *set, uint32_t which, int family, int type,

@@ -44,7 +44,7 @@ size_t sp_rule_describe(const struct sp_rule *r, char *buf, size_t size)
         if (!(s->mask & BIO_OPT_BIT(i)))
             continue;
         int v = s->val[i];
-        item(&o, sp__bio_opt_name(i));
+        item(&o, bio_opt_name((enum bio_opt)i));
         put(&o, "=");
         switch (i) {
         case BIO_OPT_KEEPALIVE: case BIO_OPT_NODELAY: case BIO_OPT_TFO_CONNECT:

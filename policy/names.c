@@ -91,20 +91,3 @@ unsigned sp__opt_ops(int id)
             return optdefs[i].ops;
     return 0;
 }
-
-const char *sp__bio_opt_name(int o)
-{
-    static const char *const n[BIO_OPT_COUNT] = {
-        [BIO_OPT_KEEPALIVE] = "keepalive",     [BIO_OPT_KEEPIDLE] = "keepalive-idle",
-        [BIO_OPT_KEEPINTVL] = "keepalive-interval", [BIO_OPT_KEEPCNT] = "keepalive-count",
-        [BIO_OPT_NODELAY] = "nodelay",         [BIO_OPT_USER_TIMEOUT] = "user-timeout",
-        [BIO_OPT_SYNCNT] = "syn-count",        [BIO_OPT_TFO_CONNECT] = "tfo",
-        [BIO_OPT_TFO_QLEN] = "tfo-queue",      [BIO_OPT_REUSEADDR] = "reuseaddr",
-        [BIO_OPT_REUSEPORT] = "reuseport",     [BIO_OPT_V6ONLY] = "v6only",
-        [BIO_OPT_MARK] = "mark",               [BIO_OPT_TOS] = "tos",
-        [BIO_OPT_RCVBUF] = "rcvbuf",           [BIO_OPT_SNDBUF] = "sndbuf",
-        [BIO_OPT_LINGER] = "linger",           [BIO_OPT_CONGESTION] = "congestion",
-        [BIO_OPT_BINDTODEVICE] = "bind-device",
-    };
-    return (unsigned)o < BIO_OPT_COUNT ? n[o] : NULL;
-}

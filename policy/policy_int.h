@@ -201,8 +201,6 @@ int sp__opt_lookup(const char *s, size_t n);
 const char *sp__opt_name(int id);
 /* The ops (bit per enum sp_op) for which an option means something. */
 unsigned sp__opt_ops(int id);
-/* The spelling of bio option o in the language (core/ agrees, see bio_opt_name). */
-const char *sp__bio_opt_name(int o);
 
 /* Matching (match.c): evaluates one rule's call matches (not prog/uid) against a decoded
  * query; used by the linear fallback and for AF_UNIX path rules. */
