@@ -27,6 +27,17 @@ static int set_flag(const struct bio_sysops *ops, int sock, int level, int name,
     return 1;
 }
 
+/* BIO_SOCK_KEEPALIVE and BIO_SOCK_NODELAY, in that order, as connect and listen set them.
+ * 1, or 0 with the failing one queued. */
+static inline int set_keepalive_nodelay(const struct bio_sysops *ops, int sock, int options)
+{
+    if ((options & BIO_SOCK_KEEPALIVE) &&
+        !set_flag(ops, sock, SOL_SOCKET, SO_KEEPALIVE, BIO_R_UNABLE_TO_KEEPALIVE))
+        return 0;
+    return !(options & BIO_SOCK_NODELAY) ||
+           set_flag(ops, sock, IPPROTO_TCP, TCP_NODELAY, BIO_R_UNABLE_TO_NODELAY);
+}
+
 int bio_sock_non_fatal_error(int err)
 {
     switch (err) {
@@ -131,11 +142,7 @@ static int __attribute__((noinline)) connect_flags(int sock, const struct sockad
     const struct bio_sysops *ops = bio_sysops();
     if (!(options & SP_BIO_KEEP_MODE) && !bio_socket_nbio(sock, (options & BIO_SOCK_NONBLOCK) != 0))
         return 0;
-    if ((options & BIO_SOCK_KEEPALIVE) &&
-        !set_flag(ops, sock, SOL_SOCKET, SO_KEEPALIVE, BIO_R_UNABLE_TO_KEEPALIVE))
-        return 0;
-    if ((options & BIO_SOCK_NODELAY) &&
-        !set_flag(ops, sock, IPPROTO_TCP, TCP_NODELAY, BIO_R_UNABLE_TO_NODELAY))
+    if (!set_keepalive_nodelay(ops, sock, options))
         return 0;
     /* 3.2+ on Linux: TCP_FASTOPEN_CONNECT, then a normal connect. */
     if ((options & BIO_SOCK_TFO) &&
@@ -179,11 +186,7 @@ int bio_listen(int sock, const bio_addr *addr, int options)
     }
     if (!bio_socket_nbio(sock, (options & BIO_SOCK_NONBLOCK) != 0))
         return 0;
-    if ((options & BIO_SOCK_KEEPALIVE) &&
-        !set_flag(ops, sock, SOL_SOCKET, SO_KEEPALIVE, BIO_R_UNABLE_TO_KEEPALIVE))
-        return 0;
-    if ((options & BIO_SOCK_NODELAY) &&
-        !set_flag(ops, sock, IPPROTO_TCP, TCP_NODELAY, BIO_R_UNABLE_TO_NODELAY))
+    if (!set_keepalive_nodelay(ops, sock, options))
         return 0;
     /* The address's family decides, not the socket's; the value is always written. */
     if (addr->sa.sa_family == AF_INET6) {
