@@ -34,12 +34,13 @@ if ! command -v "$CLANG" >/dev/null ||
     echo "fuzz.sh: clang with the libFuzzer runtime is not available" >&2
     exit 77
 fi
-# Rebuilt only when a source is newer than the binary.
-if [ ! -x "$bin" ] || [ -n "$(find "$top/policy" "$top/core/sockopt.h" "$top/tests/fuzz" -newer "$bin" -print -quit)" ]; then
+# Rebuilt only when a source is newer than the binary. The policy uses core's tables (errno
+# and option names), so core's sources are linked too.
+if [ ! -x "$bin" ] || [ -n "$(find "$top/policy" "$top/core" "$top/tests/fuzz" -newer "$bin" -print -quit)" ]; then
     "$CLANG" -std=gnu11 -g -O2 -D_GNU_SOURCE -fsanitize=fuzzer,"$san" ${extra[@]+"${extra[@]}"} \
         -fno-sanitize-recover=undefined -fsanitize-coverage-ignorelist="$top/tests/fuzz/ignore.txt" \
         -I"$top/core" -I"$top/policy" \
-        -o "$bin.tmp" "$top/tests/fuzz/policy_fuzz.c" "$top"/policy/*.c
+        -o "$bin.tmp" "$top/tests/fuzz/policy_fuzz.c" "$top"/policy/*.c "$top"/core/*.c
     mv "$bin.tmp" "$bin"
 fi
 rm -f "$out"/seed/*
