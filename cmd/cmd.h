@@ -33,5 +33,8 @@ struct cmd_diag_count {
     int quiet; /* count only */
 };
 void cmd_print_diag(void *ctx, const struct sp_diag *d);
+/* cmd/cmd_check.c: when path.spc exists but the library would refuse it for path, one
+ * warning through cmd_print_diag says why (counted in cnt, may be NULL). */
+void cmd_note_compiled(const char *path, struct cmd_diag_count *cnt);
 
 #endif

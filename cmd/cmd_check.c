@@ -48,12 +48,18 @@ void cmd_print_diag(void *ctx, const struct sp_diag *d)
     fprintf(stderr, "    %s\n", caret);
 }
 
+void cmd_note_compiled(const char *path, struct cmd_diag_count *cnt)
+{
+    /* FILE.spc refused says so (a warning); a missing one is no news */
+    sp_policy_free(sp_policy_map_compiled(path, cmd_print_diag, cnt));
+}
+
 static void check_usage(FILE *f)
 {
     fprintf(f, "usage: sockpolicy check [-q] FILE...\n"
                "Checks policy files (and what they include) as the library would load them.\n"
                "Prints every problem as FILE:LINE:COL: error|warning: MESSAGE, the line and a\n"
-               "caret under the column.\n"
+               "caret under the column; a FILE.spc the library would refuse is a warning.\n"
                "  -q, --quiet  print nothing; the exit status tells\n"
                "exit status: 0 valid (warnings allowed), 1 errors, 2 usage error\n");
 }
@@ -83,6 +89,7 @@ int cmd_check(int argc, char **argv)
         if (!p || cnt.errors != before)
             bad = 1;
         sp_policy_free(p);
+        cmd_note_compiled(argv[i], &cnt);
     }
     if (!files) {
         fprintf(stderr, "sockpolicy check: no policy file given\n");

@@ -213,6 +213,7 @@ int cmd_explain(int argc, char **argv)
     }
     struct cmd_diag_count cnt = {0, 0, 0};
     struct sp_policy *p = sp_policy_load(conf, cmd_print_diag, &cnt);
+    cmd_note_compiled(conf, &cnt);
     if (!p) {
         if (!cnt.errors)
             fprintf(stderr, "sockpolicy explain: cannot load %s: %s\n", conf, strerror(errno));

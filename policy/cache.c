@@ -7,11 +7,14 @@
 #include <fcntl.h>
 #include <stdio.h> /* rename() only: a system call, no streams */
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <stdint.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "load_int.h"
 #include "match_int.h"
 
 #define CACHE_MAGIC "SPCOMP1\n"
@@ -87,6 +90,133 @@ uint64_t sp__checksum(const void *buf, size_t n)
     return h ^ (h >> 32);
 }
 
+/* ---- trust: the rules a privileged process reads by ---- */
+
+int sp__privileged(void)
+{
+    return getauxval(AT_SECURE) != 0 || geteuid() == 0;
+}
+
+const char *sp__untrusted(const struct stat *sb, uid_t euid)
+{
+    if (sb->st_uid != 0 && sb->st_uid != euid)
+        return "owned by another user (neither root nor the effective user)";
+    if (sb->st_mode & (S_IWGRP | S_IWOTH))
+        return "writable by group or others";
+    return NULL;
+}
+
+static int vet_refused(char *why, size_t size, const char *a, const char *b)
+{
+    struct sp_sbuf w = {why, 0, size};
+    sp__puts(&w, " is refused in a privileged process: ");
+    sp__puts(&w, a);
+    sp__puts(&w, b);
+    return SP_LOGFILE_REFUSED;
+}
+
+int sp__vet_log_file(const char *path, uid_t euid, char *why, size_t size)
+{
+    int saved = errno;
+    struct stat sb, db;
+    char dir[256];
+    size_t n = sp__strlen(path), slash = 0;
+    int rc = SP_LOGFILE_VETTED;
+    if (n >= sizeof dir || path[0] != '/')
+        return vet_refused(why, size, "not an absolute path", "");
+    for (size_t i = 0; i < n; i++)
+        if (path[i] == '/')
+            slash = i;
+    memcpy(dir, path, slash ? slash : 1);
+    dir[slash ? slash : 1] = 0;
+    int exists = lstat(path, &sb) == 0;
+    const char *u;
+    if (!exists && errno != ENOENT)
+        rc = vet_refused(why, size, strerrordesc_np(errno), "");
+    else if (exists && S_ISLNK(sb.st_mode))
+        rc = vet_refused(why, size, "a symbolic link", "");
+    else if (exists && !S_ISREG(sb.st_mode) && !S_ISFIFO(sb.st_mode))
+        rc = vet_refused(why, size, "not a regular file or FIFO", "");
+    else if (exists && (u = sp__untrusted(&sb, euid)) != NULL)
+        rc = vet_refused(why, size, u, "");
+    else if (stat(dir, &db) != 0)
+        rc = vet_refused(why, size, "its directory: ", strerrordesc_np(errno));
+    else if (db.st_uid != 0 && db.st_uid != euid)
+        rc = vet_refused(why, size, "its directory is owned by another user", "");
+    else if ((db.st_mode & (S_IWGRP | S_IWOTH)) && !(exists && (db.st_mode & S_ISVTX)))
+        rc = vet_refused(why, size, "its directory is writable by group or others",
+                         exists ? "" : " (another user could put a file or link there first)");
+    errno = saved;
+    return rc;
+}
+
+/* The checksum of the file at path now, if it is a regular file of size bytes (0 and -1
+ * else); follows no symbolic link when nofollow. */
+static int content_hash(const char *path, uint64_t size, int nofollow, uint64_t *hash,
+                        struct stat *after)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (nofollow ? O_NOFOLLOW : 0));
+    if (fd < 0)
+        return -1;
+    struct stat sb;
+    int rc = -1;
+    if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == size &&
+        size <= SP_MAX_FILE) {
+        size_t len = size ? (size_t)size : 1, got = 0;
+        char *buf = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (buf != MAP_FAILED) {
+            while (got < size) {
+                ssize_t r = read(fd, buf + got, (size_t)size - got);
+                if (r < 0 && errno == EINTR)
+                    continue;
+                if (r <= 0)
+                    break;
+                got += (size_t)r;
+            }
+            if (got == size && fstat(fd, after) == 0) {
+                *hash = sp__checksum(buf, got);
+                rc = 0;
+            }
+            munmap(buf, len);
+        }
+    }
+    close(fd);
+    return rc;
+}
+
+static int same_identity(const struct sp_src *s, const struct stat *sb)
+{
+    return (uint64_t)sb->st_dev == s->dev && (uint64_t)sb->st_ino == s->ino &&
+           (uint64_t)sb->st_size == s->size && (int64_t)sb->st_mtim.tv_sec == s->mtim_sec &&
+           (int64_t)sb->st_mtim.tv_nsec == s->mtim_nsec &&
+           (S_ISDIR(sb->st_mode) != 0) == (s->is_dir != 0) &&
+           (s->is_dir || ((int64_t)sb->st_ctim.tv_sec == s->ctim_sec &&
+                          (int64_t)sb->st_ctim.tv_nsec == s->ctim_nsec));
+}
+
+/* A source read in the tick it last changed in (racy) may have changed again unseen since;
+ * once that tick is over (waiting for it, briefly, if need be), reading it again settles it:
+ * the same bytes and the same identity now mean that any later change moves its ctime. */
+static void settle_racy(struct sp_src *s, const char *path)
+{
+    for (int i = 0; i < 100; i++) { /* at most about 100 ms */
+        struct timespec now;
+        if (clock_gettime(CLOCK_REALTIME_COARSE, &now) != 0)
+            return;
+        if ((int64_t)now.tv_sec > s->ctim_sec ||
+            ((int64_t)now.tv_sec == s->ctim_sec && (int64_t)now.tv_nsec > s->ctim_nsec))
+            break;
+        if (i == 99)
+            return;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+    uint64_t h;
+    struct stat sb;
+    if (content_hash(path, s->size, 0, &h, &sb) == 0 && h == s->hash && same_identity(s, &sb))
+        s->racy = 0;
+}
+
 static void hdr_seal(struct cache_hdr *h)
 {
     h->hdr_check = sp__checksum(h, offsetof(struct cache_hdr, hdr_check));
@@ -125,6 +255,11 @@ int sp_policy_save(const struct sp_policy *p, const char *path)
     struct cache_hdr *h = (struct cache_hdr *)(void *)m;
     h->base = preferred_base(sp__checksum(c, c->size < 65536 ? c->size : 65536) ^ (uint64_t)getpid(),
                              mlen);
+    c->settings.log_file_trust = SP_LOGFILE_UNCHECKED; /* the mapping process vets it */
+    struct sp_src *src = (struct sp_src *)(void *)((char *)c + c->data_off + c->src_off);
+    for (uint32_t i = 0; i < c->nsrc; i++)
+        if (src[i].racy && src[i].path_off < c->data_len)
+            settle_racy(&src[i], (const char *)c + c->data_off + src[i].path_off);
     struct sp_rec *r = (struct sp_rec *)(void *)((char *)c + c->recs_off);
     const char *d = (const char *)(uintptr_t)(h->base + CACHE_HDR + c->data_off);
     for (uint32_t i = 0; i < c->nrules; i++) {
@@ -173,7 +308,8 @@ int sp_policy_save(const struct sp_policy *p, const char *path)
     return rc;
 }
 
-static struct sp_policy *refuse(const char *path, sp_diag_fn diag, void *ctx, int err,
+/* sev 0: an error (sp_policy_map); 1: a warning, and the text is read instead (the cache). */
+static struct sp_policy *refuse(const char *path, int sev, sp_diag_fn diag, void *ctx, int err,
                                 const char *why, const char *what)
 {
     char msg[640];
@@ -185,7 +321,9 @@ static struct sp_policy *refuse(const char *path, sp_diag_fn diag, void *ctx, in
         sp__puts(&b, what);
         sp__puts(&b, ")");
     }
-    struct sp_diag d = {0, path, 0, 0, msg, NULL, 0};
+    if (sev)
+        sp__puts(&b, "; reading the text instead");
+    struct sp_diag d = {sev, path, 0, 0, msg, NULL, 0};
     if (diag)
         diag(ctx, &d);
     errno = err;
@@ -214,23 +352,66 @@ static int blob_sane(const struct sp_policy *p, uint64_t size)
     return 1;
 }
 
-/* Whether every source still has the identity it was compiled from. */
-static const char *stale_source(const struct sp_policy *p)
+/* Whether every source still holds what it was compiled from: its identity proves it (ctime
+ * moves with every write), or, when it cannot (the identity moved, or the file had changed
+ * in the tick it was read in), its bytes' checksum. A directory: its identity (its mtime
+ * moves when a name is added or removed). Privileged: each is trusted as the text would be.
+ * NULL, or the path at fault with *why and *err set. */
+static const char *stale_source(const struct sp_policy *p, int priv, const char **why, int *err)
 {
     const char *d = sp__data(p);
     const struct sp_src *s = (const void *)(d + p->src_off);
+    uid_t euid = geteuid();
     for (uint32_t i = 0; i < p->nsrc; i++) {
         struct stat sb;
         const char *path = d + s[i].path_off;
+        *err = ESTALE;
+        *why = "changed since it was compiled";
         if (s[i].path_off >= p->data_len || !memchr(path, 0, p->data_len - s[i].path_off))
             return "?";
-        if (stat(path, &sb) != 0 || (uint64_t)sb.st_dev != s[i].dev ||
-            (uint64_t)sb.st_ino != s[i].ino || (uint64_t)sb.st_size != s[i].size ||
-            (int64_t)sb.st_mtim.tv_sec != s[i].mtim_sec ||
-            (int64_t)sb.st_mtim.tv_nsec != s[i].mtim_nsec || (S_ISDIR(sb.st_mode) != 0) != (s[i].is_dir != 0))
+        if ((priv ? lstat(path, &sb) : stat(path, &sb)) != 0)
+            return path;
+        if (priv && (*why = sp__untrusted(&sb, euid)) != NULL) {
+            *err = EPERM;
+            return path;
+        }
+        *why = "changed since it was compiled";
+        if (same_identity(&s[i], &sb) && !s[i].racy)
+            continue;
+        uint64_t h;
+        struct stat after;
+        if (s[i].is_dir || !S_ISREG(sb.st_mode) ||
+            content_hash(path, s[i].size, priv, &h, &after) != 0 || h != s[i].hash)
             return path;
     }
+    *err = 0;
     return NULL;
+}
+
+/* path made absolute (the working directory joined, as the loader records sources) in buf. */
+static const char *absolute(const char *path, char *buf, size_t size)
+{
+    if (path[0] == '/' || !getcwd(buf, size - 1))
+        return path;
+    struct sp_sbuf b = {buf, sp__strlen(buf), size};
+    sp__puts(&b, "/");
+    sp__puts(&b, path);
+    return b.len < size - 1 ? buf : path;
+}
+
+/* Whether p was compiled from the file at src: its first source is that path, or the same
+ * file (device and inode) under another name. */
+static int compiled_from(const struct sp_policy *p, const char *src)
+{
+    const char *d = sp__data(p);
+    const struct sp_src *s = (const void *)(d + p->src_off);
+    if (!p->nsrc || s[0].is_dir || s[0].path_off >= p->data_len ||
+        !memchr(d + s[0].path_off, 0, p->data_len - s[0].path_off))
+        return 0;
+    char buf[4096 + 8];
+    struct stat sb;
+    return !strcmp(absolute(src, buf, sizeof buf), d + s[0].path_off) ||
+           (stat(src, &sb) == 0 && (uint64_t)sb.st_dev == s[0].dev && (uint64_t)sb.st_ino == s[0].ino);
 }
 
 static uint64_t id_mix(uint64_t h, uint64_t v)
@@ -269,60 +450,82 @@ uint64_t sp_policy_sources_id(const struct sp_policy *p, int now)
     return h;
 }
 
-struct sp_policy *sp_policy_map(const char *path, sp_diag_fn diag, void *ctx)
+/* Maps the compiled policy at path; when src is not NULL, only if it was compiled from src
+ * (and a missing path is then no news: NULL, ENOENT, nothing reported). Reports at sev. */
+static struct sp_policy *map_bound(const char *path, const char *src, int sev, sp_diag_fn diag,
+                                   void *ctx)
 {
     int saved = errno;
     struct stat sb;
     struct cache_hdr h;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    int priv = sp__privileged();
+    /* Non-blocking: a FIFO is refused, not waited on. Not through a symbolic link: a compiled
+     * policy is used at its own path only (a link could lend it to another text). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
+    if (fd < 0 && errno == ENOENT && src) {
+        errno = ENOENT;
+        return NULL;
+    }
+    if (fd < 0 && errno == ELOOP)
+        return refuse(path, sev, diag, ctx, ELOOP, "a symbolic link", NULL);
     if (fd < 0)
-        return refuse(path, diag, ctx, errno, "cannot open", strerrordesc_np(errno));
+        return refuse(path, sev, diag, ctx, errno, "cannot open", strerrordesc_np(errno));
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
-        return refuse(path, diag, ctx, EBADMSG, "not a regular file", NULL);
+        return refuse(path, sev, diag, ctx, EBADMSG, "not a regular file", NULL);
     }
     if ((sb.st_mode & (S_IWGRP | S_IWOTH)) || (sb.st_uid != 0 && sb.st_uid != geteuid())) {
         close(fd);
-        return refuse(path, diag, ctx, EPERM, "writable by others, or owned by another user", NULL);
+        return refuse(path, sev, diag, ctx, EPERM, "writable by others, or owned by another user", NULL);
     }
     uint64_t fsize = (uint64_t)sb.st_size;
     ssize_t got = fsize >= CACHE_HDR ? pread(fd, &h, sizeof h, 0) : 0;
     if (got != (ssize_t)sizeof h || memcmp(h.magic, CACHE_MAGIC, 8) != 0) {
         close(fd);
-        return refuse(path, diag, ctx, EBADMSG, "not a compiled policy", NULL);
+        return refuse(path, sev, diag, ctx, EBADMSG, "not a compiled policy", NULL);
     }
     uint64_t check = h.hdr_check;
     hdr_seal(&h);
     if (h.hdr_check != check || h.version != CACHE_VERSION || h.hdr_size != CACHE_HDR ||
         h.layout != layout_id()) {
         close(fd);
-        return refuse(path, diag, ctx, EBADMSG, "damaged header, or written by another version", NULL);
+        return refuse(path, sev, diag, ctx, EBADMSG, "damaged header, or written by another version", NULL);
     }
     if (h.blob_size != fsize - CACHE_HDR || h.blob_size < sizeof(struct sp_policy) ||
         h.blob_size > 0xffffffffu) {
         close(fd);
-        return refuse(path, diag, ctx, EBADMSG, "truncated or extended", NULL);
+        return refuse(path, sev, diag, ctx, EBADMSG, "truncated or extended", NULL);
     }
     char *m = mmap((void *)(uintptr_t)h.base, fsize, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
     close(fd);
     if (m == MAP_FAILED)
-        return refuse(path, diag, ctx, ENOMEM, "cannot map it", NULL);
+        return refuse(path, sev, diag, ctx, ENOMEM, "cannot map it", NULL);
     struct sp_policy *p = (struct sp_policy *)(void *)(m + CACHE_HDR);
-    const char *stale = NULL;
+    const char *stale = NULL, *why = NULL;
     int err = 0;
     if (sp__checksum(p, h.blob_size) != h.checksum || !blob_sane(p, h.blob_size))
         err = EBADMSG;
-    else if ((stale = stale_source(p)) != NULL)
-        err = ESTALE;
-    if (err) {
-        char what[512];
+    else if (src && !compiled_from(p, src))
+        err = EXDEV;
+    else
+        stale = stale_source(p, priv, &why, &err);
+    if (err == EXDEV) {
+        const char *d = sp__data(p);
+        const struct sp_src *s0 = (const void *)(d + p->src_off);
+        refuse(path, sev, diag, ctx, err, "compiled from another file",
+               p->nsrc && s0->path_off < p->data_len && memchr(d + s0->path_off, 0, p->data_len - s0->path_off)
+                   ? d + s0->path_off : "not from a file");
+    } else if (err == EBADMSG) {
+        refuse(path, sev, diag, ctx, err, "damaged (checksum)", NULL);
+    } else if (stale) {
+        char what[640];
         struct sp_sbuf b = {what, 0, sizeof what};
-        if (stale) {
-            sp__puts(&b, stale);
-            sp__puts(&b, " changed since it was compiled");
-        }
-        refuse(path, diag, ctx, err, err == ESTALE ? "stale" : "damaged (checksum)",
-               stale ? what : NULL);
+        sp__puts(&b, stale);
+        sp__puts(&b, err == EPERM ? ": refused in a privileged process: " : " ");
+        sp__puts(&b, why);
+        refuse(path, sev, diag, ctx, err, err == EPERM ? "a source is not trusted" : "stale", what);
+    }
+    if (err) {
         munmap(m, fsize);
         errno = err;
         return NULL;
@@ -331,11 +534,22 @@ struct sp_policy *sp_policy_map(const char *path, sp_diag_fn diag, void *ctx)
         sp__relocate(p);
     p->map_base = m;
     p->map_len = fsize;
+    struct sp_settings *st = &p->settings;
+    st->log_file_trust = SP_LOGFILE_UNCHECKED;
+    if (priv && st->log_target == SP_LOGTO_FILE && memchr(st->log_file, 0, sizeof st->log_file)) {
+        char vwhy[160];
+        st->log_file_trust = sp__vet_log_file(st->log_file, geteuid(), vwhy, sizeof vwhy);
+    }
     errno = saved;
     return p;
 }
 
-struct sp_policy *sp__map_cache_of(const char *path)
+struct sp_policy *sp_policy_map(const char *path, sp_diag_fn diag, void *ctx)
+{
+    return map_bound(path, NULL, 0, diag, ctx);
+}
+
+struct sp_policy *sp__map_cache_of(const char *path, sp_diag_fn diag, void *ctx)
 {
     char buf[4096 + 8];
     size_t n = sp__strlen(path);
@@ -345,7 +559,12 @@ struct sp_policy *sp__map_cache_of(const char *path)
     }
     memcpy(buf, path, n);
     memcpy(buf + n, ".spc", 5);
-    return sp_policy_map(buf, NULL, NULL);
+    return map_bound(buf, path, 1, diag, ctx);
+}
+
+struct sp_policy *sp_policy_map_compiled(const char *path, sp_diag_fn diag, void *ctx)
+{
+    return sp__map_cache_of(path, diag, ctx);
 }
 
 /* A copy of p's blob as it would be had it been read from the same text anywhere, at any
@@ -364,7 +583,8 @@ static char *canonical(const struct sp_policy *p)
     struct sp_src *s = (struct sp_src *)(void *)(m + c->data_off + c->src_off);
     for (uint32_t i = 0; i < c->nsrc; i++) {
         s[i].dev = s[i].ino = s[i].size = 0;
-        s[i].mtim_sec = s[i].mtim_nsec = 0;
+        s[i].mtim_sec = s[i].mtim_nsec = s[i].ctim_sec = s[i].ctim_nsec = 0;
+        s[i].racy = 0;
     }
     return m;
 }

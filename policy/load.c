@@ -5,14 +5,47 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "load_int.h"
 
 #define SP_MAX_ERRORS 200
+
+/* Under AT_SECURE the message keeps its shape but loses what it quoted of the policy (words
+ * and paths are quoted '...'): the policy may be root's alone, its reader any user. */
+static void withhold_text(char *m)
+{
+    char *w = m;
+    for (const char *r = m; *r;) {
+        const char *e = NULL; /* a quote that opens: at the start or after a blank or ( */
+        if (*r == '\'' && (r == m || r[-1] == ' ' || r[-1] == '('))
+            for (e = strchr(r + 1, '\''); e && e[1] && !strchr(" :),?;.", e[1]);)
+                e = strchr(e + 1, '\''); /* and closes: at the end or before punctuation */
+        if (e) {
+            r = e + 1;
+            continue;
+        }
+        *w++ = *r++;
+    }
+    *w = 0;
+    char *dym = strstr(m, " (did you mean ?)");
+    if (dym)
+        memmove(dym, dym + 17, strlen(dym + 17) + 1);
+    w = m;
+    for (const char *r = m; *r; r++) { /* one blank at most, none at the ends or before : ) */
+        if (*r == ' ' && (w == m || r[1] == ' ' || r[1] == ':' || r[1] == ')' || !r[1]))
+            continue;
+        *w++ = *r;
+    }
+    *w = 0;
+    if (!*m)
+        strcpy(m, "error");
+}
 
 void sp__report_msg(struct sp_ld *L, int sev, unsigned col)
 {
@@ -24,6 +57,11 @@ void sp__report_msg(struct sp_ld *L, int sev, unsigned col)
         return;
     const char *file = L->file_off != SP_NONE ? L->data.base + L->file_off : L->file;
     struct sp_diag d = {sev, file, L->line, col, L->msg, L->line_text, L->line_len};
+    if (L->secure) {
+        withhold_text(L->msg);
+        d.line_text = NULL;
+        d.line_len = 0;
+    }
     if (L->diag)
         L->diag(L->ctx, &d);
     if (L->nerr >= SP_MAX_ERRORS) {
@@ -172,10 +210,20 @@ static void parse_log_to(struct sp_ld *L)
         }
         memcpy(L->st.log_file, p->s, p->n);
         L->st.log_file[p->n] = 0;
+        L->st.log_file_trust = SP_LOGFILE_UNCHECKED;
+        if (L->priv) {
+            char why[160];
+            L->st.log_file_trust = sp__vet_log_file(L->st.log_file, L->euid, why, sizeof why);
+            if (L->st.log_file_trust == SP_LOGFILE_REFUSED)
+                sp__report(L, 1, p->col, "the log file ", p->s, p->n, why);
+        }
     } else if (L->nw > 2) {
         sp__report(L, 0, L->w[2].col, "unexpected ", L->w[2].s, L->w[2].n,
                    " at the end of the setting");
         return;
+    } else {
+        L->st.log_file[0] = 0;
+        L->st.log_file_trust = SP_LOGFILE_UNCHECKED;
     }
     note_setting(L, SP_SET_LOGTO, "log-to");
     L->st.log_target = (enum sp_log_target)(i + 1);
@@ -249,16 +297,58 @@ static int has_glob(const char *s, size_t n)
     return 0;
 }
 
-/* Remembers a file or directory read, with its identity, for sp_policy_map's staleness test. */
-static void note_source(struct sp_ld *L, uint32_t path_off, const struct stat *sb)
+/* The offset in data of path made absolute (the working directory joined to a relative one,
+ * symbolic links kept): a source is found again from any directory. name is path's copy. */
+static uint32_t absolute(struct sp_ld *L, const char *path, uint32_t name)
 {
+    if (path[0] == '/')
+        return name;
+    if (L->cwd_off == SP_NONE) {
+        char cwd[4096];
+        if (!getcwd(cwd, sizeof cwd) || cwd[0] != '/')
+            return name;
+        size_t n = sp__strlen(cwd);
+        uint32_t o = sp__arena_alloc(&L->data, n + 1, 1);
+        if (o == SP_NONE)
+            return name;
+        memcpy(L->data.base + o, cwd, n + 1);
+        L->cwd_off = o;
+    }
+    size_t cn = sp__strlen(L->data.base + L->cwd_off), pn = sp__strlen(path);
+    uint32_t o = sp__arena_alloc(&L->data, cn + 1 + pn + 1, 1);
+    if (o == SP_NONE)
+        return name;
+    char *s = L->data.base + o;
+    memcpy(s, L->data.base + L->cwd_off, cn);
+    s[cn] = '/';
+    memcpy(s + cn + 1, path, pn + 1);
+    return o;
+}
+
+/* Remembers a file or directory read, with its identity (and a file's content hash), for
+ * sp_policy_map's staleness test. name is path's copy in data. */
+static void note_source(struct sp_ld *L, const char *path, uint32_t name, const struct stat *sb,
+                        uint64_t hash)
+{
+    uint32_t path_off = absolute(L, path, name);
     uint32_t o = sp__arena_alloc(&L->src, sizeof(struct sp_src), 8);
     if (o == SP_NONE)
         return;
+    int64_t cs = (int64_t)sb->st_ctim.tv_sec, cns = (int64_t)sb->st_ctim.tv_nsec;
+    int racy = !S_ISDIR(sb->st_mode) && (cs > L->t0_sec || (cs == L->t0_sec && cns >= L->t0_nsec));
     *SP_AT(&L->src, o, struct sp_src) = (struct sp_src){
         (uint64_t)sb->st_dev, (uint64_t)sb->st_ino, (uint64_t)sb->st_size,
         (int64_t)sb->st_mtim.tv_sec, (int64_t)sb->st_mtim.tv_nsec, path_off,
-        S_ISDIR(sb->st_mode) ? 1u : 0u};
+        S_ISDIR(sb->st_mode) ? 1u : 0u, cs, cns, hash, racy ? 1u : 0u, 0};
+}
+
+/* "refused in a privileged process: WHY" about path, when sb is not to be trusted. */
+static int refuse_untrusted(struct sp_ld *L, const char *path, const struct stat *sb)
+{
+    const char *why = L->priv ? sp__untrusted(sb, L->euid) : NULL;
+    if (why)
+        report_file(L, "cannot read", path, ": refused in a privileged process: ", why);
+    return why != NULL;
 }
 
 /* Reads and parses one file. path is NUL-terminated; errors about it are reported at the
@@ -266,14 +356,24 @@ static void note_source(struct sp_ld *L, uint32_t path_off, const struct stat *s
 static void load_file(struct sp_ld *L, const char *path)
 {
     struct stat sb;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    /* Non-blocking (a FIFO or a terminal is refused, not waited on, and nothing is read from
+     * it); a privileged process follows no symbolic link at the end of the path. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (L->priv ? O_NOFOLLOW : 0));
     if (fd < 0) {
-        report_file(L, "cannot open", path, ": ", err_text(errno));
+        if (errno == ELOOP && L->priv)
+            report_file(L, "cannot read", path,
+                        ": refused in a privileged process: a symbolic link", "");
+        else
+            report_file(L, "cannot open", path, ": ", err_text(errno));
         return;
     }
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         close(fd);
         report_file(L, "cannot read", path, ": not a regular file", "");
+        return;
+    }
+    if (refuse_untrusted(L, path, &sb)) {
+        close(fd);
         return;
     }
     if ((unsigned long long)sb.st_size > SP_MAX_FILE) {
@@ -319,7 +419,7 @@ static void load_file(struct sp_ld *L, const char *path)
     uint32_t name = sp__arena_alloc(&L->data, n + 1, 1);
     if (name != SP_NONE) {
         memcpy(L->data.base + name, path, n + 1);
-        note_source(L, name, &sb);
+        note_source(L, path, name, &sb, sp__checksum(buf, got));
         /* Save the including line's context; the new file's lines replace it. */
         const char *of = L->file, *ot = L->line_text;
         uint32_t ooff = L->file_off;
@@ -361,15 +461,28 @@ static int name_cmp(const void *a, const void *b, void *ctx)
 static void include_glob(struct sp_ld *L, uint32_t dir_off, uint32_t dlen, uint32_t pat_off,
                          size_t plen)
 {
-    int fd = open(L->tmp.base + dir_off, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
+    int fd = open(L->tmp.base + dir_off, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+                                             (L->priv ? O_NOFOLLOW : 0));
+    if (fd < 0) {
+        if (errno == ELOOP && L->priv)
+            report_file(L, "cannot read directory", L->tmp.base + dir_off,
+                        ": refused in a privileged process: a symbolic link", "");
         return; /* a missing conf.d is normal (a compiled policy is then not told) */
+    }
     struct stat dsb;
     size_t dn = sp__strlen(L->tmp.base + dir_off);
     uint32_t dname = sp__arena_alloc(&L->data, dn + 1, 1);
-    if (fstat(fd, &dsb) == 0 && dname != SP_NONE) {
+    int dok = fstat(fd, &dsb) == 0;
+    if (dok && L->priv && sp__untrusted(&dsb, L->euid)) {
+        close(fd);
+        report_file(L, "cannot read directory", L->tmp.base + dir_off,
+                    ": refused in a privileged process: ", sp__untrusted(&dsb, L->euid));
+        return;
+    }
+    if (dok && dname != SP_NONE) {
         memcpy(L->data.base + dname, L->tmp.base + dir_off, dn + 1);
-        note_source(L, dname, &dsb); /* a file added or removed changes its mtime */
+        /* a file added or removed changes its mtime */
+        note_source(L, L->data.base + dname, dname, &dsb, 0);
     }
     uint32_t names_off = SP_NONE, nnames = 0, cap = 0;
     uint32_t dbuf = sp__arena_alloc(&L->tmp, 8192, 8);
@@ -419,7 +532,9 @@ static void include_glob(struct sp_ld *L, uint32_t dir_off, uint32_t dlen, uint3
         s[dlen] = '/';
         memcpy(s + dlen + 1, L->tmp.base + ne.off, ne.len + 1);
         struct stat sb;
-        if (stat(s, &sb) == 0 && S_ISREG(sb.st_mode))
+        /* privileged: a symbolic link is not followed, and load_file says so */
+        if (L->priv ? lstat(s, &sb) == 0 && (S_ISREG(sb.st_mode) || S_ISLNK(sb.st_mode))
+                    : stat(s, &sb) == 0 && S_ISREG(sb.st_mode))
             load_file(L, s);
         L->tmp.used = mark;
     }
@@ -721,6 +836,15 @@ static int start(struct sp_ld *L, sp_diag_fn diag, void *ctx, const struct sp_lo
     L->ctx = ctx;
     L->opts = o;
     L->file_off = SP_NONE;
+    L->cwd_off = SP_NONE;
+    L->priv = sp__privileged();
+    L->secure = getauxval(AT_SECURE) != 0;
+    L->euid = geteuid();
+    struct timespec t0;
+    if (clock_gettime(CLOCK_REALTIME_COARSE, &t0) != 0)
+        t0.tv_sec = t0.tv_nsec = 0; /* every source then counts as racy: checked by content */
+    L->t0_sec = (int64_t)t0.tv_sec;
+    L->t0_nsec = (int64_t)t0.tv_nsec;
     L->st.log_level = SP_LOG_FAILURES;
     for (int i = 0; i < SP_OP_COUNT; i++) {
         L->st.default_action[i] = SP_ACT_PASS;
@@ -757,7 +881,7 @@ struct sp_policy *sp_policy_load_ex(const char *path, unsigned flags, sp_diag_fn
     struct sp_ld L;
     int saved = errno;
     if (flags & SP_LOAD_CACHE) {
-        struct sp_policy *c = sp__map_cache_of(path);
+        struct sp_policy *c = sp__map_cache_of(path, diag, ctx);
         if (c) {
             errno = saved;
             return c;

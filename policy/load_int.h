@@ -3,6 +3,7 @@
 #ifndef SOCKPOLICY_LOAD_INT_H
 #define SOCKPOLICY_LOAD_INT_H
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "policy_int.h"
@@ -30,6 +31,14 @@ struct sp_ld {
     int gave_up;
     const struct sp_load_opts *opts;
     unsigned flags;         /* SP_LOAD_* */
+    /* Who reads: a privileged process (AT_SECURE or euid 0) reads only what root or its own
+     * user alone can write, and follows no symbolic link; under AT_SECURE the messages quote
+     * no text of the policy (it may be root's, and the user reads the messages). */
+    int priv, secure;
+    uid_t euid;
+    int64_t t0_sec, t0_nsec; /* CLOCK_REALTIME_COARSE when the load began: a source whose
+                                ctime is not older may still change unseen (sp_src.racy) */
+    uint32_t cwd_off;        /* the working directory in data, for relative paths (or SP_NONE) */
     struct sp_arena src;    /* struct sp_src[]: the files and directories read */
     struct sp_settings st;
     uint32_t set_file[SP_SET_COUNT], set_line[SP_SET_COUNT]; /* first given at (0: never) */
@@ -69,6 +78,17 @@ int sp__parse_option(struct sp_ld *L, struct sp_rule *r, int op, const struct sp
                      uint32_t *seen);
 /* Parses an errno= value; 0 and a report when unknown. */
 int sp__parse_errno_value(struct sp_ld *L, const char *v, size_t n, unsigned col);
+
+/* Trust (policy/cache.c). Whether this process is privileged: AT_SECURE, or euid 0. */
+int sp__privileged(void);
+/* Why a privileged process must not trust the file or directory sb describes: NULL when root
+ * or euid owns it and neither group nor others may write it, else a reason ("writable by
+ * group or others", "owned by another user") for "refused in a privileged process: ...". */
+const char *sp__untrusted(const struct stat *sb, uid_t euid);
+
+/* What a privileged process finds of a `log-to file` path (SP_LOGFILE_VETTED or _REFUSED,
+ * see policy.h); when refused, why holds " is refused in a privileged process: REASON". */
+int sp__vet_log_file(const char *path, uid_t euid, char *why, size_t size);
 
 /* Shadow warnings: prepares the index; checks (and warns about) then indexes new records
  * [first, first + n) of one source rule. */

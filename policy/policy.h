@@ -34,7 +34,28 @@ struct sp_settings {
     int default_action[SP_OP_COUNT]; /* SP_ACT_PASS (the default) or SP_ACT_DENY */
     int default_errno[SP_OP_COUNT];  /* errno for a default deny (EACCES) */
     int log_summary;                 /* "log-summary": a per-process summary at exit */
+    int log_file_trust;              /* SP_LOGFILE_*: log_file as a privileged loader found it */
 };
+
+/* sp_settings.log_file_trust: the contract between the loader and whoever opens log_file.
+ * A privileged process (AT_SECURE, or euid 0) loads only policy text that root or its own
+ * user alone can write (see sp_policy_load), and then vets the `log-to file` path once, at
+ * load (or map) time:
+ *   SP_LOGFILE_UNCHECKED  the process is not privileged (or there is no log file): no check
+ *                         was made, and none is needed;
+ *   SP_LOGFILE_VETTED     privileged, and the path was either an existing regular file or
+ *                         FIFO (not a symbolic link) owned by root or the euid and writable by
+ *                         neither group nor others, in a directory owned by root or the euid
+ *                         that group and others may not write, or may only under the sticky
+ *                         bit; or absent in a directory owned by root or the euid that group
+ *                         and others may not write;
+ *   SP_LOGFILE_REFUSED    privileged, and the path failed that (a warning said why): do not
+ *                         open it; use the fallback sink.
+ * Vetted is a fact at load time, not a guarantee at open time: a privileged opener still
+ * opens with O_NOFOLLOW and checks with fstat that the file is owned by root or the euid. */
+#define SP_LOGFILE_UNCHECKED 0
+#define SP_LOGFILE_VETTED 1
+#define SP_LOGFILE_REFUSED 2
 
 /* One rule, as compiled. Read-only; lives in the policy's arena. */
 struct sp_rule {
@@ -87,8 +108,11 @@ struct sp_policy *sp_policy_load_mem(const char *name, const char *buf, size_t l
 /* sp_policy_load_ex flags. */
 #define SP_LOAD_NO_WARNINGS 1u /* skip the covered-rule analysis ("this rule never matches");
                                   for a loader that reads no warnings (the shim) */
-#define SP_LOAD_CACHE 2u       /* first try the compiled PATH.spc (see sp_policy_map); when it
-                                  is missing, stale or damaged, parse PATH as usual, silently */
+#define SP_LOAD_CACHE 2u       /* first try the compiled PATH.spc (sp_policy_map_compiled);
+                                  when it is missing, parse PATH as usual, silently; when it is
+                                  refused (stale, damaged, compiled from another file, reached
+                                  through a symbolic link, untrusted), one warning through diag
+                                  (file PATH.spc, line 0) says why, then PATH is parsed */
 /* sp_policy_load with flags (SP_LOAD_*); 0 is sp_policy_load. Same returns and errno. */
 struct sp_policy *sp_policy_load_ex(const char *path, unsigned flags, sp_diag_fn diag,
                                     void *ctx);
@@ -103,7 +127,7 @@ struct sp_policy *sp_policy_load_ex(const char *path, unsigned flags, sp_diag_fn
 int sp_policy_save(const struct sp_policy *p, const char *path);
 /* The compiled file's format version, in its header; a file of another version is refused.
  * `sockpolicy --version` prints it. */
-#define SP_COMPILED_FORMAT 2u
+#define SP_COMPILED_FORMAT 3u
 /* Maps a compiled policy: no parsing, cost in proportion to its size (a checksum) plus one
  * stat per source. Refuses, returning NULL with errno set and one error through diag (may be
  * NULL), a file that is truncated, damaged or of another version or layout (EBADMSG), one
@@ -111,6 +135,13 @@ int sp_policy_save(const struct sp_policy *p, const char *path);
  * neither root nor the euid (EPERM). The result is used and freed like a loaded policy
  * (sp_policy_specialise, then match). No malloc, no stdio, no lock. */
 struct sp_policy *sp_policy_map(const char *path, sp_diag_fn diag, void *ctx);
+/* The compiled form the library would use for the text at path (SP_LOAD_CACHE): PATH.spc
+ * mapped as sp_policy_map does, and only when it was compiled from path itself (the same
+ * absolute path, or the same file) and is not reached through a symbolic link. NULL with
+ * errno set otherwise: ENOENT, silently, when there is none; else after one warning
+ * (severity 1, file PATH.spc, line 0) through diag (may be NULL) saying why it is refused.
+ * Cost as sp_policy_map's, plus a getcwd for a relative path. No malloc, no stdio. */
+struct sp_policy *sp_policy_map_compiled(const char *path, sp_diag_fn diag, void *ctx);
 /* A fingerprint of p's sources (every file read, every directory an include pattern scanned):
  * of their identities as recorded when p was read (now == 0), or as they are now (now != 0:
  * one stat each; a vanished source counts as changed). The two differ when a source changed

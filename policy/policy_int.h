@@ -88,7 +88,10 @@ struct sp_matcher;
 struct sp_src {
     uint64_t dev, ino, size;
     int64_t mtim_sec, mtim_nsec;
-    uint32_t path_off, is_dir;
+    uint32_t path_off, is_dir; /* path_off: an absolute path (cwd joined when read relative) */
+    int64_t ctim_sec, ctim_nsec; /* a file's content cannot change without changing ctime... */
+    uint64_t hash;               /* ...except in the tick it was read in: then this, of its bytes */
+    uint32_t racy, pad;          /* changed in the tick it was read in: check hash when mapped */
 };
 
 /* Per process, matched rules with prog/uid matches that hold for this process are kept in a
@@ -220,8 +223,9 @@ struct sp_load_opts {
     int no_includes;
     unsigned flags; /* SP_LOAD_* */
 };
-/* PATH.spc mapped when it is intact and fresh, else NULL (errno says why). */
-struct sp_policy *sp__map_cache_of(const char *path);
+/* PATH.spc mapped when it is intact, fresh and compiled from PATH itself, else NULL (errno
+ * says why; when PATH.spc exists, one warning through diag, which may be NULL, says why). */
+struct sp_policy *sp__map_cache_of(const char *path, sp_diag_fn diag, void *ctx);
 struct sp_policy *sp__load_mem_opts(const char *name, const char *buf, size_t len,
                                     sp_diag_fn diag, void *ctx, const struct sp_load_opts *o);
 /* The matcher falls back to a linear scan when an op's class table would hold more cells
