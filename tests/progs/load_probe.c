@@ -12,6 +12,10 @@
  *   load_probe longjmp PORT            a signal handler siglongjmps out of the load
  *   load_probe loop PORT MS            connects every 5 ms for MS milliseconds (counts)
  *   load_probe chdir DIR PORT MS       connect, chdir(DIR), then connects for MS ms (counts)
+ *   load_probe reloadcancel PORT DIR   a thread that connects in a loop is cancelled while it
+ *                                      reloads (the test edits the policy; see its .t)
+ *   load_probe emfile_reload PORT DIR MS  the policy changes while no descriptor is free
+ *   load_probe timeline PORT MS        connects every 5 ms for MS ms: "at=EPOCH_MS r=OUTCOME"
  *
  * open() below is the program's own, as any program may have one: when LOAD_SLOW_MS is set,
  * opening a file whose name contains "slow" takes that long (the shim's loader calls it). */
@@ -103,6 +107,41 @@ static void loop(const char *name, long ms)
            last < 0 ? "none" : ename(last));
 }
 
+static int exists(const char *dir, const char *name)
+{
+    char p[4096];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return access(p, F_OK) == 0;
+}
+
+/* Waits (60 s at most) for DIR/NAME, making no socket call meanwhile. */
+static int wait_for(const char *dir, const char *name)
+{
+    for (int i = 0; i < 6000; i++) {
+        if (exists(dir, name))
+            return 0;
+        sleep_ms(10);
+    }
+    return -1;
+}
+
+static void *connect_forever(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        try_connect();
+        sleep_ms(5);
+    }
+    return NULL;
+}
+
+static long epoch_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static volatile int handler_result = -1;
 static void on_usr1(int sig)
 {
@@ -169,6 +208,52 @@ int main(int argc, char **argv)
         return 0;
     }
     port = atoi(argv[2]);
+    if (!strcmp(cmd, "reloadcancel") && argc > 3) {
+        printf("before.connect=%s\n", ename(try_connect()));
+        pthread_t t;
+        pthread_create(&t, NULL, connect_forever, NULL);
+        if (wait_for(argv[3], "edited") != 0)
+            return 2;
+        sleep_ms(2000); /* the thread is in the (slowed) reload by now */
+        pthread_cancel(t);
+        pthread_join(t, NULL);
+        printf("cancelled=yes\n");
+        if (wait_for(argv[3], "edited-again") != 0)
+            return 2;
+        loop("after", 4000);
+        return 0;
+    }
+    if (!strcmp(cmd, "emfile_reload") && argc > 4) {
+        printf("before.connect=%s\n", ename(try_connect()));
+        struct rlimit rl = { 64, 64 };
+        setrlimit(RLIMIT_NOFILE, &rl);
+        int fds[64], n = 0;
+        while (n < 64 && (fds[n] = dup(0)) >= 0)
+            n++;
+        printf("full=yes\n");
+        if (wait_for(argv[3], "edited") != 0)
+            return 2;
+        long end = now_ms() + 2500; /* socket calls (EMFILE) that make the shim look */
+        while (now_ms() < end) {
+            int fd = socket(AF_INET, SOCK_STREAM, 0);
+            if (fd >= 0)
+                close(fd);
+            sleep_ms(10);
+        }
+        while (n > 0)
+            close(fds[--n]);
+        loop("after", atol(argv[4]));
+        return 0;
+    }
+    if (!strcmp(cmd, "timeline") && argc > 3) {
+        long end = now_ms() + atol(argv[3]);
+        while (now_ms() < end) {
+            int r = try_connect();
+            printf("at=%ld r=%s\n", epoch_ms(), ename(r));
+            sleep_ms(5);
+        }
+        return 0;
+    }
     if (!strcmp(cmd, "connect")) {
         int r = try_connect();
         printf("connect=%s\n", ename(r));
