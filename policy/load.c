@@ -925,3 +925,29 @@ struct sp_policy *sp_policy_load_mem(const char *name, const char *buf, size_t l
 {
     return sp__load_mem_opts(name, buf, len, diag, ctx, NULL);
 }
+
+struct sp_policy *sp_policy_load_st(const char *path, unsigned flags, sp_diag_fn diag, void *ctx,
+                                    struct sp_settings *st)
+{
+    struct sp_ld L;
+    int saved = errno;
+    if (flags & SP_LOAD_CACHE) {
+        struct sp_policy *c = sp__map_cache_of(path);
+        if (c) {
+            *st = *sp_policy_settings(c);
+            errno = saved;
+            return c;
+        }
+        errno = saved;
+    }
+    if (start(&L, diag, ctx, NULL, flags)) {
+        memset(st, 0, sizeof *st);
+        return NULL;
+    }
+    load_file(&L, path);
+    *st = L.st; /* finish() leaves the settings as they were read */
+    struct sp_policy *p = finish(&L);
+    if (p)
+        errno = saved;
+    return p;
+}

@@ -117,6 +117,13 @@ struct sp_policy *sp_policy_load_mem(const char *name, const char *buf, size_t l
 struct sp_policy *sp_policy_load_ex(const char *path, unsigned flags, sp_diag_fn diag,
                                     void *ctx);
 
+/* sp_policy_load_ex that also fills *st with the settings as read: the policy's when it loads,
+ * else those that the lines which parsed gave, in every file the loader got to read (the
+ * shim decides `strict` for a policy that fails to load from them; zeroed when nothing was
+ * read). Same returns and errno. */
+struct sp_policy *sp_policy_load_st(const char *path, unsigned flags, sp_diag_fn diag, void *ctx,
+                                    struct sp_settings *st);
+
 /* Compiled policies ("sockpolicy compile FILE" writes FILE.spc). A compiled file holds the
  * compiled blob behind a header: magic, format version, the host's layout, the blob's size
  * and checksum, and, inside the blob, the identity (path, st_dev, st_ino, st_size, st_mtim)

@@ -5,6 +5,9 @@
 #include "real.h"
 
 #include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <string.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -27,6 +30,80 @@ extern const char _etext[] __attribute__((visibility("hidden")));
 static int is_ours(const void *p)
 {
     return (const char *)p >= __ehdr_start && (const char *)p < _etext;
+}
+
+/* An ELF note in our image (a PT_NOTE segment: nothing exported) by which one copy of the
+ * library recognises another. */
+#define SP_NOTE_TYPE 0x53500001u
+static const struct {
+    uint32_t namesz, descsz, type;
+    char name[12];
+    uint32_t desc;
+} sp_note __attribute__((used, section(".note.sockpolicy"), aligned(4))) = {
+    11, 4, SP_NOTE_TYPE, "sockpolicy", 1
+};
+
+struct find_copy {
+    const char *addr;
+    int found; /* 1: addr lies in an object that carries our note */
+};
+
+static int find_copy_cb(struct dl_phdr_info *info, size_t size, void *ctx)
+{
+    struct find_copy *f = ctx;
+    (void)size;
+    int inside = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        const char *lo = (const char *)(info->dlpi_addr + ph->p_vaddr);
+        if (ph->p_type == PT_LOAD && f->addr >= lo && f->addr < lo + ph->p_memsz)
+            inside = 1;
+    }
+    if (!inside)
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE)
+            continue;
+        const char *n = (const char *)(info->dlpi_addr + ph->p_vaddr), *end = n + ph->p_memsz;
+        while (n + 12 <= end) {
+            uint32_t namesz, descsz, type;
+            memcpy(&namesz, n, 4);
+            memcpy(&descsz, n + 4, 4);
+            memcpy(&type, n + 8, 4);
+            const char *name = n + 12;
+            if (type == SP_NOTE_TYPE && namesz == 11 && name + 11 <= end &&
+                !memcmp(name, "sockpolicy", 11))
+                f->found = 1;
+            n = name + ((namesz + 3) & ~3u) + ((descsz + 3) & ~3u);
+        }
+    }
+    return 1; /* the object holding addr: stop */
+}
+
+/* 1 when fn, a function found next in line, belongs to another copy of this library. */
+static int in_other_copy(const void *fn)
+{
+    struct find_copy f = { (const char *)fn, 0 };
+    if (!fn)
+        return 0;
+    dl_iterate_phdr(find_copy_cb, &f);
+    return f.found;
+}
+
+static _Atomic int other_copy = -1; /* -1: not asked yet */
+
+int shim_real_other_copy(void)
+{
+    int v = atomic_load_explicit(&other_copy, memory_order_relaxed);
+    if (v < 0) {
+        int saved = errno;
+        /* connect and socket: the names every copy hooks. */
+        v = in_other_copy(dlsym(RTLD_NEXT, "connect")) || in_other_copy(dlsym(RTLD_NEXT, "socket"));
+        atomic_store_explicit(&other_copy, v, memory_order_relaxed);
+        errno = saved;
+    }
+    return v;
 }
 
 static void *resolve(const char *name)

@@ -46,6 +46,12 @@ extern struct shim_real shim_real __attribute__((visibility("hidden")));
  * be resolved or resolved to our own hook. errno is preserved. */
 int shim_real_init(void);
 
+/* 1 when the functions next in line are another copy of this library's hooks (a program that
+ * preloads its own copy under a host-wide one): then this copy stands aside and the other
+ * applies the policy. Recognised by an ELF note both carry (nothing is exported for it).
+ * Asked once; errno preserved. */
+int shim_real_other_copy(void);
+
 /* Whether shim_real_init has run: one relaxed load. Core's sysops are ours only then. */
 extern _Atomic int shim_real_state; /* 0 not yet, 1 resolved, -1 failed */
 static inline int shim_real_ready(void)
