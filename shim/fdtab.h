@@ -2,9 +2,10 @@
  * mmap'd lazily (sized by RLIMIT_NOFILE, capped); fds beyond the cap simply have no state.
  * Two kinds of knowledge, trusted differently:
  * - the socket's family and type, recorded when socket() or accept() made it (or read once
- *   from the kernel), are trusted until one of our close hooks forgets the number: no syscall
- *   on the policy path. A number closed behind our back (a raw syscall, libc's internal close
- *   of an fdopen'd socket) and reused by a path we do not hook keeps the old kind;
+ *   from the kernel), are a hint until one of our close hooks forgets the number: a number
+ *   closed behind our back (a raw syscall, libc's internal close of an fdopen'd socket,
+ *   closefrom) and reused by a path we do not hook (SCM_RIGHTS, dup, F_DUPFD) keeps the old
+ *   kind, so shim_decide asks the kernel wherever the answer could depend on it (state.h);
  * - per-fd state (pin, a connect in progress) records the socket's inode and is believed only
  *   while fstat(fd) still shows that inode. */
 #ifndef SOCKPOLICY_SHIM_FDTAB_H
@@ -134,6 +135,14 @@ static inline void shim_fd_set_kind(int fd, int family, int type)
     }
     __atomic_store_n(&e->kind, SHIM_FD_KIND(family, type), __ATOMIC_RELAXED);
     shim_fd_drop_state(e);
+}
+/* The kernel said e's socket is of another kind than was, the stale one recorded: records
+ * it, unless the entry changed meanwhile, and drops the state of the socket that was. */
+static inline void shim_fd_correct(struct shim_fd *e, uint32_t was, int family, int type)
+{
+    if (e && __atomic_compare_exchange_n(&e->kind, &was, SHIM_FD_KIND(family, type), 0,
+                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED) && was)
+        shim_fd_drop_state(e);
 }
 /* Forgets fds lo..hi (a dup2 target, close_range: before the real call). No syscall. */
 void shim_fd_forget(int lo, int hi);
