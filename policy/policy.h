@@ -197,7 +197,8 @@ int sp_errno_from_name(const char *name, size_t len);
  * (the default action does not depend on the call either). Every rule of op counts, whether
  * or not its prog/uid matches hold. One pass over the rules; SP_TESTS_ALL for NULL. No
  * syscall, errno untouched. */
-#define SP_TESTS_TYPE 1u /* the socket type (some but not all types of a family) */
+#define SP_TESTS_TYPE 1u /* the socket's kind: some but not all types of a family, or inet
+                          * and inet6 apart */
 #define SP_TESTS_PORT 2u /* the port of the address */
 #define SP_TESTS_ADDR 4u /* the IP address */
 #define SP_TESTS_PATH 8u /* the AF_UNIX path */

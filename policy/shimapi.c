@@ -18,6 +18,11 @@ uint32_t sp_policy_tests(const struct sp_policy *p, enum sp_op op)
             if (f && f != (1u << SP_TI_COUNT) - 1)
                 t |= SP_TESTS_TYPE; /* some of this family's types, not all */
         }
+        /* inet and inet6 told apart: an IPv4 address names either (a dual-stack datagram
+         * socket takes one), so the shim must know which socket it has */
+        if ((c->ftmask >> (SP_FI_INET * SP_TI_COUNT) ^ c->ftmask >> (SP_FI_INET6 * SP_TI_COUNT)) &
+            ((1u << SP_TI_COUNT) - 1))
+            t |= SP_TESTS_TYPE;
         if (c->has_port)
             t |= SP_TESTS_PORT;
         if (c->has_addr)

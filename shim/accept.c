@@ -53,11 +53,11 @@ static void copy_peer(struct sockaddr *sa, socklen_t *len, const bio_addr *peer,
  * accept on it returns and reuses its number). peer keeps its own port for the log and the
  * program. errno preserved. */
 static struct shim_decision __attribute__((noinline))
-decide_local_port(const struct sp_policy *p, int nfd, int family, int type, bio_addr *peer,
+decide_local_port(const struct sp_policy *p, int nfd, int *family, int *type, bio_addr *peer,
                   socklen_t plen)
 {
     if (peer->sa.sa_family != AF_INET && peer->sa.sa_family != AF_INET6)
-        return shim_decide(p, SP_OP_ACCEPT, family, type, &peer->sa, plen);
+        return shim_decide(p, SP_OP_ACCEPT, nfd, family, type, &peer->sa, plen);
     int saved = errno;
     bio_addr local;
     socklen_t llen = sizeof local;
@@ -67,7 +67,7 @@ decide_local_port(const struct sp_policy *p, int nfd, int family, int type, bio_
     errno = saved;
     uint16_t pport = peer->s_in.sin_port;
     peer->s_in.sin_port = lp;
-    struct shim_decision d = shim_decide(p, SP_OP_ACCEPT, family, type, &peer->sa, plen);
+    struct shim_decision d = shim_decide(p, SP_OP_ACCEPT, nfd, family, type, &peer->sa, plen);
     peer->s_in.sin_port = pport;
     return d;
 }
@@ -113,8 +113,10 @@ static int __attribute__((noinline)) accept_routed(struct sp_policy *p, int fd, 
      * its port, is what the log and the program get. */
     struct shim_decision d =
         __builtin_expect(shim_op_tests(p, SP_OP_ACCEPT, SP_TESTS_PORT), 0)
-            ? decide_local_port(p, nfd, family, type, &peer, plen)
-            : shim_decide(p, SP_OP_ACCEPT, family, type, &peer.sa, plen);
+            ? decide_local_port(p, nfd, &family, &type, &peer, plen)
+            : shim_decide(p, SP_OP_ACCEPT, nfd, &family, &type, &peer.sa, plen);
+    if (__builtin_expect(SHIM_FD_KIND(family, type) != k, 0))
+        shim_fd_correct(l, k, family, type); /* the listener's entry was stale (see state.h) */
     if (shim_gate(&d, SP_OP_ACCEPT, nfd, &peer.sa, plen) != 0) {
         int err = errno;
         shim_real.close(nfd);

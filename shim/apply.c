@@ -147,7 +147,8 @@ static int inh_setup(int lfd, struct shim_fd *l, const struct sp_rule *rule, uin
     /* release: inh_rule publishes inh_orig, inh_mask and inh_check (plain fields) to the
      * other threads accepting on lfd, which load it with acquire */
     __atomic_store_n(&l->inh_rule, rule, __ATOMIC_RELEASE);
-    __atomic_store_n(&shim_fd_pins, 1, __ATOMIC_RELAXED); /* setsockopt on lfd must drop this */
+    /* setsockopt on lfd must drop this */
+    __atomic_fetch_or(&shim_fd_pins, SHIM_PINS_INHERIT, __ATOMIC_RELAXED);
     return 1;
 }
 
@@ -272,13 +273,13 @@ int shim_bio_option_failed(int fd, int *flags, enum sp_op op)
 
 void shim_pin_slow(int fd, const struct sp_rule *rule, int family, int type)
 {
-    struct shim_fd *e = shim_fd_valid(fd);
-    if (!e)
-        e = shim_fd_claim(fd, family, type);
-    if (e) {
-        e->pinned |= rule->opts.mask;
-        e->pin_rule = rule;
-        __atomic_store_n(&shim_fd_pins, 1, __ATOMIC_RELAXED);
+    (void)family;
+    (void)type;
+    if (shim_pin_add(fd, rule->opts.mask, rule) != 0) {
+        int saved = errno;
+        shim_log(SP_LOG_FAILURES, "%s:%u: cannot pin the options of fd=%d: no room to record it",
+                 rule->file ? rule->file : "?", rule->line, fd);
+        errno = saved;
     }
 }
 

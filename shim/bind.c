@@ -31,7 +31,7 @@ static int __attribute__((noinline)) bind_ruled(int fd, const struct sockaddr *s
     int family, type;
     if (!sa || len < sizeof(sa_family_t) || shim_sock_kind(fd, &family, &type) != 0)
         return shim_real.bind(fd, sa, len);
-    struct shim_decision d = shim_decide(p, SP_OP_BIND, family, type, sa, len);
+    struct shim_decision d = shim_decide(p, SP_OP_BIND, fd, &family, &type, sa, len);
     if (shim_gate(&d, SP_OP_BIND, fd, sa, len) != 0)
         return -1;
     int saved = errno;

@@ -208,7 +208,7 @@ static int __attribute__((noinline)) connect_ruled(int fd, const struct sockaddr
     int family, type;
     if (!sa || len < sizeof(sa_family_t) || shim_sock_kind(fd, &family, &type) != 0)
         return shim_real.connect(fd, sa, len);
-    struct shim_decision d = shim_decide(p, SP_OP_CONNECT, family, type, sa, len);
+    struct shim_decision d = shim_decide(p, SP_OP_CONNECT, fd, &family, &type, sa, len);
     if (shim_gate(&d, SP_OP_CONNECT, fd, sa, len) != 0)
         return -1;
     if (!d.rule || (d.action != SP_ACT_SET && !d.rule->connect_timeout_ms)) {

@@ -1,12 +1,15 @@
 /* shim/fdtab.h: what the shim knows about each descriptor, in a table indexed by fd.
  * mmap'd lazily (sized by RLIMIT_NOFILE, capped); fds beyond the cap simply have no state.
- * Two kinds of knowledge, trusted differently:
+ * Three kinds of knowledge, trusted differently:
  * - the socket's family and type, recorded when socket() or accept() made it (or read once
- *   from the kernel), are trusted until one of our close hooks forgets the number: no syscall
- *   on the policy path. A number closed behind our back (a raw syscall, libc's internal close
- *   of an fdopen'd socket) and reused by a path we do not hook keeps the old kind;
- * - per-fd state (pin, a connect in progress) records the socket's inode and is believed only
- *   while fstat(fd) still shows that inode. */
+ *   from the kernel), are a hint until one of our close hooks forgets the number: a number
+ *   closed behind our back (a raw syscall, libc's internal close of an fdopen'd socket,
+ *   closefrom) and reused by a path we do not hook (SCM_RIGHTS, dup, F_DUPFD) keeps the old
+ *   kind, so shim_decide asks the kernel wherever the answer could depend on it (state.h);
+ * - per-fd state (a connect in progress) records the socket's inode and is believed only
+ *   while fstat(fd) still shows that inode;
+ * - pins belong to the socket, not to a number: a set keyed by the socket's inode (below), so
+ *   that every descriptor of it (dup, F_DUPFD, SCM_RIGHTS, any number) is pinned alike. */
 #ifndef SOCKPOLICY_SHIM_FDTAB_H
 #define SOCKPOLICY_SHIM_FDTAB_H
 
@@ -31,8 +34,6 @@
 struct shim_fd {
     uint32_t kind;             /* SHIM_FD_KIND(family, type) (flags masked off); 0: unknown */
     uint64_t ino;              /* per-fd state below is for this inode; 0: none */
-    uint32_t pinned;           /* BIO_OPT_BIT mask the program may not change */
-    const struct sp_rule *pin_rule;
     /* A listener on which accept's options were set for the accepted sockets to inherit (see
      * shim_accept_opts). Trusted like the kind: forgotten with it. */
     const struct sp_rule *inh_rule; /* whose options; NULL: none */
@@ -64,9 +65,23 @@ struct shim_fdtab_hdr {
     struct shim_fd fds[];
 };
 extern _Atomic(struct shim_fdtab_hdr *) shim_fdtab __attribute__((visibility("hidden")));
-/* Set (never cleared) once any descriptor was pinned: until then setsockopt has nothing to
- * check. */
+/* Bits set (never cleared) once setsockopt has something to check: SHIM_PINS_INHERIT once a
+ * listener was set up for inheritance (apply.c), SHIM_PINS_PINNED once a socket was pinned. */
+#define SHIM_PINS_INHERIT 1
+#define SHIM_PINS_PINNED 2
 extern int shim_fd_pins __attribute__((visibility("hidden")));
+/* The union of the options pinned on any socket (BIO_OPT_BIT): a setsockopt of another one
+ * is not looked up. */
+extern uint32_t shim_pin_opts __attribute__((visibility("hidden")));
+
+/* Pins the options mask (BIO_OPT_BIT) of rule on the socket open on fd, whatever number the
+ * program reaches it by later. One fstat; no allocation (the set is mmap'd, grown by tables,
+ * and swept of closed sockets when full). 0, or -1 when fd is no socket or no room was left.
+ * errno preserved. */
+int shim_pin_add(int fd, uint32_t mask, const struct sp_rule *rule);
+/* The options pinned on the socket open on fd, 0 when none (one fstat); *rule the rule that
+ * pinned them. errno preserved. */
+uint32_t shim_pin_get(int fd, const struct sp_rule **rule);
 
 /* The entry for fd if the table exists and covers fd, else NULL. No syscall. */
 static inline struct shim_fd *shim_fd_peek(int fd)
@@ -134,6 +149,14 @@ static inline void shim_fd_set_kind(int fd, int family, int type)
     }
     __atomic_store_n(&e->kind, SHIM_FD_KIND(family, type), __ATOMIC_RELAXED);
     shim_fd_drop_state(e);
+}
+/* The kernel said e's socket is of another kind than was, the stale one recorded: records
+ * it, unless the entry changed meanwhile, and drops the state of the socket that was. */
+static inline void shim_fd_correct(struct shim_fd *e, uint32_t was, int family, int type)
+{
+    if (e && __atomic_compare_exchange_n(&e->kind, &was, SHIM_FD_KIND(family, type), 0,
+                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED) && was)
+        shim_fd_drop_state(e);
 }
 /* Forgets fds lo..hi (a dup2 target, close_range: before the real call). No syscall. */
 void shim_fd_forget(int lo, int hi);

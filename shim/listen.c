@@ -39,7 +39,8 @@ static int __attribute__((noinline)) listen_ruled(int fd, int backlog)
     if (shim_real.getsockname(fd, &local.sa, &llen) != 0)
         llen = 0;
     errno = saved;
-    struct shim_decision d = shim_decide(p, SP_OP_LISTEN, family, type, llen ? &local.sa : NULL, llen);
+    struct shim_decision d = shim_decide(p, SP_OP_LISTEN, fd, &family, &type,
+                                         llen ? &local.sa : NULL, llen);
     if (shim_gate(&d, SP_OP_LISTEN, fd, llen ? &local.sa : NULL, llen) != 0)
         return -1;
     if (d.action != SP_ACT_SET || !d.rule) {

@@ -18,9 +18,12 @@ static int send_gate(int fd, int flags, const struct sockaddr *sa, socklen_t len
     int family, type;
     if (!p || len < sizeof(sa_family_t) || shim_sock_kind(fd, &family, &type) != 0)
         return 0;
-    if (op == SP_OP_SEND && type == SOCK_STREAM)
-        return 0; /* the address is ignored on a connected stream */
-    struct shim_decision d = shim_decide(p, op, family, type, sa, len);
+    /* The address is ignored on a connected stream; the kernel confirms a recorded stream,
+     * which may be stale (a datagram socket now holds the number). */
+    if (op == SP_OP_SEND && type == SOCK_STREAM &&
+        (shim_sock_kind_sure(fd, &family, &type) != 0 || type == SOCK_STREAM))
+        return 0;
+    struct shim_decision d = shim_decide(p, op, fd, &family, &type, sa, len);
     if (shim_gate(&d, op, fd, sa, len) != 0)
         return -1;
     if (d.action == SP_ACT_SET && d.rule) {

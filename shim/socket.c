@@ -21,7 +21,7 @@ static int __attribute__((noinline)) socket_routed(struct sp_policy *p, int doma
                                                    int protocol)
 {
     int kind = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
-    struct shim_decision d = shim_decide(p, SP_OP_SOCKET, domain, kind, NULL, 0);
+    struct shim_decision d = shim_decide(p, SP_OP_SOCKET, -1, &domain, &kind, NULL, 0);
     if (shim_gate(&d, SP_OP_SOCKET, -1, NULL, 0) != 0)
         return -1;
     int fd = shim_real.socket(domain, type, protocol);

@@ -7,6 +7,10 @@
 #include <netinet/tcp.h>
 #include <time.h>
 
+#ifndef SO_BINDTOIFINDEX
+#define SO_BINDTOIFINDEX 62 /* Linux 5.0; older headers lack it */
+#endif
+
 #include "apply.h"
 #include "fdtab.h"
 #include "hooks.h"
@@ -42,6 +46,7 @@ static int opt_of(int level, int name)
         { SOL_SOCKET, SO_LINGER, BIO_OPT_LINGER },
         { IPPROTO_TCP, TCP_CONGESTION, BIO_OPT_CONGESTION },
         { SOL_SOCKET, SO_BINDTODEVICE, BIO_OPT_BINDTODEVICE },
+        { SOL_SOCKET, SO_BINDTOIFINDEX, BIO_OPT_BINDTODEVICE }, /* 0 unbinds: the same option */
     };
     for (unsigned i = 0; i < sizeof map / sizeof map[0]; i++)
         if (map[i].level == level && map[i].name == name)
@@ -49,21 +54,25 @@ static int opt_of(int level, int name)
     return -1;
 }
 
-/* fd is a listener set up for inheritance, or has pinned options. */
+/* fd is a listener set up for inheritance, or sets an option pinned on some socket. The pin
+ * is looked up by the socket's inode (one fstat): any descriptor of a pinned socket, however
+ * the program got it (dup, F_DUPFD, SCM_RIGHTS) and whatever its number, is pinned. */
 static int __attribute__((noinline)) setsockopt_checked(int fd, int level, int name,
                                                         const void *val, socklen_t len)
 {
     struct shim_fd *e = shim_fd_peek(fd);
     if (e && __atomic_load_n(&e->inh_rule, __ATOMIC_RELAXED) && shim_depth == 0)
         shim_inherit_forget(fd);
-    if (!e || !e->pinned || shim_depth > 0)
-        return shim_real.setsockopt(fd, level, name, val, len);
     int o = opt_of(level, name);
-    if (o < 0 || !(e->pinned & BIO_OPT_BIT(o)) || !(e = shim_fd_valid(fd)))
+    if (o < 0 || shim_depth > 0 ||
+        !(__atomic_load_n(&shim_pin_opts, __ATOMIC_RELAXED) & BIO_OPT_BIT(o)))
+        return shim_real.setsockopt(fd, level, name, val, len);
+    const struct sp_rule *rule;
+    if (!(shim_pin_get(fd, &rule) & BIO_OPT_BIT(o)))
         return shim_real.setsockopt(fd, level, name, val, len);
     shim_log(SP_LOG_ALL, "setsockopt fd=%d %s: ignored, pinned by %s:%u", fd,
-             bio_opt_name((enum bio_opt)o), e->pin_rule && e->pin_rule->file ? e->pin_rule->file : "?",
-             e->pin_rule ? e->pin_rule->line : 0);
+             bio_opt_name((enum bio_opt)o), rule && rule->file ? rule->file : "?",
+             rule ? rule->line : 0);
     return 0;
 }
 
@@ -73,7 +82,8 @@ static int __attribute__((noinline)) setsockopt_pinned(int fd, int level, int na
                                                        const void *val, socklen_t len)
 {
     struct shim_fd *e = shim_fd_peek(fd);
-    if (!e || (!__atomic_load_n(&e->inh_rule, __ATOMIC_RELAXED) && !e->pinned))
+    if (!(__atomic_load_n(&shim_fd_pins, __ATOMIC_RELAXED) & SHIM_PINS_PINNED) &&
+        (!e || !__atomic_load_n(&e->inh_rule, __ATOMIC_RELAXED)))
         return shim_real.setsockopt(fd, level, name, val, len);
     return setsockopt_checked(fd, level, name, val, len);
 }

@@ -836,16 +836,36 @@ static struct shim_decision decide(const struct sp_policy *p, enum sp_op op, int
     return d;
 }
 
+/* Whether the kind the hook read may decide op's call on sa under p: the address is of the
+ * recorded family (the kernel refuses one of another family, but for an IPv4 address on a
+ * dual-stack datagram socket) and no rule of op tells types, or inet from inet6, apart. */
+static int kind_decides(const struct sp_policy *p, enum sp_op op, int family,
+                        const struct sockaddr *sa, socklen_t len)
+{
+    return sa && len >= sizeof(sa_family_t) && sa->sa_family == family &&
+           !shim_op_tests(p, op, SP_TESTS_TYPE);
+}
+
 static struct shim_decision __attribute__((noinline))
 decide_remember(const struct sp_policy *p, enum sp_op op, int family, int type,
                 const struct sockaddr *sa, socklen_t len, uint32_t what, uint64_t k0, uint64_t k1,
                 uint64_t k2)
 {
     struct shim_decision d = decide(p, op, family, type, sa, len);
+    /* Only an answer every socket of the address's family would get (see state.h). */
+    if (!kind_decides(p, op, family, sa, len))
+        return d;
     uint64_t m = key_mask(p, op);
     if (!(m >> 32)) /* no rule tests the address: nor its IPv6 part */
         k1 = k2 = 0;
-    memo.p = NULL; /* a signal handler's decide in between must not see a half-written entry */
+    uint32_t seq = memo.seq;
+    if (seq & 1)
+        return d; /* a signal handler interrupted this thread's write: leave it to finish */
+    /* A handler between the load and this store writes a whole entry, which the stores
+     * below then overwrite, all of them: the result is whole either way. */
+    memo.seq = seq + 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    memo.p = NULL; /* first: a handler's read must not match a half-written entry */
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     memo.what = what;
     memo.kmask = m;
@@ -855,17 +875,25 @@ decide_remember(const struct sp_policy *p, enum sp_op op, int family, int type,
     memo.d = d;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     memo.p = p;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    memo.seq = seq + 2;
     return d;
 }
 
-struct shim_decision shim_decide_slow(const struct sp_policy *p, enum sp_op op, int family,
-                                      int type, const struct sockaddr *sa, socklen_t len)
+struct shim_decision shim_decide_slow(const struct sp_policy *p, enum sp_op op, int fd,
+                                      int *family, int *type, const struct sockaddr *sa,
+                                      socklen_t len)
 {
     if (p == SHIM_DENY_ALL)
         return (struct shim_decision){ NULL, SP_ACT_DENY, EACCES };
+    /* The recorded kind decides only when no other socket the number might hold now would
+     * be decided otherwise: else the kernel says (and a failing look leaves the call to
+     * fail in the kernel as it will, on no socket). */
+    if (fd >= 0 && !kind_decides(p, op, *family, sa, len))
+        shim_sock_kind_sure(fd, family, type);
     uint64_t k0 = 0, k1 = 0, k2 = 0;
     if (!sa)
-        return decide(p, op, family, type, sa, len);
+        return decide(p, op, *family, *type, sa, len);
     if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
         memcpy(&k0, sa, 8); /* family, port, address */
     } else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
@@ -875,13 +903,19 @@ struct shim_decision shim_decide_slow(const struct sp_policy *p, enum sp_op op, 
         memcpy(&k1, (const char *)sa + offsetof(struct sockaddr_in6, sin6_addr), 8);
         memcpy(&k2, (const char *)sa + offsetof(struct sockaddr_in6, sin6_addr) + 8, 8);
     } else {
-        return decide(p, op, family, type, sa, len);
+        return decide(p, op, *family, *type, sa, len);
     }
-    uint32_t what = (uint32_t)op | (uint32_t)(type & 0xff) << 8 | (uint32_t)family << 16;
+    uint32_t what = (uint32_t)op | (uint32_t)(*type & 0xff) << 8 | (uint32_t)*family << 16;
+    uint32_t seq = memo.seq;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     if (memo.p == p && memo.what == what && memo.k[0] == (k0 & memo.kmask) &&
-        (!(memo.kmask >> 32) || (memo.k[1] == k1 && memo.k[2] == k2)))
-        return memo.d;
-    return decide_remember(p, op, family, type, sa, len, what, k0, k1, k2);
+        (!(memo.kmask >> 32) || (memo.k[1] == k1 && memo.k[2] == k2))) {
+        struct shim_decision d = memo.d;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        if (memo.seq == seq)
+            return d;
+    }
+    return decide_remember(p, op, *family, *type, sa, len, what, k0, k1, k2);
 }
 
 static void log_rule(enum sp_log_level lvl, const char *what, const struct shim_decision *d,
@@ -921,7 +955,8 @@ int shim_gate_slow(const struct shim_decision *d, enum sp_op op, int fd, const s
     }
 }
 
-int shim_sock_kind_slow(int fd, int *family, int *type)
+/* The kind from the kernel. 0, or -1 with errno preserved. */
+static int kernel_kind(int fd, int *family, int *type)
 {
     int saved = errno, fam = 0, ty = 0;
     socklen_t l1 = sizeof fam, l2 = sizeof ty;
@@ -930,7 +965,16 @@ int shim_sock_kind_slow(int fd, int *family, int *type)
         errno = saved;
         return -1;
     }
-    errno = saved;
+    *family = fam;
+    *type = ty;
+    return 0;
+}
+
+int shim_sock_kind_slow(int fd, int *family, int *type)
+{
+    int fam, ty;
+    if (kernel_kind(fd, &fam, &ty) != 0)
+        return -1;
     *family = fam;
     *type = ty;
     struct shim_fd *e = shim_fd_get(fd);
@@ -938,6 +982,31 @@ int shim_sock_kind_slow(int fd, int *family, int *type)
     if (e)
         __atomic_compare_exchange_n(&e->kind, &none, SHIM_FD_KIND(fam, ty), 0, __ATOMIC_RELAXED,
                                     __ATOMIC_RELAXED);
+    return 0;
+}
+
+int shim_sock_kind_sure(int fd, int *family, int *type)
+{
+    int fam, ty;
+    struct shim_fd *e = shim_fd_peek(fd);
+    uint32_t was = e ? __atomic_load_n(&e->kind, __ATOMIC_RELAXED) : 0;
+    if (kernel_kind(fd, &fam, &ty) != 0) {
+        /* not a socket (any more): what was recorded is some closed socket's */
+        if (was)
+            __atomic_compare_exchange_n(&e->kind, &was, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+        return -1;
+    }
+    *family = fam;
+    *type = ty;
+    uint32_t now = SHIM_FD_KIND(fam, ty);
+    if (!e)
+        e = shim_fd_get(fd);
+    /* Compared with what was read before the look: a socket() of another thread that took
+     * the number meanwhile recorded its own kind, which stays. */
+    if (e && was != now &&
+        __atomic_compare_exchange_n(&e->kind, &was, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED) &&
+        was)
+        shim_fd_drop_state(e); /* another socket's: the listener set-up, the inode */
     return 0;
 }
 

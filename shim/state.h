@@ -147,12 +147,25 @@ struct shim_decision {
     int err;                    /* deny / fail: the errno */
 };
 
-/* Classifies a call. No syscall, errno untouched. The last inet decision of each thread is
- * remembered (per policy, op, kind and address): a repeated peer costs a few compares, here,
- * inline; anything else goes to shim_decide_slow. */
+/* Classifies a call on socket fd (-1: none yet, socket()). *family and *type are the kind the
+ * hook read (shim_sock_kind): a recorded kind may be stale (the number was closed and reused
+ * behind the shim's back: a raw close system call, libc's own close of an fdopen'd socket, a
+ * socket received over SCM_RIGHTS), so where it could change the answer (the address's
+ * family is not the recorded one, or op's rules tell types or inet from inet6 apart) the
+ * kernel is asked, the entry corrected, and *family and *type updated. errno untouched; a
+ * system call only on that path.
+ * The last inet decision of each thread is remembered (per policy, op, kind and address): a
+ * repeated peer costs a few compares, here, inline; anything else goes to shim_decide_slow.
+ * An entry is stored only when its answer holds whatever socket of the address's family the
+ * number holds (the two conditions above), so a hit needs no look at the kernel.
+ * Async-signal-safe: a signal handler's hook may run between any two instructions of this
+ * thread's. seq changes with every write and is odd while one is under way; a reader that
+ * sees it change returns nothing it read, a writer that interrupted another leaves the memo
+ * alone, and a writer clears p first, so a handler never matches a half-written entry. */
 struct shim_decision_memo {
-    const struct sp_policy *p;
+    uint32_t seq;
     uint32_t what;      /* op | type << 8 | family << 16 */
+    const struct sp_policy *p;
     uint64_t k[3];      /* sockaddr bytes 0..8 (family, port, v4 address) and the v6 address,
                          * with the parts no rule of the op tests zeroed (kmask, k[1..2]) */
     uint64_t kmask;     /* the bits of k[0] the op's rules test (a port only an accept's peer
@@ -161,22 +174,32 @@ struct shim_decision_memo {
 };
 extern __thread struct shim_decision_memo shim_memo
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
-struct shim_decision shim_decide_slow(const struct sp_policy *p, enum sp_op op, int family,
-                                      int type, const struct sockaddr *sa, socklen_t len);
-static inline struct shim_decision shim_decide(const struct sp_policy *p, enum sp_op op,
-                                               int family, int type, const struct sockaddr *sa,
-                                               socklen_t len)
+struct shim_decision shim_decide_slow(const struct sp_policy *p, enum sp_op op, int fd,
+                                      int *family, int *type, const struct sockaddr *sa,
+                                      socklen_t len);
+static inline struct shim_decision shim_decide(const struct sp_policy *p, enum sp_op op, int fd,
+                                               int *family, int *type,
+                                               const struct sockaddr *sa, socklen_t len)
 {
-    if (sa && sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in) && shim_memo.p == p &&
-        shim_memo.what == ((uint32_t)op | (uint32_t)(type & 0xff) << 8 | (uint32_t)family << 16)) {
-        uint64_t k0;
-        __builtin_memcpy(&k0, sa, 8);
-        /* kmask always keeps bytes 0-1 (the address family): a hit was stored for an AF_INET
-         * address, whose k[1] and k[2] are zero. */
-        if (shim_memo.k[0] == (k0 & shim_memo.kmask))
-            return shim_memo.d;
+    if (sa && sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+        uint32_t seq = shim_memo.seq;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        if (shim_memo.p == p &&
+            shim_memo.what ==
+                ((uint32_t)op | (uint32_t)(*type & 0xff) << 8 | (uint32_t)*family << 16)) {
+            uint64_t k0;
+            __builtin_memcpy(&k0, sa, 8);
+            /* kmask always keeps bytes 0-1 (the address family): a hit was stored for an
+             * AF_INET address, whose k[1] and k[2] are zero. */
+            if (shim_memo.k[0] == (k0 & shim_memo.kmask)) {
+                struct shim_decision d = shim_memo.d;
+                __atomic_signal_fence(__ATOMIC_SEQ_CST);
+                if (__builtin_expect(shim_memo.seq == seq, 1))
+                    return d;
+            }
+        }
     }
-    return shim_decide_slow(p, op, family, type, sa, len);
+    return shim_decide_slow(p, op, fd, family, type, sa, len);
 }
 
 /* Runs the gate actions of d for a call on fd: deny (log, errno, -1), fail (maybe: log,
@@ -194,8 +217,13 @@ static inline int shim_gate(const struct shim_decision *d, enum sp_op op, int fd
 
 /* The family and type (flags masked) of socket fd: as recorded in the fd table (no syscall),
  * else from the kernel (then recorded). Returns 0, or -1 (errno preserved) when fd is not an
- * open socket: then pass through. */
+ * open socket: then pass through. The recorded kind may be stale: shim_decide checks it where
+ * it matters. */
 int shim_sock_kind_slow(int fd, int *family, int *type);
+/* The kind of fd from the kernel, always (two getsockopt): the entry is corrected when it
+ * held another kind (its per-fd state dropped with it: it was another socket's) and forgotten
+ * when fd is no socket. Returns 0, or -1 (errno preserved, *family and *type untouched). */
+int shim_sock_kind_sure(int fd, int *family, int *type);
 static inline int shim_sock_kind(int fd, int *family, int *type)
 {
     if (shim_fd_kind(fd, family, type) == 0)

@@ -39,6 +39,8 @@ int main(void)
         {"set connect to 10.0.0.0/8 port 443 nodelay\n", SP_OP_CONNECT,
          SP_TESTS_ADDR | SP_TESTS_PORT},
         {"set connect type stream nodelay\n", SP_OP_CONNECT, SP_TESTS_TYPE},
+        {"deny connect family inet6\n", SP_OP_CONNECT, SP_TESTS_TYPE},
+        {"deny connect family inet,inet6\n", SP_OP_CONNECT, 0},
         {"set connect path /run/*.sock sndbuf=64k\n", SP_OP_CONNECT, SP_TESTS_PATH},
         {"set accept from 127.0.0.1 keepalive\n", SP_OP_ACCEPT, SP_TESTS_ADDR},
         {"set accept from 127.0.0.1 keepalive\n", SP_OP_CONNECT, 0},
