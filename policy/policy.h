@@ -205,4 +205,20 @@ int sp_errno_from_name(const char *name, size_t len);
 #define SP_TESTS_ALL 15u
 uint32_t sp_policy_tests(const struct sp_policy *p, enum sp_op op);
 
+/* Address normalisation (policy/sockaddr.c), shared by every front end (the shim, the seccomp
+ * supervisor). Given the socket's family and type (flags masked), the op (SP_OP_BIND,
+ * SP_OP_CONNECT: connect() and a MSG_FASTOPEN send; SP_OP_SEND: a datagram's destination) and
+ * the address bytes exactly as the program passed them (len as given; a caller reading a
+ * sendmsg clamps msg_namelen to sizeof(struct sockaddr_storage) first, as the kernel does),
+ * writes to out/outlen the address the call reaches, as the matcher must see it: IPv4 as a
+ * 16-byte sockaddr_in, IPv6 as a 28-byte sockaddr_in6 (from 24 bytes too), AF_UNSPEC read as
+ * the kernel reads it, 0.0.0.0 / :: / ::ffff:0.0.0.0 as the loopback address they reach
+ * (connect and send), other families byte for byte. Returns 0 when out holds that address, 1
+ * when the call names no destination the rules may see: the kernel refuses it (EINVAL,
+ * EAFNOSUPPORT...), or it only disconnects or means the connected peer; the caller then passes
+ * the call to the kernel unmatched. Unix paths are left as spelled (their canonical form needs
+ * the file system: the caller resolves it). Pure: no syscall, errno untouched. */
+int sp_addr_normalize(int sock_family, int sock_type, enum sp_op op, const void *addr,
+                      socklen_t len, struct sockaddr_storage *out, socklen_t *outlen);
+
 #endif
