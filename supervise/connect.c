@@ -46,6 +46,20 @@ static void connect_done(struct sup_call *c, int r, int err, uint64_t t0, const 
 {
     uint64_t took = now_ns() - t0;
     sup_answer(c, 0, r == 0 ? 0 : err);
+    if (!sup_log_wants(EIO))
+        return; /* logging off */
+    uint64_t key = sup_sock_key(c->fd);
+    if (sup_pending_has(key)) {
+        /* a later connect() on a socket whose non-blocking connect is pending tells how that
+         * one ended (EISCONN: connected), as hiredis asks */
+        if (r != 0 && (err == EALREADY || err == EINPROGRESS || err == EINTR))
+            return;
+        sup_pending_take(c->fd, key, r == 0 || err == EISCONN ? 0 : err,
+                         SP_PHASE_LATER_CONNECT, c);
+        return;
+    }
+    if (r != 0 && (err == EINPROGRESS || err == EINTR))
+        sup_pending_add(c, t0, f ? f->asked : 0, f ? &f->rep : NULL);
     if (!sup_log_wants(r == 0 ? 0 : err))
         return;
     struct sp_event ev;
@@ -59,7 +73,7 @@ static void connect_done(struct sup_call *c, int r, int err, uint64_t t0, const 
         sp_event_set_addr(&ev, 0, (const struct sockaddr *)&local, llen);
     if (c->nonblock)
         ev.flags |= SP_EVF_NONBLOCK;
-    ev.rule = c->d.rule;
+    ev.rule = sup.opts->trace ? NULL : c->d.rule; /* as the shim: --trace's pass rule is no rule */
     if (f && f->asked) {
         ev.opts_asked = f->asked;
         ev.opts = f->rep;

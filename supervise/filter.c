@@ -8,6 +8,7 @@
 #include <linux/seccomp.h>
 #include <stddef.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -23,6 +24,8 @@
 #error "sockpolicy --supervise: add this architecture's AUDIT_ARCH to supervise/filter.c"
 #endif
 
+/* The low 32 bits of argument i (little-endian: the first word). */
+#define ARG_LO(i) ((unsigned)(offsetof(struct seccomp_data, args) + 8 * (i)))
 #define STMT(code, k) ((struct sock_filter)BPF_STMT((code), (k)))
 #define JEQ(k, t, f) ((struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (k), (t), (f)))
 
@@ -48,6 +51,14 @@ int sup_filter_install(const struct sp_policy *p, int allow_io_uring)
         f[n++] = JEQ((unsigned)trap[i], 0, 1);
         f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
     }
+    /* getsockopt(fd, SOL_SOCKET, SO_ERROR, ...): a non-blocking connect's outcome. */
+    f[n++] = JEQ(SYS_getsockopt, 0, 5);
+    f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(1));
+    f[n++] = JEQ(SOL_SOCKET, 0, 3);
+    f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(2));
+    f[n++] = JEQ(SO_ERROR, 0, 1);
+    f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+    f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
     if (!allow_io_uring) {
         /* Runtimes then fall back to plain system calls, which the filter sees. */
         f[n++] = JEQ(SYS_io_uring_setup, 0, 1);

@@ -273,6 +273,9 @@ static void serve_one(void *buf)
     case SYS_connect:
         sup_connect(c);
         return;
+    case SYS_getsockopt:
+        sup_getsockopt(c);
+        return;
     default:
         sup_continue(c); /* not ours (the filter traps nothing else) */
         sup_call_free(c);

@@ -97,6 +97,24 @@ int sup_addr_matchable(const struct sup_call *c);
 /* Serves a trapped connect(fd, addr, len). */
 void sup_connect(struct sup_call *c);
 
+/* ---- pending.c: non-blocking connects followed to their end ---- */
+
+/* The socket's identity (device and inode), or 0. */
+uint64_t sup_sock_key(int fd);
+/* Remembers that c's connect (started at start_ns, options as forced) is in progress. */
+void sup_pending_add(const struct sup_call *c, uint64_t start_ns, uint32_t asked,
+                     const struct bio_opt_report *rep);
+/* The connect pending on socket key (fd: the duplicate) ended with err, learnt in phase:
+ * logs it and forgets it. Returns 1 when one was pending (and is now ended), else 0. */
+int sup_pending_take(int fd, uint64_t key, int err, enum sp_phase phase, const struct sup_call *c);
+/* Whether a connect is pending on socket key. */
+int sup_pending_has(uint64_t key);
+
+/* ---- sockopt.c ---- */
+
+/* Serves a trapped getsockopt(fd, SOL_SOCKET, SO_ERROR, ...). */
+void sup_getsockopt(struct sup_call *c);
+
 /* ---- log.c: the diagnosis pipeline, as the shim's ---- */
 
 /* Sets the log up from the policy's settings (NULL: defaults), --log and --trace. */

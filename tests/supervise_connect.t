@@ -44,27 +44,43 @@ one() {
     like "$timer" '^1min1[0-7]sec$' "$name: ss -tie sees the keepalive timer (idle 77 s) from outside"
 }
 
+# nb NAME PROGRAM ARGS...: a non-blocking connect to a closed port (PROGRAM ARGS... makes it and
+# reads SO_ERROR) is logged with its real outcome, as the program learnt it.
+closed=$(free_port)
+nb() {
+    local name=$1
+    shift
+    local out
+    out=$(timeout 20 "$CMD" run --supervise -c "$TMP/set.conf" --log "$TMP/$name.nb.log" -- "$@" 2> /dev/null)
+    like "$out" "ECONNREFUSED|=111$" "$name: the non-blocking connect to a closed port is refused"
+    like "$(cat "$TMP/$name.nb.log" 2> /dev/null)" "connect fd=[0-9]+ tcp 127\.0\.0\.1:[0-9]+ -> 127\.0\.0\.1:$closed failed ECONNREFUSED \(111\) after .* \(non-blocking, seen by SO_ERROR\).*\(seen by seccomp\)" \
+        "$name: logged with ECONNREFUSED once the program read SO_ERROR"
+}
+
 # 1. A C program making raw syscall(SYS_connect) (dynamically linked: --supervise forces it).
 one raw plain raw "$SC" connect
+nb raw "$SC" nonblock 127.0.0.1 "$closed" raw
 
 # 2. A static C program: `run` picks supervision by itself, and says so in one line.
 if build_static; then
     one static plain "" "$TMP/sup_client_static" connect
+    nb static "$TMP/sup_client_static" nonblock 127.0.0.1 "$closed"
     msg=$(timeout 20 "$CMD" run -c "$TMP/deny.conf" --log "$TMP/pick.log" -- "$TMP/sup_client_static" connect 127.0.0.1 "$a_port" 2>&1)
     like "$msg" "sup_client_static is statically linked: running it under the seccomp supervisor" "run picks supervision for a static program and says so"
     like "$msg" "^connect=-1 errno=ENETUNREACH" "and the rule applies to it"
 else
-    for _ in 1 2 3 4 5 6 7; do skip "cannot link statically: $(head -1 "$TMP/static.err")"; done
+    for _ in 1 2 3 4 5 6 7 8 9; do skip "cannot link statically: $(head -1 "$TMP/static.err")"; done
 fi
 
 # 3. A Go program (CGO_ENABLED=0: static; its runtime makes its own system calls).
 if build_go; then
     one go colon "" "$TMP/go/sup_dial"
+    nb go "$TMP/go/sup_dial" "127.0.0.1:$closed"
     msg=$(timeout 20 "$CMD" run -c "$TMP/deny.conf" --log "$TMP/pickgo.log" -- "$TMP/go/sup_dial" "127.0.0.1:$a_port" 2>&1)
     like "$msg" "sup_dial is a Go program: running it under the seccomp supervisor" "run picks supervision for a Go program and says so"
     like "$msg" "^connect=-1 errno=101" "and the rule applies to it"
 else
-    for _ in 1 2 3 4 5 6; do skip "no Go toolchain or go build failed: $(head -1 "$TMP/go.err" 2> /dev/null)"; done
+    for _ in 1 2 3 4 5 6 7 8; do skip "no Go toolchain or go build failed: $(head -1 "$TMP/go.err" 2> /dev/null)"; done
 fi
 
 # 4. python3.
@@ -85,6 +101,11 @@ if len(sys.argv) > 4 and sys.argv[3] == "hold":
     time.sleep(int(sys.argv[4]) / 1000)
 PY
 one python plain "" python3 "$TMP/client.py"
+nb python python3 -c 'import socket, select, sys
+s = socket.socket(); s.setblocking(False)
+print("connect_ex=%d" % s.connect_ex(("127.0.0.1", int(sys.argv[1]))))
+select.select([], [s], [], 5)
+print("so_error=%d" % s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))' "$closed"
 
 # 5. A signal interrupting a blocking connect: the same return and errno as without supervision.
 bare=$(timeout 20 "$SC" intr)

@@ -4,9 +4,9 @@
  *       one connect (raw: syscall(SYS_connect)); prints "connect=0 keepalive=K idle=I
  *       intvl=V cnt=C nodelay=N" read back from the kernel, or "connect=-1 errno=NAME";
  *       with hold, keeps the connection open MS milliseconds (for ss -tie)
- *   sup_client nonblock HOST PORT
+ *   sup_client nonblock HOST PORT [raw]
  *       a non-blocking connect, poll, then getsockopt(SO_ERROR): "connect=-1 errno=EINPROGRESS
- *       so_error=NAME"
+ *       so_error=NAME" (raw: both through syscall())
  *   sup_client loop HOST PORT COUNT INTERVAL_MS
  *       COUNT connects, one line each: "I connect=0" or "I connect=-1 errno=NAME"
  *   sup_client threads HOST PORT THREADS COUNT
@@ -97,17 +97,25 @@ static int cmd_connect(int argc, char **argv)
     return 0;
 }
 
-static int cmd_nonblock(char **argv)
+static int cmd_nonblock(int argc, char **argv)
 {
     struct sockaddr_in sin = addr_of(argv[2], argv[3]);
+    int raw = argc > 4 && !strcmp(argv[4], "raw");
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int r = connect(fd, (const struct sockaddr *)&sin, sizeof sin);
+    int r = raw ? (int)syscall(SYS_connect, fd, &sin, sizeof sin)
+                : connect(fd, (const struct sockaddr *)&sin, sizeof sin);
     int err = r == 0 ? 0 : errno;
     printf("connect=%d errno=%s", r, ename(err));
     if (err == EINPROGRESS) {
         struct pollfd p = { fd, POLLOUT, 0 };
         poll(&p, 1, 5000);
-        printf(" so_error=%s", ename(geti(fd, SOL_SOCKET, SO_ERROR)));
+        int v = -1;
+        socklen_t l = sizeof v;
+        if (raw)
+            syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_ERROR, &v, &l);
+        else
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &v, &l);
+        printf(" so_error=%s", ename(v));
     }
     printf("\n");
     close(fd);
@@ -249,7 +257,7 @@ int main(int argc, char **argv)
     if (argc >= 4 && !strcmp(argv[1], "connect"))
         return cmd_connect(argc, argv);
     if (argc >= 4 && !strcmp(argv[1], "nonblock"))
-        return cmd_nonblock(argv);
+        return cmd_nonblock(argc, argv);
     if (argc >= 6 && !strcmp(argv[1], "loop"))
         return cmd_loop(argv);
     if (argc >= 6 && !strcmp(argv[1], "threads"))
