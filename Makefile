@@ -31,7 +31,7 @@ SAN := -fsanitize=thread -fno-omit-frame-pointer
 endif
 
 SP_CFLAGS := -std=gnu11 -O2 -g -fPIC -fvisibility=hidden -D_GNU_SOURCE $(WARN) $(SAN) \
-             -Icore -Ipolicy -Idiag -Ishim -Icmd -DSP_VERSION='"$(VERSION)"' -DSP_LIBDIR='"$(LIBDIR)"' \
+             -Icore -Ipolicy -Idiag -Ishim -Isupervise -Icmd -DSP_VERSION='"$(VERSION)"' -DSP_LIBDIR='"$(LIBDIR)"' \
              -DSP_SYSCONFDIR='"$(SYSCONFDIR)"'
 SP_LDFLAGS := $(SAN)
 ALL_CFLAGS = $(SP_CFLAGS) $(CFLAGS)
@@ -47,6 +47,8 @@ CORE_SRC := $(wildcard core/*.c)
 POLICY_SRC := $(wildcard policy/*.c)
 DIAG_SRC := $(wildcard diag/*.c)
 SHIM_SRC := $(wildcard shim/*.c)
+# The seccomp front end (supervise/): linked into the command, never with the hooks.
+SUPERVISE_SRC := $(wildcard supervise/*.c)
 CMD_SRC := $(wildcard cmd/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 PROG_SRC := $(wildcard tests/progs/*.c)
@@ -57,6 +59,7 @@ CORE_OBJ := $(call obj,$(CORE_SRC))
 POLICY_OBJ := $(call obj,$(POLICY_SRC))
 DIAG_OBJ := $(call obj,$(DIAG_SRC))
 CMD_OBJ := $(call obj,$(CMD_SRC))
+SUPERVISE_OBJ := $(call obj,$(SUPERVISE_SRC))
 SHIM_OBJ := $(call obj,$(SHIM_SRC))
 
 CORE_LIB := $(BUILD)/libsockpolicy_core.a
@@ -99,9 +102,10 @@ $(SHIM_LIB): $(SHIM_OBJ) $(DIAG_OBJ) $(POLICY_OBJ) $(CORE_OBJ) shim/exports.map
 	$(Q)$(CC) -shared -Wl,--version-script=shim/exports.map -Wl,-z,lazy -Wl,-z,pack-relative-relocs $(ALL_LDFLAGS) \
 	    -o $@ $(SHIM_OBJ) $(DIAG_OBJ) $(POLICY_OBJ) $(CORE_OBJ) -ldl
 
-$(CMD): $(CMD_OBJ) $(POLICY_LIB) $(CORE_LIB)
+$(CMD): $(CMD_OBJ) $(SUPERVISE_OBJ) $(DIAG_LIB) $(POLICY_LIB) $(CORE_LIB)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CMD_OBJ) $(POLICY_LIB) $(CORE_LIB)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CMD_OBJ) $(SUPERVISE_OBJ) $(DIAG_LIB) $(POLICY_LIB) \
+	    $(CORE_LIB) -lpthread
 
 # Unit tests link core/ and policy/ directly. A test may add libraries with a line such as
 # build/tests/conformance: TEST_LIBS += -lcrypto

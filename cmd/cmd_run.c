@@ -1,7 +1,8 @@
-/* cmd/cmd_run.c: `sockpolicy run [-c FILE | --trace] [--log DEST] -- PROGRAM [ARGS...]`.
- * Puts libsockpolicy.so in front of LD_PRELOAD, passes the policy and log settings in the
- * environment, and execs the program. A statically linked program is refused: there is no
- * dynamic loader to preload anything into it. */
+/* cmd/cmd_run.c: `sockpolicy run [-c FILE | --trace] [--log DEST] [--supervise | --preload]
+ * -- PROGRAM [ARGS...]`. By default (and with --preload) puts libsockpolicy.so in front of
+ * LD_PRELOAD, passes the policy and log settings in the environment, and execs the program.
+ * A statically linked program or a Go program, which no preload reaches, runs under the
+ * seccomp supervisor instead (supervise/; --supervise forces it). */
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "supervise.h"
 
 #ifndef SP_LIBDIR
 #define SP_LIBDIR "/usr/local/lib"
@@ -20,11 +22,17 @@
 
 static void run_usage(FILE *f)
 {
-    fprintf(f, "usage: sockpolicy run [-c FILE | --trace] [--log DEST] [--] PROGRAM [ARGS...]\n"
+    fprintf(f, "usage: sockpolicy run [-c FILE | --trace] [--log DEST] [--supervise | --preload]\n"
+               "                      [--allow-io-uring] [--] PROGRAM [ARGS...]\n"
                "  -c, --config FILE  the policy (default: $SOCKPOLICY_CONF, else /etc/sockpolicy.conf)\n"
                "  --trace            no policy: log every socket event of the program (to stderr,\n"
                "                     or --log DEST) and a summary at exit; every call goes through\n"
-               "  --log DEST         log to DEST: a file, stderr, syslog, journald or off\n");
+               "  --log DEST         log to DEST: a file, stderr, syslog, journald or off\n"
+               "  --supervise        apply the policy with a seccomp supervisor (the default for\n"
+               "                     static and Go programs): raw system calls are seen too\n"
+               "  --preload          apply it with LD_PRELOAD (the default for other programs)\n"
+               "  --allow-io-uring   under supervision, let io_uring_setup work (by default it\n"
+               "                     fails with ENOSYS, so that programs fall back to plain calls)\n");
 }
 
 /* The library: next to this command (a build tree), else the installed libdir. */
@@ -191,10 +199,45 @@ static int elf_is_go(const char *file)
     return go;
 }
 
+/* `run --supervise`: the policy as the shim would find it ($SOCKPOLICY_CONF, then
+ * /etc/sockpolicy.conf, when readable), the log destination made absolute. */
+static int run_supervised(const char *conf, int trace, const char *log, int uring,
+                          const char *file, char **argv)
+{
+    char abs_conf[PATH_MAX], abs_log[PATH_MAX];
+    if (!conf && !trace) {
+        const char *env = getenv("SOCKPOLICY_CONF");
+        conf = env && *env ? env : SP_SYSCONFDIR "/sockpolicy.conf";
+        if (access(conf, R_OK) != 0)
+            conf = NULL; /* no policy file: everything passes, as with the shim */
+    }
+    if (conf) {
+        if (access(conf, R_OK) != 0) {
+            fprintf(stderr, "sockpolicy run: %s: %s\n", conf, strerror(errno));
+            return 2;
+        }
+        if (realpath(conf, abs_conf))
+            conf = abs_conf;
+    }
+    if (log && log[0] != '/' && (strchr(log, '/') || (strcmp(log, "stderr") && strcmp(log, "syslog") &&
+                                                       strcmp(log, "journald") && strcmp(log, "off"))) &&
+        getcwd(abs_log, sizeof abs_log) && strlen(abs_log) + strlen(log) + 2 < sizeof abs_log) {
+        strcat(abs_log, "/");
+        strcat(abs_log, log);
+        log = abs_log;
+    }
+    /* The supervisor applies the policy: a shim in the program (LD_PRELOAD from an outer run)
+     * would apply it a second time. */
+    unsetenv("SOCKPOLICY_TRACE");
+    struct cmd_diag_count cnt = { 0, 0, 0 };
+    struct sup_opts o = { conf, trace, log, uring, cmd_print_diag, &cnt };
+    return sup_run(&o, file, argv);
+}
+
 int cmd_run(int argc, char **argv)
 {
     const char *conf = NULL, *log = NULL;
-    int i = 1, trace = 0;
+    int i = 1, trace = 0, mode = 0, uring = 0; /* mode: 0 pick, 1 preload, 2 supervise */
     for (; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--")) {
@@ -210,6 +253,12 @@ int cmd_run(int argc, char **argv)
             log = a + 6;
         } else if (!strcmp(a, "--trace")) {
             trace = 1;
+        } else if (!strcmp(a, "--supervise")) {
+            mode = 2;
+        } else if (!strcmp(a, "--preload")) {
+            mode = 1;
+        } else if (!strcmp(a, "--allow-io-uring")) {
+            uring = 1;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             run_usage(stdout);
             return 0;
@@ -233,14 +282,25 @@ int cmd_run(int argc, char **argv)
     }
     const char *prog = argv[i];
     char lib[PATH_MAX], file[PATH_MAX], abs_conf[PATH_MAX];
+    if (find_program(prog, file, sizeof file) != 0) {
+        fprintf(stderr, "sockpolicy run: %s: command not found\n", prog);
+        return 127;
+    }
+    if (mode == 0) {
+        int is_static = elf_is_dynamic(file) == 0, is_go = elf_is_go(file);
+        if (is_static || is_go) {
+            fprintf(stderr, "sockpolicy run: %s is %s: running it under the seccomp supervisor "
+                            "(--supervise), which sees its system calls\n",
+                    file, is_go ? "a Go program" : "statically linked");
+            mode = 2;
+        }
+    }
+    if (mode == 2)
+        return run_supervised(conf, trace, log, uring, file, argv + i);
     if (find_library(lib, sizeof lib) != 0) {
         fprintf(stderr, "sockpolicy run: cannot find libsockpolicy.so next to this command or in %s\n",
                 SP_LIBDIR);
         return 1;
-    }
-    if (find_program(prog, file, sizeof file) != 0) {
-        fprintf(stderr, "sockpolicy run: %s: command not found\n", prog);
-        return 127;
     }
     if (elf_is_dynamic(file) == 0) {
         fprintf(stderr,

@@ -49,9 +49,9 @@ if ${CC:-cc} -static -O1 -o "$TMP/static" "$SP_TOP/tests/progs/limit_connect.c" 
     out=$(under "$TMP/deny.conf" "$TMP/static" 127.0.0.1 "$port" libc 2> /dev/null)
     like "$out" '^libc connect=0' "static program under LD_PRELOAD: its connect(3) goes through the rule"
     is "$(num "$out")" 0 "static program: the shim is not mapped into it"
-    msg=$("$CMD" run -c "$TMP/deny.conf" -- "$TMP/static" 127.0.0.1 "$port" libc 2>&1); rc=$?
-    is "$rc" 126 "sockpolicy run refuses a static program (exit 126)"
-    like "$msg" 'is statically linked: it has no dynamic loader, so LD_PRELOAD cannot' "and says why"
+    msg=$("$CMD" run --preload -c "$TMP/deny.conf" -- "$TMP/static" 127.0.0.1 "$port" libc 2>&1); rc=$?
+    is "$rc" 126 "sockpolicy run --preload refuses a static program (exit 126)"
+    like "$msg" 'is statically linked: it has no dynamic loader, so LD_PRELOAD cannot' "and says why (without --preload, run supervises it: tests/supervise_*.t)"
     out=$(under "$TMP/deny.conf" "$L" 127.0.0.1 "$port" libc exec "$TMP/static" 127.0.0.1 "$port" libc 2> /dev/null)
     like "$(printf '%s\n' "$out" | sed -n 1p)" "^libc $DENIED" "exec of a static program: the shimmed parent is denied"
     like "$(printf '%s\n' "$out" | sed -n '/^euid=/,$p' | sed 1d)" '^libc connect=0' "and the static program it execs connects (LD_PRELOAD inherited, ignored)"
@@ -103,10 +103,10 @@ else
         like "$out" '^go connect=0' "Go program (cgo, dynamically linked) connects despite the deny rule"
         [ "$(num "$out")" -gt 0 ]; ok $? "although the shim is mapped into it"
     fi
-    msg=$("$CMD" run -c "$TMP/deny.conf" -- "$TMP/go/dial" "127.0.0.1:$port" 2>&1)
-    like "$msg" "warning: $TMP/go/dial is a Go program: .*not through libc" "sockpolicy run warns that a Go program escapes the policy"
-    msg=$("$CMD" run -c "$TMP/deny.conf" -- "$TMP/go/dial_static" "127.0.0.1:$port" 2>&1); rc=$?
-    is "$rc" 126 "a Go program built without cgo is static: sockpolicy run refuses it"
+    msg=$("$CMD" run --preload -c "$TMP/deny.conf" -- "$TMP/go/dial" "127.0.0.1:$port" 2>&1)
+    like "$msg" "warning: $TMP/go/dial is a Go program: .*not through libc" "sockpolicy run --preload warns that a Go program escapes the policy"
+    msg=$("$CMD" run --preload -c "$TMP/deny.conf" -- "$TMP/go/dial_static" "127.0.0.1:$port" 2>&1); rc=$?
+    is "$rc" 126 "a Go program built without cgo is static: sockpolicy run --preload refuses it"
     msg=$("$CMD" run -c "$TMP/deny.conf" -- "$L" 127.0.0.1 "$port" libc 2>&1)
     if printf '%s\n' "$msg" | grep -q 'Go program'; then ok 1 "no Go warning for a C program"; else ok 0 "no Go warning for a C program"; fi
 fi

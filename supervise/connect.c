@@ -1,0 +1,204 @@
+/* supervise/connect.c: a trapped connect(fd, addr, len). The address is read once into the
+ * supervisor's memory and checked still wanted; the decision comes from the policy; the call
+ * is then made here, on a duplicate of the program's socket (the same socket: the options the
+ * rule forces land on it, and its O_NONBLOCK is the program's own), with the copy that was
+ * decided on. Never SECCOMP_USER_NOTIF_FLAG_CONTINUE after a rule looked at the address: the
+ * program could change it between the check and the kernel's read. A blocking connect is made
+ * in a worker; a non-blocking one here, in the loop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sup.h"
+
+/* Options that are only meaningful after listen(). */
+#define OPTS_CONNECT (((uint32_t)1 << BIO_OPT_COUNT) - 1 - BIO_OPT_BIT(BIO_OPT_TFO_QLEN))
+
+static uint64_t now_ns(void)
+{
+    return sp_diag_now_ns();
+}
+
+static uint32_t random_ppm(void)
+{
+    static _Thread_local uint64_t s;
+    if (!s)
+        s = (now_ns() ^ ((uint64_t)(uintptr_t)&s << 7) ^ (uint64_t)syscall(SYS_gettid)) | 1;
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return (uint32_t)(s % 1000000u);
+}
+
+/* What forcing the rule's options did, for the event. */
+struct forced {
+    uint32_t asked;
+    struct bio_opt_report rep;
+};
+
+/* Answers the program, then logs what its connect did (t0: when it started). */
+static void connect_done(struct sup_call *c, int r, int err, uint64_t t0, const struct forced *f)
+{
+    uint64_t took = now_ns() - t0;
+    sup_answer(c, 0, r == 0 ? 0 : err);
+    if (!sup_log_wants(EIO))
+        return; /* logging off */
+    uint64_t key = sup_sock_key(c->fd);
+    if (sup_pending_has(key)) {
+        /* a later connect() on a socket whose non-blocking connect is pending tells how that
+         * one ended (EISCONN: connected), as hiredis asks */
+        if (r != 0 && (err == EALREADY || err == EINPROGRESS || err == EINTR))
+            return;
+        sup_pending_take(c->fd, key, r == 0 || err == EISCONN ? 0 : err,
+                         SP_PHASE_LATER_CONNECT, c);
+        return;
+    }
+    if (r != 0 && (err == EINPROGRESS || err == EINTR))
+        sup_pending_add(c, t0, f ? f->asked : 0, f ? &f->rep : NULL);
+    if (!sup_log_wants(r == 0 ? 0 : err))
+        return;
+    struct sp_event ev;
+    sup_event_init(&ev, SP_OP_CONNECT, c);
+    ev.err = r == 0 ? 0 : err;
+    ev.duration_ns = took;
+    sp_event_set_addr(&ev, 1, (const struct sockaddr *)&c->addr, c->addrlen);
+    struct sockaddr_storage local;
+    socklen_t llen = sizeof local;
+    if (getsockname(c->fd, (struct sockaddr *)&local, &llen) == 0 && llen > sizeof(sa_family_t))
+        sp_event_set_addr(&ev, 0, (const struct sockaddr *)&local, llen);
+    if (c->nonblock)
+        ev.flags |= SP_EVF_NONBLOCK;
+    ev.rule = sup.opts->trace ? NULL : c->d.rule; /* as the shim: --trace's pass rule is no rule */
+    if (f && f->asked) {
+        ev.opts_asked = f->asked;
+        ev.opts = f->rep;
+    }
+    sup_log_event(&ev);
+}
+
+/* Forces the rule's options (set rules) on the duplicate. */
+static void force_options(struct sup_call *c, struct forced *f)
+{
+    memset(f, 0, sizeof *f);
+    const struct sp_rule *r = c->d.rule;
+    if (!r || r->action != SP_ACT_SET)
+        return;
+    f->asked = r->opts.mask & OPTS_CONNECT;
+    if (f->asked)
+        bio_opt_apply_kind(c->fd, &r->opts, OPTS_CONNECT, c->family, c->type, &f->rep);
+    if (r->nonblock && !c->nonblock) { /* read-modify-write: the program's other flags stay */
+        int fl = fcntl(c->fd, F_GETFL);
+        if (fl >= 0 && fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) == 0)
+            c->nonblock = 1;
+    }
+}
+
+/* Sleeps ms, or less when the call is cancelled (the signal interrupts nanosleep). */
+static void delay(struct sup_call *c, uint32_t ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    while (!sup_cancelled(c) && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* The worker's part: the delay, the blocking connect, a connect-timeout. */
+static void connect_work(struct sup_call *c)
+{
+    const struct sp_rule *r = c->d.rule;
+    if (c->d.action == SP_ACT_DELAY && r && r->delay_ms)
+        delay(c, r->delay_ms);
+    struct forced f;
+    force_options(c, &f);
+    uint64_t t0 = now_ns();
+    if (r && r->connect_timeout_ms && !c->nonblock && c->type == SOCK_STREAM) {
+        pthread_mutex_lock(&sup.lock);
+        c->deadline_ns = t0 + (uint64_t)r->connect_timeout_ms * 1000000u;
+        pthread_mutex_unlock(&sup.lock);
+    }
+    int rc = -1, err = EINTR;
+    if (!sup_cancelled(c)) {
+        rc = connect(c->fd, (const struct sockaddr *)&c->addr, c->addrlen);
+        err = rc == 0 ? 0 : errno;
+    }
+    if (rc != 0 && err == EINTR && sup_cancelled(c) == 2) {
+        /* connect-timeout: abort the attempt so that it does not connect later */
+        struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+        connect(c->fd, &unspec, sizeof unspec);
+        err = ETIMEDOUT;
+    }
+    connect_done(c, rc, err, t0, &f);
+}
+
+void sup_connect(struct sup_call *c)
+{
+    int err = sup_read_addr(c, c->n.data.args[1], c->n.data.args[2]);
+    if (err) {
+        sup_answer(c, 0, err);
+        sup_call_free(c);
+        return;
+    }
+    if (sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
+        if (errno != ENOENT) /* ENOENT: the call is gone */
+            sup_answer(c, 0, errno);
+        sup_call_free(c);
+        return;
+    }
+    int inet = c->family == AF_INET || c->family == AF_INET6;
+    int matchable = sup_addr_matchable(c);
+    socklen_t mlen = c->family == AF_INET6 && c->addrlen < sizeof(struct sockaddr_in6)
+                         ? (socklen_t)sizeof(struct sockaddr_in6) : c->addrlen;
+    c->d = matchable ? sp_decide(c->p, SP_OP_CONNECT, c->family, c->type,
+                                 (const struct sockaddr *)&c->addr, mlen)
+                     : sp_decide(c->p, SP_OP_CONNECT, c->family, c->type, NULL, 0);
+    if (!inet && c->d.action == SP_ACT_PASS &&
+        !(sp_policy_tests(c->p, SP_OP_CONNECT) & SP_TESTS_PATH)) {
+        /* A local socket no rule can tell apart by its path: the kernel makes the call, in
+         * the program's own file system view (a relative path, a chroot). The socket's family
+         * cannot change, so no address read now could bring it under another rule. */
+        sup_continue(c);
+        sup_call_free(c);
+        return;
+    }
+    switch (c->d.action) {
+    case SP_ACT_DENY:
+        sup_log_decision(c, SP_OP_CONNECT);
+        sup_answer(c, 0, c->d.err ? c->d.err : EACCES);
+        sup_call_free(c);
+        return;
+    case SP_ACT_FAIL:
+        if (c->d.rule && random_ppm() < c->d.rule->fail_rate_ppm) {
+            sup_log_decision(c, SP_OP_CONNECT);
+            sup_answer(c, 0, c->d.err ? c->d.err : EIO);
+            sup_call_free(c);
+            return;
+        }
+        break;
+    case SP_ACT_AUDIT:
+        sup_log_decision(c, SP_OP_CONNECT);
+        break;
+    case SP_ACT_DELAY:
+        if (c->d.rule && c->d.rule->delay_ms)
+            sup_log_decision(c, SP_OP_CONNECT);
+        break;
+    default:
+        break;
+    }
+    int may_block = !c->nonblock && !(c->d.rule && c->d.rule->action == SP_ACT_SET &&
+                                      c->d.rule->nonblock);
+    if (may_block || (c->d.action == SP_ACT_DELAY && c->d.rule && c->d.rule->delay_ms)) {
+        c->work = connect_work;
+        sup_defer(c);
+        return;
+    }
+    struct forced f;
+    force_options(c, &f);
+    uint64_t t0 = now_ns();
+    int rc = connect(c->fd, (const struct sockaddr *)&c->addr, c->addrlen);
+    connect_done(c, rc, rc == 0 ? 0 : errno, t0, &f);
+    sup_call_free(c);
+}

@@ -1,0 +1,193 @@
+/* supervise/log.c: the supervisor's log, the shim's pipeline (diag/): the same level filter,
+ * rate limit, formats and sinks, so that a line for a call the supervisor saw reads as the
+ * shim's line for the same call, with "seen by seccomp" added. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "sup.h"
+
+#define RATE_PER_S 100 /* as the shim: a burst, then this many lines a second */
+#define RATE_BURST 200
+
+static struct sp_diagnosis diag;
+static struct sp_summary summary;
+static int every; /* every event is wanted, not only failures */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void sup_log_setup(const struct sp_settings *s, const char *dest, int trace)
+{
+    enum sp_log_level level = SP_LOG_FAILURES;
+    enum sp_log_target target = SP_LOGTO_DEFAULT;
+    const char *path = NULL;
+    int summarise = trace;
+    memset(&diag, 0, sizeof diag);
+    diag.format = SP_FMT_TEXT;
+    if (s) {
+        level = s->log_level;
+        diag.format = s->log_format;
+        target = s->log_target;
+        path = s->log_file;
+        summarise |= s->log_summary;
+    }
+    if (trace)
+        level = SP_LOG_ALL;
+    if (dest && *dest) {
+        if (!strcmp(dest, "stderr")) {
+            target = SP_LOGTO_STDERR;
+        } else if (!strcmp(dest, "syslog")) {
+            target = SP_LOGTO_SYSLOG;
+        } else if (!strcmp(dest, "journald")) {
+            target = SP_LOGTO_JOURNALD;
+        } else if (!strcmp(dest, "off") || !strcmp(dest, "none")) {
+            level = SP_LOG_OFF;
+        } else {
+            target = SP_LOGTO_FILE;
+            path = dest;
+        }
+        if (level == SP_LOG_OFF && strcmp(dest, "off") && strcmp(dest, "none"))
+            level = SP_LOG_FAILURES; /* --log implies at least failures */
+    }
+    const struct sp_diag_ops *ops = sp_diag_libc_ops();
+    int ok = -1;
+    switch (target) {
+    case SP_LOGTO_FILE:
+        ok = sp_sink_file(&diag.sink, ops, path);
+        diag.text_flags = SP_FMT_F_TIME;
+        break;
+    case SP_LOGTO_SYSLOG:
+        ok = sp_sink_syslog(&diag.sink, ops, NULL, LOG_USER, "sockpolicy");
+        break;
+    case SP_LOGTO_JOURNALD:
+        ok = sp_sink_journald(&diag.sink, ops, NULL, "sockpolicy");
+        break;
+    default:
+        break;
+    }
+    if (ok != 0) {
+        diag.text_flags = 0;
+        sp_sink_stderr(&diag.sink, ops); /* as the shim: rather stderr than nothing */
+    }
+    diag.summary = summarise ? &summary : NULL;
+    sp_rate_init(&diag.rate, RATE_PER_S, RATE_BURST);
+    diag.level = level;
+    every = level >= SP_LOG_ALL || summarise;
+}
+
+int sup_log_wants(int err)
+{
+    return diag.level != SP_LOG_OFF && (every || (err != 0 && err != EINPROGRESS));
+}
+
+/* The first line of a small /proc file, without its newline, or "" */
+static void proc_read(pid_t tid, const char *what, char *buf, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)tid, what);
+    buf[0] = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, buf, cap - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    buf[strcspn(buf, "\n")] = 0;
+}
+
+void sup_event_init(struct sp_event *ev, enum sp_op op, const struct sup_call *c)
+{
+    int saved = errno;
+    sp_event_init(ev, op, (int)c->n.data.args[0]);
+    proc_read((pid_t)c->n.pid, "comm", ev->prog, sizeof ev->prog);
+    ev->pid = (pid_t)c->n.pid;
+    /* the process, as the shim's getpid(): the thread group of the calling thread */
+    char path[64], big[1024];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)c->n.pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, big, sizeof big - 1);
+        close(fd);
+        big[n > 0 ? n : 0] = 0;
+        const char *t = strstr(big, "\nTgid:");
+        if (t)
+            ev->pid = (pid_t)strtol(t + 6, NULL, 10);
+    }
+    ev->family = c->family;
+    ev->type = c->type;
+    errno = saved;
+}
+
+void sup_log_event(struct sp_event *ev)
+{
+    char note[160];
+    if (ev->note)
+        snprintf(note, sizeof note, "%s; seen by seccomp", ev->note);
+    else
+        snprintf(note, sizeof note, "seen by seccomp");
+    ev->note = note;
+    pthread_mutex_lock(&log_lock); /* one line at a time: the rate limit and sinks are shared */
+    sp_diag_emit(&diag, ev);
+    pthread_mutex_unlock(&log_lock);
+    ev->note = NULL;
+}
+
+void sup_log_decision(const struct sup_call *c, enum sp_op op)
+{
+    const struct sp_decision *d = &c->d;
+    int fails = d->action == SP_ACT_DENY || d->action == SP_ACT_FAIL;
+    enum sp_log_level lvl = fails || d->action == SP_ACT_AUDIT ? SP_LOG_FAILURES : SP_LOG_ALL;
+    if (diag.level == SP_LOG_OFF || lvl > diag.level)
+        return;
+    struct sp_event ev;
+    char note[48];
+    sup_event_init(&ev, op, c);
+    sp_event_set_addr(&ev, op == SP_OP_BIND || op == SP_OP_LISTEN ? 0 : 1,
+                      (const struct sockaddr *)&c->addr, c->addrlen);
+    if (fails) {
+        ev.err = d->err;
+        ev.flags |= SP_EVF_NO_CALL;
+        if (!d->rule)
+            ev.flags |= SP_EVF_DEFAULT_DENY;
+    } else {
+        ev.flags |= SP_EVF_DECISION;
+        if (d->action == SP_ACT_DELAY && d->rule) {
+            snprintf(note, sizeof note, "delayed %u ms", d->rule->delay_ms);
+            ev.note = note;
+        } else if (d->action == SP_ACT_AUDIT) {
+            ev.note = "audit: the call goes ahead";
+        }
+    }
+    ev.rule = d->rule;
+    sup_log_event(&ev);
+}
+
+void sup_log_msg(enum sp_log_level level, const char *fmt, ...)
+{
+    if (diag.level == SP_LOG_OFF || level > diag.level)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    struct sp_event ev;
+    sp_event_init(&ev, SP_OP_CONNECT, -1);
+    ev.flags = SP_EVF_MESSAGE;
+    ev.msg_level = level;
+    ev.note = msg;
+    pthread_mutex_lock(&log_lock);
+    sp_diag_emit(&diag, &ev);
+    pthread_mutex_unlock(&log_lock);
+}
+
+void sup_log_finish(void)
+{
+    pthread_mutex_lock(&log_lock);
+    sp_diag_finish(&diag);
+    pthread_mutex_unlock(&log_lock);
+}

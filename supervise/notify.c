@@ -1,0 +1,322 @@
+/* supervise/notify.c: the notification loop. Receives each trapped call, serves the quick
+ * ones at once and hands those that may block (a blocking connect) to worker threads, so that
+ * one slow peer never holds up the other threads of the program. A call whose program thread
+ * stops waiting (a signal interrupted it, or the process died) is cancelled: its worker is
+ * interrupted with SUP_SIG_CANCEL, exactly as the signal interrupted the program's call. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sup.h"
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+
+struct sup sup = { .listener = -1, .lock = PTHREAD_MUTEX_INITIALIZER,
+                   .more = PTHREAD_COND_INITIALIZER };
+
+/* Workers beyond this wait in the queue. */
+#define MAX_WORKERS 512
+/* How often calls in flight are checked for cancellation and timeouts. */
+#define TICK_MS 10
+
+static size_t notif_size, resp_size;
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int sup_answer(const struct sup_call *c, long val, int err)
+{
+    union {
+        struct seccomp_notif_resp r;
+        char pad[256];
+    } u;
+    memset(&u, 0, sizeof u);
+    u.r.id = c->n.id;
+    u.r.val = err ? -1 : val;
+    u.r.error = err ? -err : 0;
+    return ioctl(sup.listener, SECCOMP_IOCTL_NOTIF_SEND, &u.r) == 0 ? 0 : -1;
+}
+
+int sup_continue(const struct sup_call *c)
+{
+    union {
+        struct seccomp_notif_resp r;
+        char pad[256];
+    } u;
+    memset(&u, 0, sizeof u);
+    u.r.id = c->n.id;
+    u.r.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+    return ioctl(sup.listener, SECCOMP_IOCTL_NOTIF_SEND, &u.r) == 0 ? 0 : -1;
+}
+
+int sup_valid(const struct sup_call *c)
+{
+    uint64_t id = c->n.id;
+    return ioctl(sup.listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0;
+}
+
+int sup_read_mem(const struct sup_call *c, uint64_t addr, void *buf, size_t len)
+{
+    struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
+    ssize_t n = process_vm_readv((pid_t)c->n.pid, &local, 1, &remote, 1, 0);
+    if (n == (ssize_t)len)
+        return 0;
+    if (n >= 0 || errno == EFAULT)
+        errno = EFAULT;
+    return -1;
+}
+
+int sup_write_mem(const struct sup_call *c, uint64_t addr, const void *buf, size_t len)
+{
+    struct iovec local = { (void *)buf, len }, remote = { (void *)(uintptr_t)addr, len };
+    ssize_t n = process_vm_writev((pid_t)c->n.pid, &local, 1, &remote, 1, 0);
+    if (n == (ssize_t)len)
+        return 0;
+    if (n >= 0)
+        errno = EFAULT;
+    return -1;
+}
+
+/* The thread group of thread tid, from /proc; tid itself when it cannot be read. */
+static pid_t tgid_of(pid_t tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return tid;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return tid;
+    buf[n] = 0;
+    const char *t = strstr(buf, "\nTgid:");
+    return t ? (pid_t)strtol(t + 6, NULL, 10) : tid;
+}
+
+int sup_take_fd(struct sup_call *c, int fd)
+{
+    pid_t tid = (pid_t)c->n.pid;
+    int pidfd = (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD);
+    if (pidfd < 0 && errno == EINVAL) /* before Linux 6.9: only a thread group's leader */
+        pidfd = (int)syscall(SYS_pidfd_open, tgid_of(tid), 0);
+    if (pidfd < 0)
+        return -1;
+    /* The pid named the calling thread when the notification was made: still waiting, it is
+     * still that thread (a pid is not reused while its task waits here). */
+    if (!sup_valid(c)) {
+        close(pidfd);
+        errno = ENOENT;
+        return -1;
+    }
+    c->fd = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+    int err = errno;
+    close(pidfd);
+    if (c->fd < 0) {
+        errno = err == ESRCH ? ENOENT : err;
+        return -1;
+    }
+    socklen_t l1 = sizeof c->family, l2 = sizeof c->type;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_DOMAIN, &c->family, &l1) != 0 ||
+        getsockopt(c->fd, SOL_SOCKET, SO_TYPE, &c->type, &l2) != 0) {
+        c->family = c->type = 0;
+        errno = ENOTSOCK;
+        return -1;
+    }
+    int fl = fcntl(c->fd, F_GETFL);
+    c->nonblock = fl >= 0 && (fl & O_NONBLOCK);
+    return 0;
+}
+
+void sup_call_free(struct sup_call *c)
+{
+    int saved = errno;
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c);
+    errno = saved;
+}
+
+static void on_cancel(int sig)
+{
+    (void)sig; /* only there to interrupt the worker's blocking call (no SA_RESTART) */
+}
+
+static void unlink_inflight(struct sup_call *c)
+{
+    for (struct sup_call **pp = &sup.inflight; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            return;
+        }
+}
+
+static void *worker_main(void *arg)
+{
+    (void)arg;
+    sigset_t cancel;
+    sigemptyset(&cancel);
+    sigaddset(&cancel, SUP_SIG_CANCEL);
+    pthread_sigmask(SIG_UNBLOCK, &cancel, NULL);
+    pthread_mutex_lock(&sup.lock);
+    for (;;) {
+        while (!sup.queue) {
+            sup.idle++;
+            pthread_cond_wait(&sup.more, &sup.lock);
+            sup.idle--;
+        }
+        struct sup_call *c = sup.queue;
+        sup.queue = c->next;
+        if (!sup.queue)
+            sup.queue_tail = NULL;
+        c->worker = pthread_self();
+        c->running = 1;
+        c->next = sup.inflight;
+        sup.inflight = c;
+        pthread_mutex_unlock(&sup.lock);
+        c->work(c);
+        pthread_mutex_lock(&sup.lock);
+        unlink_inflight(c);
+        pthread_mutex_unlock(&sup.lock);
+        sup_call_free(c);
+        pthread_mutex_lock(&sup.lock);
+    }
+    return NULL;
+}
+
+void sup_defer(struct sup_call *c)
+{
+    pthread_mutex_lock(&sup.lock);
+    c->next = NULL;
+    if (sup.queue_tail)
+        sup.queue_tail->next = c;
+    else
+        sup.queue = c;
+    sup.queue_tail = c;
+    int spawn = sup.idle == 0 && sup.workers < MAX_WORKERS;
+    if (spawn)
+        sup.workers++;
+    else
+        pthread_cond_signal(&sup.more);
+    pthread_mutex_unlock(&sup.lock);
+    if (spawn) {
+        pthread_t t;
+        pthread_attr_t a;
+        pthread_attr_init(&a);
+        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        pthread_attr_setstacksize(&a, 256 * 1024);
+        if (pthread_create(&t, &a, worker_main, NULL) != 0) {
+            pthread_mutex_lock(&sup.lock);
+            sup.workers--;
+            pthread_mutex_unlock(&sup.lock);
+            if (sup.workers == 0) /* no thread at all: serve it here */
+                fprintf(stderr, "sockpolicy run: cannot start a worker thread\n");
+        }
+        pthread_attr_destroy(&a);
+    }
+}
+
+/* Interrupts workers whose call is gone or past its deadline. Returns how many are in flight. */
+static unsigned check_inflight(void)
+{
+    unsigned n = 0;
+    uint64_t now = 0;
+    pthread_mutex_lock(&sup.lock);
+    for (struct sup_call *c = sup.inflight; c; c = c->next) {
+        n++;
+        if (!atomic_load(&c->cancelled)) {
+            if (c->deadline_ns && (now ? now : (now = mono_ns())) >= c->deadline_ns)
+                atomic_store(&c->cancelled, 2);
+            else if (!sup_valid(c))
+                atomic_store(&c->cancelled, 1);
+        }
+        /* Again at every tick until the worker is out: a signal that came just before it
+         * entered the blocking call interrupted nothing. */
+        if (atomic_load(&c->cancelled) && c->running)
+            pthread_kill(c->worker, SUP_SIG_CANCEL);
+    }
+    pthread_mutex_unlock(&sup.lock);
+    return n;
+}
+
+/* Serves one notification. */
+static void serve_one(void *buf)
+{
+    struct sup_call *c = calloc(1, sizeof *c);
+    if (!c)
+        return; /* the call waits; the next receive will not see it again: it gets ENOSYS at exit */
+    memset(buf, 0, notif_size);
+    if (ioctl(sup.listener, SECCOMP_IOCTL_NOTIF_RECV, buf) != 0) {
+        free(c);
+        return; /* ENOENT: the task went away meanwhile */
+    }
+    memcpy(&c->n, buf, sizeof c->n);
+    c->fd = -1;
+    c->p = sup.policy;
+    switch (c->n.data.nr) {
+    case SYS_connect:
+        sup_connect(c);
+        return;
+    case SYS_getsockopt:
+        sup_getsockopt(c);
+        return;
+    default:
+        sup_continue(c); /* not ours (the filter traps nothing else) */
+        sup_call_free(c);
+        return;
+    }
+}
+
+int sup_serve(int fd_extra, void (*on_extra)(void), void (*on_tick)(void))
+{
+    struct seccomp_notif_sizes sizes;
+    if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0)
+        return -1;
+    notif_size = sizes.seccomp_notif > sizeof(struct seccomp_notif) ? sizes.seccomp_notif
+                                                                     : sizeof(struct seccomp_notif);
+    resp_size = sizes.seccomp_notif_resp;
+    if (resp_size > 256)
+        return -1; /* sup_answer's buffer */
+    void *buf = calloc(1, notif_size);
+    if (!buf)
+        return -1;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_cancel; /* no SA_RESTART: the worker's call returns EINTR */
+    sigaction(SUP_SIG_CANCEL, &sa, NULL);
+    for (;;) {
+        unsigned inflight = check_inflight();
+        struct pollfd pfd[2] = { { sup.listener, POLLIN, 0 }, { fd_extra, POLLIN, 0 } };
+        int r = poll(pfd, fd_extra >= 0 ? 2 : 1, inflight ? TICK_MS : on_tick ? 1000 : -1);
+        if (on_tick)
+            on_tick();
+        if (r < 0 && errno != EINTR)
+            break;
+        if (r <= 0)
+            continue;
+        if (fd_extra >= 0 && (pfd[1].revents & POLLIN))
+            on_extra();
+        if (pfd[0].revents & POLLIN)
+            serve_one(buf);
+        else if (pfd[0].revents & (POLLHUP | POLLERR | POLLNVAL))
+            break; /* no process is left under the filter */
+    }
+    free(buf);
+    return 0;
+}

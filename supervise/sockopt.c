@@ -1,0 +1,50 @@
+/* supervise/sockopt.c: getsockopt(fd, SOL_SOCKET, SO_ERROR, ...) on a socket whose
+ * non-blocking connect the supervisor made: reading SO_ERROR clears it, so the supervisor
+ * reads it for the program (on the duplicate), writes the value and length back into the
+ * program's memory, and logs how the connect ended. Any other socket: the kernel answers. */
+#include <errno.h>
+#include <string.h>
+
+#include "sup.h"
+
+void sup_getsockopt(struct sup_call *c)
+{
+    uint64_t key = 0;
+    if (sup_take_fd(c, (int)c->n.data.args[0]) == 0)
+        key = sup_sock_key(c->fd);
+    if (!sup_pending_has(key)) {
+        sup_continue(c); /* nothing was read from the program's memory */
+        sup_call_free(c);
+        return;
+    }
+    uint64_t valp = c->n.data.args[3], lenp = c->n.data.args[4];
+    socklen_t len;
+    if (sup_read_mem(c, lenp, &len, sizeof len) != 0) {
+        sup_answer(c, 0, EFAULT);
+        sup_call_free(c);
+        return;
+    }
+    if ((int)len < 0) {
+        sup_answer(c, 0, EINVAL);
+        sup_call_free(c);
+        return;
+    }
+    int v = 0;
+    socklen_t l = sizeof v;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &v, &l) != 0) {
+        sup_answer(c, 0, errno);
+        sup_call_free(c);
+        return;
+    }
+    if (len < l)
+        l = len;
+    if (sup_write_mem(c, valp, &v, l) != 0 || sup_write_mem(c, lenp, &l, sizeof l) != 0) {
+        sup_answer(c, 0, EFAULT);
+        sup_call_free(c);
+        return;
+    }
+    sup_answer(c, 0, 0);
+    if (l >= sizeof v)
+        sup_pending_take(c->fd, key, v, SP_PHASE_SO_ERROR, c);
+    sup_call_free(c);
+}

@@ -1,0 +1,142 @@
+/* supervise/sup.h: what the supervisor's files share. One struct sup per run: the listener,
+ * the policy, and the calls being served in worker threads. Ordinary process code: it may
+ * allocate, lock and use stdio (it is not inside the program). */
+#ifndef SOCKPOLICY_SUP_H
+#define SOCKPOLICY_SUP_H
+
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "decide.h"
+#include "diag.h"
+#include "policy.h"
+#include "supervise.h"
+
+/* The signal that interrupts a worker blocked on behalf of a call that is no longer wanted. */
+#define SUP_SIG_CANCEL (SIGRTMIN + 3)
+
+struct sup_call;
+typedef void (*sup_work_fn)(struct sup_call *c);
+
+/* One trapped call. Made by the loop, served there (quick calls) or in a worker (calls that
+ * may block), freed after its answer. */
+struct sup_call {
+    struct seccomp_notif n;       /* id, pid (a thread id), data.nr, data.args */
+    int fd;                       /* the program's socket, duplicated here; -1 none */
+    int family, type;             /* the socket's kind (type without flags) */
+    int nonblock;                 /* the program's socket is O_NONBLOCK */
+    struct sockaddr_storage addr; /* the supervisor's own copy of the call's address */
+    socklen_t addrlen;
+    struct sp_decision d;
+    const struct sp_policy *p;
+    sup_work_fn work;             /* what a worker runs */
+    /* worker state, under sup.lock */
+    struct sup_call *next;        /* queue, then in-flight list */
+    pthread_t worker;
+    int running;                  /* a worker is in it: cancel by signal */
+    _Atomic int cancelled;        /* 1 the program's call went away, 2 timed out */
+    uint64_t deadline_ns;         /* CLOCK_MONOTONIC; 0 none (connect-timeout) */
+};
+
+struct sup {
+    int listener;
+    struct sp_policy *policy;      /* current; old ones stay mapped (calls in flight use them) */
+    const struct sup_opts *opts;
+    char prog[64];                 /* the program's name, for prog matches */
+    pthread_mutex_t lock;
+    pthread_cond_t more;
+    struct sup_call *queue, *queue_tail, *inflight;
+    unsigned idle, workers;
+};
+extern struct sup sup;
+
+/* ---- notify.c: receiving, answering, the program's memory and descriptors ---- */
+
+/* Answers c's call: val on success (err 0), else -1 with err. 0, or -1 when the call is gone. */
+int sup_answer(const struct sup_call *c, long val, int err);
+/* Lets the kernel run c's call itself (only for a call whose memory nobody looked at). */
+int sup_continue(const struct sup_call *c);
+/* 1 while the program still waits for c's answer (SECCOMP_IOCTL_NOTIF_ID_VALID). */
+int sup_valid(const struct sup_call *c);
+/* Reads len bytes at the program's address addr into buf. 0, or -1 with errno (EFAULT). */
+int sup_read_mem(const struct sup_call *c, uint64_t addr, void *buf, size_t len);
+/* Writes len bytes of buf at the program's address addr. 0, or -1 with errno. */
+int sup_write_mem(const struct sup_call *c, uint64_t addr, const void *buf, size_t len);
+/* Duplicates the program's descriptor fd into c->fd and reads its kind. 0, or -1 with errno
+ * (EBADF: no such descriptor; ENOTSOCK: c->fd is kept, family and type 0). */
+int sup_take_fd(struct sup_call *c, int fd);
+/* Hands c to a worker thread (which runs c->work, then frees c). */
+void sup_defer(struct sup_call *c);
+/* Frees c and its duplicate. errno preserved. */
+void sup_call_free(struct sup_call *c);
+/* The loop: serves notifications until the listener hangs up (no process is left), calling
+ * on_extra (signals, children) when fd_extra is readable and on_tick (may be NULL) at least
+ * once a second. Returns 0, or -1 when it cannot start. */
+int sup_serve(int fd_extra, void (*on_extra)(void), void (*on_tick)(void));
+/* The worker side of cancellation: whether c was cancelled (1 gone, 2 timed out). */
+static inline int sup_cancelled(struct sup_call *c)
+{
+    return atomic_load(&c->cancelled);
+}
+
+/* ---- addr.c: the address of a call ---- */
+
+/* Reads the sockaddr of c's call (program address ptr, length len) into c->addr. 0, or the
+ * errno the kernel would give (EINVAL for a bad length, EFAULT for unreadable memory).
+ * Replace with sp_addr_normalize() (policy/, the "shapes" work) when it lands. */
+int sup_read_addr(struct sup_call *c, uint64_t ptr, uint64_t len);
+/* Whether c->addr is a well-formed address of the socket's family, that rules can match. */
+int sup_addr_matchable(const struct sup_call *c);
+
+/* ---- connect.c ---- */
+
+/* Serves a trapped connect(fd, addr, len). */
+void sup_connect(struct sup_call *c);
+
+/* ---- pending.c: non-blocking connects followed to their end ---- */
+
+/* The socket's identity (device and inode), or 0. */
+uint64_t sup_sock_key(int fd);
+/* Remembers that c's connect (started at start_ns, options as forced) is in progress. */
+void sup_pending_add(const struct sup_call *c, uint64_t start_ns, uint32_t asked,
+                     const struct bio_opt_report *rep);
+/* The connect pending on socket key (fd: the duplicate) ended with err, learnt in phase:
+ * logs it and forgets it. Returns 1 when one was pending (and is now ended), else 0. */
+int sup_pending_take(int fd, uint64_t key, int err, enum sp_phase phase, const struct sup_call *c);
+/* Whether a connect is pending on socket key. */
+int sup_pending_has(uint64_t key);
+
+/* ---- sockopt.c ---- */
+
+/* Serves a trapped getsockopt(fd, SOL_SOCKET, SO_ERROR, ...). */
+void sup_getsockopt(struct sup_call *c);
+
+/* ---- log.c: the diagnosis pipeline, as the shim's ---- */
+
+/* Sets the log up from the policy's settings (NULL: defaults), --log and --trace. */
+void sup_log_setup(const struct sp_settings *s, const char *dest, int trace);
+/* Whether an event with this outcome would be logged (the shim's shim_log_wants). */
+int sup_log_wants(int err);
+/* Fills ev for c's call as sp_event_init does for the program itself: pid and name are the
+ * program's (the thread group and comm of the calling thread). */
+void sup_event_init(struct sp_event *ev, enum sp_op op, const struct sup_call *c);
+/* Logs ev ("seen by seccomp" added to its note). */
+void sup_log_event(struct sp_event *ev);
+/* A decision made before the call: deny, injected failure, delay, audit. */
+void sup_log_decision(const struct sup_call *c, enum sp_op op);
+/* A message at level, printf-style. */
+void sup_log_msg(enum sp_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* At exit: suppressed count and the summary. */
+void sup_log_finish(void);
+
+/* ---- filter.c ---- */
+
+/* Builds the filter for the policy p (NULL: trace, every op) and installs it in this (the
+ * child) process with a listener. The listener fd, or -1 with errno. */
+int sup_filter_install(const struct sp_policy *p, int allow_io_uring);
+
+#endif

@@ -1,0 +1,271 @@
+/* sup_client: a plain TCP client (it knows nothing of sockpolicy) for tests/supervise_*.t.
+ * Built as usual and, by the tests, with -static. One thing per run:
+ *   sup_client connect HOST PORT [raw] [hold MS]
+ *       one connect (raw: syscall(SYS_connect)); prints "connect=0 keepalive=K idle=I
+ *       intvl=V cnt=C nodelay=N" read back from the kernel, or "connect=-1 errno=NAME";
+ *       with hold, keeps the connection open MS milliseconds (for ss -tie)
+ *   sup_client nonblock HOST PORT [raw]
+ *       a non-blocking connect, poll, then getsockopt(SO_ERROR): "connect=-1 errno=EINPROGRESS
+ *       so_error=NAME" (raw: both through syscall())
+ *   sup_client loop HOST PORT COUNT INTERVAL_MS
+ *       COUNT connects, one line each: "I connect=0" or "I connect=-1 errno=NAME"
+ *   sup_client threads HOST PORT THREADS COUNT
+ *       THREADS threads x COUNT blocking connects; "ok=N failed=M"
+ *   sup_client toctou HOST GOODPORT BADPORT SECONDS
+ *       one thread flips a shared sockaddr's port between GOODPORT and BADPORT while another
+ *       connects with it in a loop: "ok=N refused=M other=K"
+ *   sup_client intr
+ *       a blocking connect to a listener whose backlog is full, interrupted after 300 ms by
+ *       SIGALRM (handler without SA_RESTART): "connect=-1 errno=NAME" */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *ename(int e)
+{
+    const char *n = e ? strerrorname_np(e) : "0";
+    return n ? n : "?";
+}
+
+static int geti(int fd, int level, int name)
+{
+    int v = -1;
+    socklen_t l = sizeof v;
+    return getsockopt(fd, level, name, &v, &l) == 0 ? v : -1;
+}
+
+static struct sockaddr_in addr_of(const char *host, const char *port)
+{
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port)) };
+    inet_pton(AF_INET, host, &sin.sin_addr);
+    return sin;
+}
+
+static int one_connect(const struct sockaddr_in *sin, int raw, int *fdp)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return errno;
+    int r = raw ? (int)syscall(SYS_connect, fd, sin, sizeof *sin)
+                : connect(fd, (const struct sockaddr *)sin, sizeof *sin);
+    int err = r == 0 ? 0 : errno;
+    if (fdp && r == 0)
+        *fdp = fd;
+    else
+        close(fd);
+    return err;
+}
+
+static int cmd_connect(int argc, char **argv)
+{
+    struct sockaddr_in sin = addr_of(argv[2], argv[3]);
+    int raw = 0, hold = 0, fd = -1;
+    for (int i = 4; i < argc; i++) {
+        if (!strcmp(argv[i], "raw"))
+            raw = 1;
+        else if (!strcmp(argv[i], "hold") && i + 1 < argc)
+            hold = atoi(argv[++i]);
+    }
+    int err = one_connect(&sin, raw, &fd);
+    if (err) {
+        printf("connect=-1 errno=%s\n", ename(err));
+        return 0;
+    }
+    printf("connect=0 keepalive=%d idle=%d intvl=%d cnt=%d nodelay=%d\n",
+           geti(fd, SOL_SOCKET, SO_KEEPALIVE), geti(fd, IPPROTO_TCP, TCP_KEEPIDLE),
+           geti(fd, IPPROTO_TCP, TCP_KEEPINTVL), geti(fd, IPPROTO_TCP, TCP_KEEPCNT),
+           geti(fd, IPPROTO_TCP, TCP_NODELAY));
+    fflush(stdout);
+    if (hold)
+        usleep((useconds_t)hold * 1000);
+    close(fd);
+    return 0;
+}
+
+static int cmd_nonblock(int argc, char **argv)
+{
+    struct sockaddr_in sin = addr_of(argv[2], argv[3]);
+    int raw = argc > 4 && !strcmp(argv[4], "raw");
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int r = raw ? (int)syscall(SYS_connect, fd, &sin, sizeof sin)
+                : connect(fd, (const struct sockaddr *)&sin, sizeof sin);
+    int err = r == 0 ? 0 : errno;
+    printf("connect=%d errno=%s", r, ename(err));
+    if (err == EINPROGRESS) {
+        struct pollfd p = { fd, POLLOUT, 0 };
+        poll(&p, 1, 5000);
+        int v = -1;
+        socklen_t l = sizeof v;
+        if (raw)
+            syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_ERROR, &v, &l);
+        else
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &v, &l);
+        printf(" so_error=%s", ename(v));
+    }
+    printf("\n");
+    close(fd);
+    return 0;
+}
+
+static int cmd_loop(char **argv)
+{
+    struct sockaddr_in sin = addr_of(argv[2], argv[3]);
+    int n = atoi(argv[4]), ms = atoi(argv[5]);
+    for (int i = 0; i < n; i++) {
+        int err = one_connect(&sin, 0, NULL);
+        if (err)
+            printf("%d connect=-1 errno=%s\n", i, ename(err));
+        else
+            printf("%d connect=0\n", i);
+        fflush(stdout);
+        usleep((useconds_t)ms * 1000);
+    }
+    return 0;
+}
+
+static struct sockaddr_in t_sin;
+static int t_count;
+static _Atomic int t_ok, t_failed;
+
+static void *thread_main(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < t_count; i++) {
+        if (one_connect(&t_sin, 0, NULL) == 0)
+            atomic_fetch_add(&t_ok, 1);
+        else
+            atomic_fetch_add(&t_failed, 1);
+    }
+    return NULL;
+}
+
+static int cmd_threads(char **argv)
+{
+    t_sin = addr_of(argv[2], argv[3]);
+    int n = atoi(argv[4]);
+    t_count = atoi(argv[5]);
+    pthread_t t[256];
+    if (n > 256)
+        n = 256;
+    for (int i = 0; i < n; i++)
+        pthread_create(&t[i], NULL, thread_main, NULL);
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+    printf("ok=%d failed=%d\n", atomic_load(&t_ok), atomic_load(&t_failed));
+    return 0;
+}
+
+/* The address both threads share: the flipper writes its port, the connector passes it. */
+static struct sockaddr_in shared;
+static _Atomic int stop;
+static uint16_t good, bad;
+
+static void *flipper(void *arg)
+{
+    (void)arg;
+    volatile uint16_t *port = &shared.sin_port;
+    while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+        *port = bad;
+        *port = good;
+    }
+    return NULL;
+}
+
+static int cmd_toctou(char **argv)
+{
+    shared = addr_of(argv[2], argv[3]);
+    good = htons((uint16_t)atoi(argv[3]));
+    bad = htons((uint16_t)atoi(argv[4]));
+    int secs = atoi(argv[5]);
+    pthread_t t;
+    pthread_create(&t, NULL, flipper, NULL);
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    long ok = 0, refused = 0, other = 0;
+    do {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        int r = connect(fd, (const struct sockaddr *)&shared, sizeof shared);
+        if (r == 0)
+            ok++;
+        else if (errno == ECONNREFUSED || errno == EACCES)
+            refused++;
+        else
+            other++;
+        close(fd);
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (now.tv_sec - start.tv_sec < secs);
+    atomic_store(&stop, 1);
+    pthread_join(t, NULL);
+    printf("ok=%ld refused=%ld other=%ld\n", ok, refused, other);
+    return 0;
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+}
+
+static int cmd_intr(void)
+{
+    /* A listener with a full backlog: the kernel drops further SYNs, so a connect waits. */
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof sin;
+    bind(l, (struct sockaddr *)&sin, sizeof sin);
+    listen(l, 0);
+    getsockname(l, (struct sockaddr *)&sin, &len);
+    for (int i = 0; i < 4; i++) {
+        int f = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        connect(f, (struct sockaddr *)&sin, sizeof sin);
+    }
+    usleep(100000);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm; /* no SA_RESTART */
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = { { 0, 0 }, { 0, 300000 } };
+    setitimer(ITIMER_REAL, &it, NULL);
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int r = connect(fd, (struct sockaddr *)&sin, sizeof sin);
+    int err = r == 0 ? 0 : errno;
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+    printf("connect=%d errno=%s waited=%s\n", r, ename(err), ms >= 250 && ms < 1500 ? "about-300ms" : "other");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc >= 4 && !strcmp(argv[1], "connect"))
+        return cmd_connect(argc, argv);
+    if (argc >= 4 && !strcmp(argv[1], "nonblock"))
+        return cmd_nonblock(argc, argv);
+    if (argc >= 6 && !strcmp(argv[1], "loop"))
+        return cmd_loop(argv);
+    if (argc >= 6 && !strcmp(argv[1], "threads"))
+        return cmd_threads(argv);
+    if (argc >= 6 && !strcmp(argv[1], "toctou"))
+        return cmd_toctou(argv);
+    if (argc >= 2 && !strcmp(argv[1], "intr"))
+        return cmd_intr();
+    fprintf(stderr, "usage: see tests/progs/sup_client.c\n");
+    return 2;
+}

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# sockpolicy run --supervise (issue 15): connect under the seccomp supervisor, for the programs
+# no preload reaches. For a static C program, a C program making raw syscall(SYS_connect), a Go
+# program and python3: a deny rule gives the rule's errno and a log line naming the rule; forced
+# keepalive idle/interval/count and nodelay are read back inside the program and seen by `ss`
+# outside. Then: `run` picks supervision by itself for static and Go programs; a signal
+# interrupting a blocking connect; 16 threads x 1,000 connects; the TOCTOU race on the address;
+# the supervisor killed mid-run. Everything on loopback; every program under `timeout`.
+. "$(dirname "$0")/supervise_lib.sh"
+why=$(sup_can)
+if [ -n "$why" ]; then
+    skip "supervision cannot run here: $why"; done_testing; exit
+fi
+listener a hold
+listener b
+printf 'log all\ndeny connect to 127.0.0.1 port %s errno=ENETUNREACH\n' "$a_port" > "$TMP/deny.conf"
+printf 'set connect to 127.0.0.1 port %s keepalive=on keepalive-idle=77s keepalive-interval=13s keepalive-count=4 nodelay=on\n' \
+    "$a_port" > "$TMP/set.conf"
+SET_WANT='^connect=0 keepalive=1 idle=77 intvl=13 cnt=4'
+# ss_keepalive PORT: the keepalive timer ss shows for the connection to PORT (e.g. 1min16sec).
+ss_keepalive() { ss -tieHn "dport = :$1" | sed -n 's/.*timer:(keepalive,\([^,]*\),.*/\1/p' | head -1; }
+# one NAME FORM EXTRA PROGRAM ARGS...: the deny and the options checks for one kind of program.
+# The address is appended to ARGS as HOST PORT (FORM plain) or HOST:PORT (colon), then EXTRA
+# (may be empty), then "hold MS" for the options run.
+one() {
+    local name=$1 form=$2 extra=$3
+    shift 3
+    local dst=(127.0.0.1 "$a_port")
+    [ "$form" = colon ] && dst=("127.0.0.1:$a_port")
+    [ -n "$extra" ] && dst+=("$extra")
+    local out
+    out=$(timeout 20 "$CMD" run --supervise -c "$TMP/deny.conf" --log "$TMP/$name.log" -- "$@" "${dst[@]}" 2> "$TMP/$name.err")
+    like "$out" "^connect=-1 errno=(ENETUNREACH|101)$" "$name: the deny rule's errno inside the program"
+    like "$(cat "$TMP/$name.log" 2> /dev/null)" "connect fd=[0-9]+ tcp 127\.0\.0\.1:$a_port failed ENETUNREACH .*\[rule $TMP/deny.conf:2 deny\] \(seen by seccomp\)" \
+        "$name: a log line names the rule and says the call was seen by seccomp"
+    timeout 20 "$CMD" run --supervise -c "$TMP/set.conf" -- "$@" "${dst[@]}" hold 1500 > "$TMP/$name.out" 2>&1 &
+    local runner=$!
+    for _ in $(seq 60); do grep -q '^connect=' "$TMP/$name.out" && break; sleep 0.05; done
+    local timer
+    timer=$(ss_keepalive "$a_port")
+    wait "$runner"
+    like "$(cat "$TMP/$name.out")" "$SET_WANT" "$name: forced keepalive idle/interval/count read back inside the program"
+    [ "$name" != go ] && like "$(cat "$TMP/$name.out")" "$SET_WANT nodelay=1" "$name: and nodelay"
+    like "$timer" '^1min1[0-7]sec$' "$name: ss -tie sees the keepalive timer (idle 77 s) from outside"
+}
+
+# nb NAME PROGRAM ARGS...: a non-blocking connect to a closed port (PROGRAM ARGS... makes it and
+# reads SO_ERROR) is logged with its real outcome, as the program learnt it.
+closed=$(free_port)
+nb() {
+    local name=$1
+    shift
+    local out
+    out=$(timeout 20 "$CMD" run --supervise -c "$TMP/set.conf" --log "$TMP/$name.nb.log" -- "$@" 2> /dev/null)
+    like "$out" "ECONNREFUSED|=111$" "$name: the non-blocking connect to a closed port is refused"
+    like "$(cat "$TMP/$name.nb.log" 2> /dev/null)" "connect fd=[0-9]+ tcp 127\.0\.0\.1:[0-9]+ -> 127\.0\.0\.1:$closed failed ECONNREFUSED \(111\) after .* \(non-blocking, seen by SO_ERROR\).*\(seen by seccomp\)" \
+        "$name: logged with ECONNREFUSED once the program read SO_ERROR"
+}
+
+# 1. A C program making raw syscall(SYS_connect) (dynamically linked: --supervise forces it).
+one raw plain raw "$SC" connect
+nb raw "$SC" nonblock 127.0.0.1 "$closed" raw
+
+# 2. A static C program: `run` picks supervision by itself, and says so in one line.
+if build_static; then
+    one static plain "" "$TMP/sup_client_static" connect
+    nb static "$TMP/sup_client_static" nonblock 127.0.0.1 "$closed"
+    msg=$(timeout 20 "$CMD" run -c "$TMP/deny.conf" --log "$TMP/pick.log" -- "$TMP/sup_client_static" connect 127.0.0.1 "$a_port" 2>&1)
+    like "$msg" "sup_client_static is statically linked: running it under the seccomp supervisor" "run picks supervision for a static program and says so"
+    like "$msg" "^connect=-1 errno=ENETUNREACH" "and the rule applies to it"
+else
+    for _ in 1 2 3 4 5 6 7 8 9; do skip "cannot link statically: $(head -1 "$TMP/static.err")"; done
+fi
+
+# 3. A Go program (CGO_ENABLED=0: static; its runtime makes its own system calls).
+if build_go; then
+    one go colon "" "$TMP/go/sup_dial"
+    nb go "$TMP/go/sup_dial" "127.0.0.1:$closed"
+    msg=$(timeout 20 "$CMD" run -c "$TMP/deny.conf" --log "$TMP/pickgo.log" -- "$TMP/go/sup_dial" "127.0.0.1:$a_port" 2>&1)
+    like "$msg" "sup_dial is a Go program: running it under the seccomp supervisor" "run picks supervision for a Go program and says so"
+    like "$msg" "^connect=-1 errno=101" "and the rule applies to it"
+else
+    for _ in 1 2 3 4 5 6 7 8; do skip "no Go toolchain or go build failed: $(head -1 "$TMP/go.err" 2> /dev/null)"; done
+fi
+
+# 4. python3.
+cat > "$TMP/client.py" << 'PY'
+import errno, socket, sys, time
+s = socket.socket()
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+except OSError as e:
+    print("connect=-1 errno=%s" % errno.errorcode.get(e.errno, e.errno))
+    sys.exit(0)
+g = lambda lvl, o: s.getsockopt(lvl, o)
+print("connect=0 keepalive=%d idle=%d intvl=%d cnt=%d nodelay=%d" % (
+    g(socket.SOL_SOCKET, socket.SO_KEEPALIVE), g(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+    g(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL), g(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+    g(socket.IPPROTO_TCP, socket.TCP_NODELAY)), flush=True)
+if len(sys.argv) > 4 and sys.argv[3] == "hold":
+    time.sleep(int(sys.argv[4]) / 1000)
+PY
+one python plain "" python3 "$TMP/client.py"
+nb python python3 -c 'import socket, select, sys
+s = socket.socket(); s.setblocking(False)
+print("connect_ex=%d" % s.connect_ex(("127.0.0.1", int(sys.argv[1]))))
+select.select([], [s], [], 5)
+print("so_error=%d" % s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))' "$closed"
+
+# 5. A signal interrupting a blocking connect: the same return and errno as without supervision.
+bare=$(timeout 20 "$SC" intr)
+sup=$(timeout 20 "$CMD" run --supervise -c "$TMP/set.conf" -- "$SC" intr 2> /dev/null)
+is "$sup" "$bare" "SIGALRM interrupting a blocking connect: same result as bare ($bare)"
+
+# 6. 16 threads x 1,000 connects: every one made, none lost.
+out=$(timeout 120 "$CMD" run --supervise -c "$TMP/set.conf" -- "$SC" threads 127.0.0.1 "$b_port" 16 1000 2> "$TMP/threads.err")
+is "$out" "ok=16000 failed=0" "16 threads x 1,000 connects under supervision: all made"
+is "$(count b)" 16000 "and the listener accepted 16,000 connections"
+
+# 7. The TOCTOU race: one thread flips the shared sockaddr between an allowed and a denied
+# port while another connects with it for 5 s. The denied listener must see nothing.
+listener good
+listener bad
+printf 'deny connect to 127.0.0.1 port %s errno=EACCES\n' "$bad_port" > "$TMP/toctou.conf"
+out=$(timeout 60 "$CMD" run --supervise -c "$TMP/toctou.conf" --log off -- "$SC" toctou 127.0.0.1 "$good_port" "$bad_port" 5 2> "$TMP/toctou.err")
+like "$out" '^ok=[1-9][0-9]* refused=[1-9][0-9]* other=0$' "TOCTOU: the connector ran, allowed and denied ($out)"
+is "$(count bad)" 0 "TOCTOU: the denied listener accepted 0 connections in 5 s"
+[ "$(count good)" -gt 0 ]; ok $? "and the allowed one accepted some"
+
+# 8. The supervisor killed mid-run: from then on the kernel fails every trapped call with
+# ENOSYS, and no connect reaches the listener.
+listener k
+timeout 30 "$CMD" run --supervise -c "$TMP/set.conf" -- "$SC" loop 127.0.0.1 "$k_port" 30 50 > "$TMP/kill.out" 2> "$TMP/kill.err" &
+runner=$!
+for _ in $(seq 100); do [ "$(grep -c 'connect=0' "$TMP/kill.out")" -ge 5 ] && break; sleep 0.05; done
+sup_pid=$(pgrep -P "$runner" -x sockpolicy || echo "$runner")
+kill -KILL "$sup_pid"
+for _ in $(seq 100); do [ "$(wc -l < "$TMP/kill.out")" -ge 30 ] && break; sleep 0.05; done
+wait "$runner" 2> /dev/null
+made=$(grep -c 'connect=0$' "$TMP/kill.out")
+after=$(sed -n '/ENOSYS/,$p' "$TMP/kill.out")
+[ "$made" -ge 5 ] && [ -n "$after" ]; ok $? "killed supervisor: $made connects made before, then failures"
+is "$(printf '%s\n' "$after" | grep -vc 'errno=ENOSYS$')" 0 "every connect after the kill failed with ENOSYS"
+is "$(count k)" "$made" "the listener accepted only the connects made before the kill"
+
+done_testing
