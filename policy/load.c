@@ -932,7 +932,7 @@ struct sp_policy *sp_policy_load_st(const char *path, unsigned flags, sp_diag_fn
     struct sp_ld L;
     int saved = errno;
     if (flags & SP_LOAD_CACHE) {
-        struct sp_policy *c = sp__map_cache_of(path);
+        struct sp_policy *c = sp__map_cache_of(path, diag, ctx);
         if (c) {
             *st = *sp_policy_settings(c);
             errno = saved;
