@@ -297,11 +297,12 @@ static int has_glob(const char *s, size_t n)
     return 0;
 }
 
-/* The offset in data of path made absolute (the working directory joined to a relative one,
- * symbolic links kept): a source is found again from any directory. name is path's copy. */
-static uint32_t absolute(struct sp_ld *L, const char *path, uint32_t name)
+/* The offset in data of the path at name (in data) made absolute: the working directory
+ * joined to a relative one, symbolic links kept, so that a source is found again from any
+ * directory. Offsets only: an allocation may move data. */
+static uint32_t absolute(struct sp_ld *L, uint32_t name)
 {
-    if (path[0] == '/')
+    if (L->data.base[name] == '/')
         return name;
     if (L->cwd_off == SP_NONE) {
         char cwd[4096];
@@ -314,23 +315,22 @@ static uint32_t absolute(struct sp_ld *L, const char *path, uint32_t name)
         memcpy(L->data.base + o, cwd, n + 1);
         L->cwd_off = o;
     }
-    size_t cn = sp__strlen(L->data.base + L->cwd_off), pn = sp__strlen(path);
+    size_t cn = sp__strlen(L->data.base + L->cwd_off), pn = sp__strlen(L->data.base + name);
     uint32_t o = sp__arena_alloc(&L->data, cn + 1 + pn + 1, 1);
     if (o == SP_NONE)
         return name;
     char *s = L->data.base + o;
     memcpy(s, L->data.base + L->cwd_off, cn);
     s[cn] = '/';
-    memcpy(s + cn + 1, path, pn + 1);
+    memcpy(s + cn + 1, L->data.base + name, pn + 1);
     return o;
 }
 
-/* Remembers a file or directory read, with its identity (and a file's content hash), for
- * sp_policy_map's staleness test. name is path's copy in data. */
-static void note_source(struct sp_ld *L, const char *path, uint32_t name, const struct stat *sb,
-                        uint64_t hash)
+/* Remembers a file or directory read (its path at name in data), with its identity (and a
+ * file's content hash), for sp_policy_map's staleness test. */
+static void note_source(struct sp_ld *L, uint32_t name, const struct stat *sb, uint64_t hash)
 {
-    uint32_t path_off = absolute(L, path, name);
+    uint32_t path_off = absolute(L, name);
     uint32_t o = sp__arena_alloc(&L->src, sizeof(struct sp_src), 8);
     if (o == SP_NONE)
         return;
@@ -419,7 +419,7 @@ static void load_file(struct sp_ld *L, const char *path)
     uint32_t name = sp__arena_alloc(&L->data, n + 1, 1);
     if (name != SP_NONE) {
         memcpy(L->data.base + name, path, n + 1);
-        note_source(L, path, name, &sb, sp__checksum(buf, got));
+        note_source(L, name, &sb, sp__checksum(buf, got));
         /* Save the including line's context; the new file's lines replace it. */
         const char *of = L->file, *ot = L->line_text;
         uint32_t ooff = L->file_off;
@@ -482,7 +482,7 @@ static void include_glob(struct sp_ld *L, uint32_t dir_off, uint32_t dlen, uint3
     if (dok && dname != SP_NONE) {
         memcpy(L->data.base + dname, L->tmp.base + dir_off, dn + 1);
         /* a file added or removed changes its mtime */
-        note_source(L, L->data.base + dname, dname, &dsb, 0);
+        note_source(L, dname, &dsb, 0);
     }
     uint32_t names_off = SP_NONE, nnames = 0, cap = 0;
     uint32_t dbuf = sp__arena_alloc(&L->tmp, 8192, 8);
