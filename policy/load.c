@@ -16,6 +16,18 @@
 
 #define SP_MAX_ERRORS 200
 
+/* A word a quoted one was joined by ("bad value 'x' for 'y'"): dropped with what it joined. */
+static int dangling(const char *w, size_t n, char next)
+{
+    static const char *const joins[] = {"for", "after", "of", "not", "in", "to", "with"};
+    if (next != 0 && next != ':' && next != ',' && next != ')' && next != '(')
+        return 0;
+    for (size_t i = 0; i < sizeof joins / sizeof *joins; i++)
+        if (sp__streq(w, n, joins[i]))
+            return 1;
+    return 0;
+}
+
 /* Under AT_SECURE the message keeps its shape but loses what it quoted of the policy (words
  * and paths are quoted '...'): the policy may be root's alone, its reader any user. */
 static void withhold_text(char *m)
@@ -36,13 +48,39 @@ static void withhold_text(char *m)
     char *dym = strstr(m, " (did you mean ?)");
     if (dym)
         memmove(dym, dym + 17, strlen(dym + 17) + 1);
-    w = m;
-    for (const char *r = m; *r; r++) { /* one blank at most, none at the ends or before : ) */
-        if (*r == ' ' && (w == m || r[1] == ' ' || r[1] == ':' || r[1] == ')' || !r[1]))
-            continue;
-        *w++ = *r;
+    for (int round = 0; round < 4; round++) {
+        /* words left joining nothing, then blanks and commas left over */
+        w = m;
+        for (const char *r = m; *r;) {
+            size_t n = 0;
+            while (r[n] && r[n] != ' ' && r[n] != ':' && r[n] != ',' && r[n] != ')' && r[n] != '(')
+                n++;
+            const char *after = r + n;
+            while (*after == ' ')
+                after++;
+            if (n && (r == m || r[-1] == ' ') && dangling(r, n, *after)) {
+                r += n;
+                continue;
+            }
+            if (!n)
+                n = 1;
+            memmove(w, r, n);
+            w += n;
+            r += n;
+        }
+        *w = 0;
+        w = m;
+        for (const char *r = m; *r; r++) {
+            if ((*r == ' ' || *r == ':' || *r == ',') && w == m)
+                continue; /* nothing before it */
+            if (*r == ' ' && (r[1] == ' ' || r[1] == ':' || r[1] == ',' || r[1] == ')' || !r[1]))
+                continue;
+            if (*r == ',' && (r[1] == ',' || r[1] == ')' || !r[1] || (r[1] == ' ' && !r[2])))
+                continue;
+            *w++ = *r;
+        }
+        *w = 0;
     }
-    *w = 0;
     if (!*m)
         strcpy(m, "error");
 }

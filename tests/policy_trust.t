@@ -119,7 +119,7 @@ else
 $D/root.conf:2:31: error: bad port: expected a number or a range N-M
 $D/root.conf:3:1: error: unknown word (expected an action (set, pass, deny, audit, fail, delay), default or a setting)
 $D/root.conf:4:9: error: cannot open: No such file or directory
-$D/root.conf:5:21: error: bad value for: expected on or off" \
+$D/root.conf:5:21: error: bad value: expected on or off" \
         "AT_SECURE: every error named by file, line and column, no word of the policy, no line, no caret"
     out=$("$TMP/suid-sp" check "$D/root.conf" 2>&1)
     like "$out" "SECRET2" "control: the same copy run by root itself (not AT_SECURE) quotes the text"
