@@ -1,8 +1,9 @@
 /* cmd/cmd_compile.c: `sockpolicy compile [-q] FILE [-o OUT]`: loads FILE as `check` does
  * (every error and warning printed), then writes the compiled policy to OUT (FILE.spc by
  * default), which the library maps instead of parsing FILE while FILE and its includes are
- * unchanged (sp_policy_map in policy/policy.h). Exit 1 when FILE has errors or OUT cannot be
- * written; nothing is written then. */
+ * unchanged (sp_policy_map_compiled in policy/policy.h): the loader records every source by
+ * absolute path, so a relative FILE serves processes in any directory, and the result serves
+ * FILE only. Exit 1 when FILE has errors or OUT cannot be written; nothing is written then. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,7 +16,8 @@ static void compile_usage(FILE *f)
                "Checks FILE like `sockpolicy check`, then writes it compiled to OUT (default\n"
                "FILE.spc). The library loads FILE.spc instead of parsing FILE as long as FILE\n"
                "and everything it includes are unchanged; an edit makes it stale, and it is\n"
-               "then ignored until compiled again.\n"
+               "then ignored until compiled again. It serves FILE only (the sources are\n"
+               "recorded by absolute path), and never through a symbolic link.\n"
                "  -o OUT       where to write (replaced atomically)\n"
                "  -q, --quiet  print no warnings (errors are still printed)\n"
                "exit status: 0 written, 1 errors in FILE or OUT not written, 2 usage error\n");

@@ -115,6 +115,22 @@ static int vet_refused(char *why, size_t size, const char *a, const char *b)
     return SP_LOGFILE_REFUSED;
 }
 
+/* The nearest existing directory of dir (shortened in place): where the log file, or the
+ * first of its missing directories, would be made. 0 with errno when none can be found. */
+static int ancestor(char *dir, struct stat *db)
+{
+    for (;;) {
+        if (stat(dir, db) == 0)
+            return 1;
+        size_t n = sp__strlen(dir);
+        if (errno != ENOENT || n <= 1)
+            return 0;
+        while (n > 1 && dir[n - 1] != '/')
+            n--;
+        dir[n > 1 ? n - 1 : 1] = 0;
+    }
+}
+
 int sp__vet_log_file(const char *path, uid_t euid, char *why, size_t size)
 {
     int saved = errno;
@@ -139,7 +155,7 @@ int sp__vet_log_file(const char *path, uid_t euid, char *why, size_t size)
         rc = vet_refused(why, size, "not a regular file or FIFO", "");
     else if (exists && (u = sp__untrusted(&sb, euid)) != NULL)
         rc = vet_refused(why, size, u, "");
-    else if (stat(dir, &db) != 0)
+    else if (!ancestor(dir, &db))
         rc = vet_refused(why, size, "its directory: ", strerrordesc_np(errno));
     else if (db.st_uid != 0 && db.st_uid != euid)
         rc = vet_refused(why, size, "its directory is owned by another user", "");

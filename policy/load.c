@@ -16,6 +16,18 @@
 
 #define SP_MAX_ERRORS 200
 
+/* A word a quoted one was joined by ("bad value 'x' for 'y'"): dropped with what it joined. */
+static int dangling(const char *w, size_t n, char next)
+{
+    static const char *const joins[] = {"for", "after", "of", "not", "in", "to", "with"};
+    if (next != 0 && next != ':' && next != ',' && next != ')' && next != '(')
+        return 0;
+    for (size_t i = 0; i < sizeof joins / sizeof *joins; i++)
+        if (sp__streq(w, n, joins[i]))
+            return 1;
+    return 0;
+}
+
 /* Under AT_SECURE the message keeps its shape but loses what it quoted of the policy (words
  * and paths are quoted '...'): the policy may be root's alone, its reader any user. */
 static void withhold_text(char *m)
@@ -36,13 +48,39 @@ static void withhold_text(char *m)
     char *dym = strstr(m, " (did you mean ?)");
     if (dym)
         memmove(dym, dym + 17, strlen(dym + 17) + 1);
-    w = m;
-    for (const char *r = m; *r; r++) { /* one blank at most, none at the ends or before : ) */
-        if (*r == ' ' && (w == m || r[1] == ' ' || r[1] == ':' || r[1] == ')' || !r[1]))
-            continue;
-        *w++ = *r;
+    for (int round = 0; round < 4; round++) {
+        /* words left joining nothing, then blanks and commas left over */
+        w = m;
+        for (const char *r = m; *r;) {
+            size_t n = 0;
+            while (r[n] && r[n] != ' ' && r[n] != ':' && r[n] != ',' && r[n] != ')' && r[n] != '(')
+                n++;
+            const char *after = r + n;
+            while (*after == ' ')
+                after++;
+            if (n && (r == m || r[-1] == ' ') && dangling(r, n, *after)) {
+                r += n;
+                continue;
+            }
+            if (!n)
+                n = 1;
+            memmove(w, r, n);
+            w += n;
+            r += n;
+        }
+        *w = 0;
+        w = m;
+        for (const char *r = m; *r; r++) {
+            if ((*r == ' ' || *r == ':' || *r == ',') && w == m)
+                continue; /* nothing before it */
+            if (*r == ' ' && (r[1] == ' ' || r[1] == ':' || r[1] == ',' || r[1] == ')' || !r[1]))
+                continue;
+            if (*r == ',' && (r[1] == ',' || r[1] == ')' || !r[1] || (r[1] == ' ' && !r[2])))
+                continue;
+            *w++ = *r;
+        }
+        *w = 0;
     }
-    *w = 0;
     if (!*m)
         strcpy(m, "error");
 }
@@ -297,11 +335,12 @@ static int has_glob(const char *s, size_t n)
     return 0;
 }
 
-/* The offset in data of path made absolute (the working directory joined to a relative one,
- * symbolic links kept): a source is found again from any directory. name is path's copy. */
-static uint32_t absolute(struct sp_ld *L, const char *path, uint32_t name)
+/* The offset in data of the path at name (in data) made absolute: the working directory
+ * joined to a relative one, symbolic links kept, so that a source is found again from any
+ * directory. Offsets only: an allocation may move data. */
+static uint32_t absolute(struct sp_ld *L, uint32_t name)
 {
-    if (path[0] == '/')
+    if (L->data.base[name] == '/')
         return name;
     if (L->cwd_off == SP_NONE) {
         char cwd[4096];
@@ -314,23 +353,22 @@ static uint32_t absolute(struct sp_ld *L, const char *path, uint32_t name)
         memcpy(L->data.base + o, cwd, n + 1);
         L->cwd_off = o;
     }
-    size_t cn = sp__strlen(L->data.base + L->cwd_off), pn = sp__strlen(path);
+    size_t cn = sp__strlen(L->data.base + L->cwd_off), pn = sp__strlen(L->data.base + name);
     uint32_t o = sp__arena_alloc(&L->data, cn + 1 + pn + 1, 1);
     if (o == SP_NONE)
         return name;
     char *s = L->data.base + o;
     memcpy(s, L->data.base + L->cwd_off, cn);
     s[cn] = '/';
-    memcpy(s + cn + 1, path, pn + 1);
+    memcpy(s + cn + 1, L->data.base + name, pn + 1);
     return o;
 }
 
-/* Remembers a file or directory read, with its identity (and a file's content hash), for
- * sp_policy_map's staleness test. name is path's copy in data. */
-static void note_source(struct sp_ld *L, const char *path, uint32_t name, const struct stat *sb,
-                        uint64_t hash)
+/* Remembers a file or directory read (its path at name in data), with its identity (and a
+ * file's content hash), for sp_policy_map's staleness test. */
+static void note_source(struct sp_ld *L, uint32_t name, const struct stat *sb, uint64_t hash)
 {
-    uint32_t path_off = absolute(L, path, name);
+    uint32_t path_off = absolute(L, name);
     uint32_t o = sp__arena_alloc(&L->src, sizeof(struct sp_src), 8);
     if (o == SP_NONE)
         return;
@@ -419,7 +457,7 @@ static void load_file(struct sp_ld *L, const char *path)
     uint32_t name = sp__arena_alloc(&L->data, n + 1, 1);
     if (name != SP_NONE) {
         memcpy(L->data.base + name, path, n + 1);
-        note_source(L, path, name, &sb, sp__checksum(buf, got));
+        note_source(L, name, &sb, sp__checksum(buf, got));
         /* Save the including line's context; the new file's lines replace it. */
         const char *of = L->file, *ot = L->line_text;
         uint32_t ooff = L->file_off;
@@ -482,7 +520,7 @@ static void include_glob(struct sp_ld *L, uint32_t dir_off, uint32_t dlen, uint3
     if (dok && dname != SP_NONE) {
         memcpy(L->data.base + dname, L->tmp.base + dir_off, dn + 1);
         /* a file added or removed changes its mtime */
-        note_source(L, L->data.base + dname, dname, &dsb, 0);
+        note_source(L, dname, &dsb, 0);
     }
     uint32_t names_off = SP_NONE, nnames = 0, cap = 0;
     uint32_t dbuf = sp__arena_alloc(&L->tmp, 8192, 8);

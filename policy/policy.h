@@ -47,8 +47,8 @@ struct sp_settings {
  *                         FIFO (not a symbolic link) owned by root or the euid and writable by
  *                         neither group nor others, in a directory owned by root or the euid
  *                         that group and others may not write, or may only under the sticky
- *                         bit; or absent in a directory owned by root or the euid that group
- *                         and others may not write;
+ *                         bit; or absent, the nearest existing directory on its path owned
+ *                         by root or the euid, and group and others may not write it;
  *   SP_LOGFILE_REFUSED    privileged, and the path failed that (a warning said why): do not
  *                         open it; use the fallback sink.
  * Vetted is a fact at load time, not a guarantee at open time: a privileged opener still

@@ -29,7 +29,7 @@ mkdir -p "$D"
 chk() { (cd "$D" && "$SP" check "$@" 2>&1; echo "[exit $?]"); }
 
 # 1. Owner and mode rules, as root.
-N1=11
+N1=12
 if [ "$(id -u)" != 0 ]; then
     for _ in $(seq $N1); do skip "owner checks: not root"; done
 else
@@ -71,6 +71,12 @@ else
     mkdir -p "$D/logs"
     printf 'log all\nlog-to file %s/logs/sp.log\n%s\n' "$D" "$rule" > "$D/log2.conf"
     is "$(chk log2.conf)" "[exit 0]" "root: a log file in a directory only root may write is vetted (no warning)"
+    printf '%s\n' "$rule" > "$D/c.conf"
+    "$SP" compile -q "$D/c.conf"
+    chmod 664 "$D/c.conf"
+    is "$(chk c.conf)" "c.conf: error: cannot read: refused in a privileged process: writable by group or others
+c.conf.spc: warning: compiled policy refused: a source is not trusted ($D/c.conf: refused in a privileged process: writable by group or others); reading the text instead
+[exit 1]" "root: a compiled policy whose text became group-writable is refused too"
     # The shim in a root process: SOCKPOLICY_CONF world-writable, naming a log file.
     printf 'log all\nlog-to file %s/logs/evil.log\n%s\n' "$D" "$rule" > "$D/evil.conf"
     chmod 666 "$D/evil.conf"
@@ -113,7 +119,7 @@ else
 $D/root.conf:2:31: error: bad port: expected a number or a range N-M
 $D/root.conf:3:1: error: unknown word (expected an action (set, pass, deny, audit, fail, delay), default or a setting)
 $D/root.conf:4:9: error: cannot open: No such file or directory
-$D/root.conf:5:21: error: bad value for: expected on or off" \
+$D/root.conf:5:21: error: bad value: expected on or off" \
         "AT_SECURE: every error named by file, line and column, no word of the policy, no line, no caret"
     out=$("$TMP/suid-sp" check "$D/root.conf" 2>&1)
     like "$out" "SECRET2" "control: the same copy run by root itself (not AT_SECURE) quotes the text"
