@@ -224,6 +224,11 @@ static const char *stale_source(const struct sp_policy *p)
         const char *path = d + s[i].path_off;
         if (s[i].path_off >= p->data_len || !memchr(path, 0, p->data_len - s[i].path_off))
             return "?";
+        if (s[i].dev == SP_SRC_MISSING && s[i].ino == SP_SRC_MISSING) {
+            if (stat(path, &sb) == 0)
+                return path; /* recorded missing, there now */
+            continue;
+        }
         if (stat(path, &sb) != 0 || (uint64_t)sb.st_dev != s[i].dev ||
             (uint64_t)sb.st_ino != s[i].ino || (uint64_t)sb.st_size != s[i].size ||
             (int64_t)sb.st_mtim.tv_sec != s[i].mtim_sec ||

@@ -362,8 +362,20 @@ static void include_glob(struct sp_ld *L, uint32_t dir_off, uint32_t dlen, uint3
                          size_t plen)
 {
     int fd = open(L->tmp.base + dir_off, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return; /* a missing conf.d is normal (a compiled policy is then not told) */
+    if (fd < 0) {
+        /* A missing conf.d is normal. It is recorded as missing (the identity a vanished
+         * source gets, see sp_policy_sources_id), so that a reload sees it appear again. */
+        size_t mn = sp__strlen(L->tmp.base + dir_off);
+        uint32_t mname = errno == ENOENT || errno == ENOTDIR
+                             ? sp__arena_alloc(&L->data, mn + 1, 1) : SP_NONE;
+        uint32_t o = mname != SP_NONE ? sp__arena_alloc(&L->src, sizeof(struct sp_src), 8) : SP_NONE;
+        if (o != SP_NONE) {
+            memcpy(L->data.base + mname, L->tmp.base + dir_off, mn + 1);
+            *SP_AT(&L->src, o, struct sp_src) = (struct sp_src){ SP_SRC_MISSING, SP_SRC_MISSING,
+                SP_SRC_MISSING, -1, -1, mname, 1u };
+        }
+        return;
+    }
     struct stat dsb;
     size_t dn = sp__strlen(L->tmp.base + dir_off);
     uint32_t dname = sp__arena_alloc(&L->data, dn + 1, 1);
