@@ -250,6 +250,7 @@ static struct {
     uint64_t cal_tick, cal_ns; /* a reference point for the tick rate */
     double ticks_per_ns;   /* 0 until calibrated */
     uint64_t next_look_ns;
+    int retrying;          /* the last load failed for a passing reason (logged once) */
 } w;
 
 #define LOOK_EVERY_NS 1000000000ull  /* stat the sources at most once a second */
@@ -532,6 +533,7 @@ static struct sp_policy *adopt(struct sp_policy *p, uint32_t *ops, uint64_t main
     w.obj_main = main;
     w.fail_id = 0;
     w.seen_id = 0;
+    w.retrying = 0;
     *ops = ops_of(p);
     keys_of(p);
     return *ops ? p : SHIM_IDLE;
@@ -541,13 +543,16 @@ static struct sp_policy *adopt(struct sp_policy *p, uint32_t *ops, uint64_t main
 static struct sp_policy *failed(const struct first_diag *diag, int strict, uint64_t id,
                                 uint32_t *ops, const char *what)
 {
+    int again = diag->transient && w.retrying; /* logged when the streak began */
+    w.retrying = diag->transient;
     if (diag->transient)
         w.next_look_ns = mono_ns() + RETRY_NS; /* tried again soon, whatever the file does */
     else
         w.fail_id = id;
-    shim_log(SP_LOG_FAILURES, "policy failed to %s (%s); %s%s", what, diag->text,
-             strict ? "strict: every socket call is denied" : "running without a policy",
-             diag->transient ? " until it can be read (tried again every 50 ms)" : "");
+    if (!again)
+        shim_log(SP_LOG_FAILURES, "policy failed to %s (%s); %s%s", what, diag->text,
+                 strict ? "strict: every socket call is denied" : "running without a policy",
+                 diag->transient ? " until it can be read (tried again every 50 ms)" : "");
     *ops = strict ? (1u << SP_OP_COUNT) - 1 : 0;
     return strict ? SHIM_DENY_ALL : SHIM_IDLE;
 }
@@ -661,12 +666,15 @@ static void reload_failed(const struct first_diag *diag, int strict, uint64_t id
         publish(pub, ops);
         return;
     }
+    int again = diag->transient && w.retrying;
+    w.retrying = diag->transient;
     if (diag->transient)
         w.next_look_ns = mono_ns() + RETRY_NS;
     else
         w.fail_id = id;
-    shim_log(SP_LOG_FAILURES, "policy failed to reload (%s); the policy in force stays%s",
-             diag->text, diag->transient ? " (tried again every 50 ms)" : "");
+    if (!again)
+        shim_log(SP_LOG_FAILURES, "policy failed to reload (%s); the policy in force stays%s",
+                 diag->text, diag->transient ? " (tried again every 50 ms)" : "");
 }
 
 /* Whether a policy has nothing in it: no rule, no default deny. */
@@ -706,14 +714,14 @@ static void look(uint64_t now)
 {
     if (!w.path[0])
         return;
-    if (w.secure && w.host && !host_conf(1)) {
-        w.fail_id = main_id(); /* no longer root's alone: host_conf said so, once */
-        return;
-    }
     uint64_t main = main_id();
     uint64_t id = w.obj ? watch_id(w.obj, 1, main) : main;
     if ((w.obj && id == w.obj_id) || id == w.fail_id) {
         w.seen_id = 0;
+        return;
+    }
+    if (w.secure && w.host && !host_conf(1)) {
+        w.fail_id = id; /* no longer root's alone: host_conf said so, once */
         return;
     }
     if (w.obj) {
@@ -749,6 +757,7 @@ static void look(uint64_t now)
         w.obj_main = main;
         w.fail_id = 0;
         w.seen_id = 0;
+        w.retrying = 0;
         sp_policy_free(p);
         shim_log(SP_LOG_DEBUG, "policy %s rewritten unchanged: the policy in force stays", w.path);
         return;
