@@ -219,7 +219,7 @@ static int same_file(const char *a, const char *b)
  * (which the caller chooses: exec -a); program_invocation_short_name only without /proc. */
 static const char *prog_name(void)
 {
-    static char exe[256];
+    static char exe[4096];
     int saved = errno;
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     errno = saved;
@@ -484,8 +484,10 @@ static struct sp_policy *load_file(struct first_diag *diag, int *strict)
                                             keep_first_error, diag, &st);
     if (!p)
         *strict = st.strict || (w.host && diag->top_unreadable);
-    else if (w.user[0] || w.trace)
+    else if (w.user[0] || w.trace) {
         p = stack(p, diag);
+        *strict = !p && st.strict;
+    }
     if (p && sp_policy_specialise(p, prog_name(), getuid()) != 0) {
         shim_fmt(diag->text, sizeof diag->text, "%s: cannot specialise for this process", w.path);
         diag->have = 1;
