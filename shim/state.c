@@ -357,19 +357,21 @@ static uint64_t key_mask(const struct sp_policy *p, enum sp_op op)
     return m;
 }
 
-/* Appends s to the text being built; 0, or -1 when it does not fit. */
+/* Appends s to the text being built (failed is set, for good, when it does not fit). */
 struct text {
     char *buf;
     size_t len, size;
+    int failed;
 };
-static int put(struct text *t, const char *s)
+static void put(struct text *t, const char *s)
 {
     size_t n = strlen(s);
-    if (t->len + n >= t->size)
-        return -1;
+    if (t->failed || t->len + n >= t->size) {
+        t->failed = 1;
+        return;
+    }
     memcpy(t->buf + t->len, s, n + 1);
     t->len += n;
-    return 0;
 }
 
 /* A path the policy language can carry as one word. */
@@ -389,7 +391,7 @@ static int plain_path(const char *s)
 static struct sp_policy *stack(struct sp_policy *host, struct first_diag *diag)
 {
     static char buf[3 * 4096 + 2048]; /* only the thread that loads gets here */
-    struct text t = { buf, 0, sizeof buf };
+    struct text t = { buf, 0, sizeof buf, 0 };
     struct sp_settings hs = *sp_policy_settings(host), us;
     int have_user = 0;
     sp_policy_free(host);
@@ -461,7 +463,7 @@ static struct sp_policy *stack(struct sp_policy *host, struct first_diag *diag)
     }
     if (hs.log_format == SP_FMT_JSON)
         put(&t, "log-format json\n");
-    if (!plain_path(w.path) || t.len + 1 >= t.size) {
+    if (!plain_path(w.path) || t.failed) {
         shim_fmt(diag->text, sizeof diag->text, "%s: cannot stack the user's policy on it", w.path);
         diag->have = 1;
         errno = ENAMETOOLONG;
