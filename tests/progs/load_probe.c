@@ -261,8 +261,12 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "connect")) {
+        long t0 = now_ms();
         int r = try_connect();
+        long ms = now_ms() - t0;
         printf("connect=%s\n", ename(r));
+        if (getenv("LOAD_TIME"))
+            printf("connect_ms=%ld\n", ms);
         return r ? 1 : 0;
     }
     if (!strcmp(cmd, "loop")) {
