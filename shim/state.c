@@ -778,11 +778,16 @@ struct sp_policy *shim_recheck(void)
 {
     int saved = errno;
     struct quiet q;
+    int me = thread_id(), cur = atomic_load_explicit(&looking, memory_order_relaxed);
+    if (cur != 0 && cur != me && thread_alive(cur)) {
+        errno = saved; /* another thread looks (the deadline passes for all at once) */
+        return atomic_load_explicit(&shim_policy, memory_order_acquire);
+    }
     /* Signals and cancellation held off first: nothing can nest between taking `looking` and
      * giving it back, or end the thread in between (a longjmp or a cancel would leave it
      * taken for good). */
     quiet_enter(&q);
-    int me = thread_id(), cur = 0;
+    cur = 0;
     if (!atomic_compare_exchange_strong(&looking, &cur, me)) {
         /* Another thread looks: go on as we are. An owner that is gone (a fork's parent's
          * thread) will never finish: take its place. */
