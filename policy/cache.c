@@ -385,6 +385,11 @@ static const char *stale_source(const struct sp_policy *p, int priv, const char 
         *why = "changed since it was compiled";
         if (s[i].path_off >= p->data_len || !memchr(path, 0, p->data_len - s[i].path_off))
             return "?";
+        if (s[i].dev == SP_SRC_MISSING && s[i].ino == SP_SRC_MISSING) {
+            if (stat(path, &sb) == 0)
+                return path; /* recorded missing, there now */
+            continue;
+        }
         if ((priv ? lstat(path, &sb) : stat(path, &sb)) != 0)
             return path;
         if (priv && (*why = sp__untrusted(&sb, euid)) != NULL) {

@@ -502,10 +502,25 @@ static void include_glob(struct sp_ld *L, uint32_t dir_off, uint32_t dlen, uint3
     int fd = open(L->tmp.base + dir_off, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
                                              (L->priv ? O_NOFOLLOW : 0));
     if (fd < 0) {
-        if (errno == ELOOP && L->priv)
+        if (errno == ELOOP && L->priv) {
             report_file(L, "cannot read directory", L->tmp.base + dir_off,
                         ": refused in a privileged process: a symbolic link", "");
-        return; /* a missing conf.d is normal (a compiled policy is then not told) */
+            return;
+        }
+        /* A missing conf.d is normal. It is recorded as missing (the identity a vanished
+         * source gets, see sp_policy_sources_id), so that a reload sees it appear again. */
+        size_t mn = sp__strlen(L->tmp.base + dir_off);
+        uint32_t mname = errno == ENOENT || errno == ENOTDIR
+                             ? sp__arena_alloc(&L->data, mn + 1, 1) : SP_NONE;
+        if (mname == SP_NONE)
+            return;
+        memcpy(L->data.base + mname, L->tmp.base + dir_off, mn + 1);
+        uint32_t path_off = absolute(L, mname);
+        uint32_t o = sp__arena_alloc(&L->src, sizeof(struct sp_src), 8);
+        if (o != SP_NONE)
+            *SP_AT(&L->src, o, struct sp_src) = (struct sp_src){
+                SP_SRC_MISSING, SP_SRC_MISSING, SP_SRC_MISSING, -1, -1, path_off, 1u, 0, 0, 0, 0, 0};
+        return;
     }
     struct stat dsb;
     size_t dn = sp__strlen(L->tmp.base + dir_off);

@@ -93,6 +93,9 @@ struct sp_src {
     uint64_t hash;               /* ...except in the tick it was read in: then this, of its bytes */
     uint32_t racy, pad;          /* changed in the tick it was read in: check hash when mapped */
 };
+/* dev, ino and size of a source recorded as missing (an include directory that was not
+ * there), mtim -1: what sp_policy_sources_id gives a source it cannot stat. */
+#define SP_SRC_MISSING (~0ULL)
 
 /* Per process, matched rules with prog/uid matches that hold for this process are kept in a
  * short list per op and tried after the compiled table (see match.c); more than this and

@@ -219,7 +219,7 @@ static int same_file(const char *a, const char *b)
  * (which the caller chooses: exec -a); program_invocation_short_name only without /proc. */
 static const char *prog_name(void)
 {
-    static char exe[256];
+    static char exe[4096];
     int saved = errno;
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     errno = saved;
@@ -250,6 +250,7 @@ static struct {
     uint64_t cal_tick, cal_ns; /* a reference point for the tick rate */
     double ticks_per_ns;   /* 0 until calibrated */
     uint64_t next_look_ns;
+    int retrying;          /* the last load failed for a passing reason (logged once) */
 } w;
 
 #define LOOK_EVERY_NS 1000000000ull  /* stat the sources at most once a second */
@@ -356,19 +357,21 @@ static uint64_t key_mask(const struct sp_policy *p, enum sp_op op)
     return m;
 }
 
-/* Appends s to the text being built; 0, or -1 when it does not fit. */
+/* Appends s to the text being built (failed is set, for good, when it does not fit). */
 struct text {
     char *buf;
     size_t len, size;
+    int failed;
 };
-static int put(struct text *t, const char *s)
+static void put(struct text *t, const char *s)
 {
     size_t n = strlen(s);
-    if (t->len + n >= t->size)
-        return -1;
+    if (t->failed || t->len + n >= t->size) {
+        t->failed = 1;
+        return;
+    }
     memcpy(t->buf + t->len, s, n + 1);
     t->len += n;
-    return 0;
 }
 
 /* A path the policy language can carry as one word. */
@@ -388,7 +391,7 @@ static int plain_path(const char *s)
 static struct sp_policy *stack(struct sp_policy *host, struct first_diag *diag)
 {
     static char buf[3 * 4096 + 2048]; /* only the thread that loads gets here */
-    struct text t = { buf, 0, sizeof buf };
+    struct text t = { buf, 0, sizeof buf, 0 };
     struct sp_settings hs = *sp_policy_settings(host), us;
     int have_user = 0;
     sp_policy_free(host);
@@ -460,7 +463,7 @@ static struct sp_policy *stack(struct sp_policy *host, struct first_diag *diag)
     }
     if (hs.log_format == SP_FMT_JSON)
         put(&t, "log-format json\n");
-    if (!plain_path(w.path) || t.len + 1 >= t.size) {
+    if (!plain_path(w.path) || t.failed) {
         shim_fmt(diag->text, sizeof diag->text, "%s: cannot stack the user's policy on it", w.path);
         diag->have = 1;
         errno = ENAMETOOLONG;
@@ -483,8 +486,10 @@ static struct sp_policy *load_file(struct first_diag *diag, int *strict)
                                             keep_first_error, diag, &st);
     if (!p)
         *strict = st.strict || (w.host && diag->top_unreadable);
-    else if (w.user[0] || w.trace)
+    else if (w.user[0] || w.trace) {
         p = stack(p, diag);
+        *strict = !p && st.strict;
+    }
     if (p && sp_policy_specialise(p, prog_name(), getuid()) != 0) {
         shim_fmt(diag->text, sizeof diag->text, "%s: cannot specialise for this process", w.path);
         diag->have = 1;
@@ -532,6 +537,7 @@ static struct sp_policy *adopt(struct sp_policy *p, uint32_t *ops, uint64_t main
     w.obj_main = main;
     w.fail_id = 0;
     w.seen_id = 0;
+    w.retrying = 0;
     *ops = ops_of(p);
     keys_of(p);
     return *ops ? p : SHIM_IDLE;
@@ -541,13 +547,16 @@ static struct sp_policy *adopt(struct sp_policy *p, uint32_t *ops, uint64_t main
 static struct sp_policy *failed(const struct first_diag *diag, int strict, uint64_t id,
                                 uint32_t *ops, const char *what)
 {
+    int again = diag->transient && w.retrying; /* logged when the streak began */
+    w.retrying = diag->transient;
     if (diag->transient)
         w.next_look_ns = mono_ns() + RETRY_NS; /* tried again soon, whatever the file does */
     else
         w.fail_id = id;
-    shim_log(SP_LOG_FAILURES, "policy failed to %s (%s); %s%s", what, diag->text,
-             strict ? "strict: every socket call is denied" : "running without a policy",
-             diag->transient ? " until it can be read (tried again every 50 ms)" : "");
+    if (!again)
+        shim_log(SP_LOG_FAILURES, "policy failed to %s (%s); %s%s", what, diag->text,
+                 strict ? "strict: every socket call is denied" : "running without a policy",
+                 diag->transient ? " until it can be read (tried again every 50 ms)" : "");
     *ops = strict ? (1u << SP_OP_COUNT) - 1 : 0;
     return strict ? SHIM_DENY_ALL : SHIM_IDLE;
 }
@@ -661,12 +670,15 @@ static void reload_failed(const struct first_diag *diag, int strict, uint64_t id
         publish(pub, ops);
         return;
     }
+    int again = diag->transient && w.retrying;
+    w.retrying = diag->transient;
     if (diag->transient)
         w.next_look_ns = mono_ns() + RETRY_NS;
     else
         w.fail_id = id;
-    shim_log(SP_LOG_FAILURES, "policy failed to reload (%s); the policy in force stays%s",
-             diag->text, diag->transient ? " (tried again every 50 ms)" : "");
+    if (!again)
+        shim_log(SP_LOG_FAILURES, "policy failed to reload (%s); the policy in force stays%s",
+                 diag->text, diag->transient ? " (tried again every 50 ms)" : "");
 }
 
 /* Whether a policy has nothing in it: no rule, no default deny. */
@@ -706,14 +718,14 @@ static void look(uint64_t now)
 {
     if (!w.path[0])
         return;
-    if (w.secure && w.host && !host_conf(1)) {
-        w.fail_id = main_id(); /* no longer root's alone: host_conf said so, once */
-        return;
-    }
     uint64_t main = main_id();
     uint64_t id = w.obj ? watch_id(w.obj, 1, main) : main;
     if ((w.obj && id == w.obj_id) || id == w.fail_id) {
         w.seen_id = 0;
+        return;
+    }
+    if (w.secure && w.host && !host_conf(1)) {
+        w.fail_id = id; /* no longer root's alone: host_conf said so, once */
         return;
     }
     if (w.obj) {
@@ -749,6 +761,7 @@ static void look(uint64_t now)
         w.obj_main = main;
         w.fail_id = 0;
         w.seen_id = 0;
+        w.retrying = 0;
         sp_policy_free(p);
         shim_log(SP_LOG_DEBUG, "policy %s rewritten unchanged: the policy in force stays", w.path);
         return;
@@ -765,11 +778,16 @@ struct sp_policy *shim_recheck(void)
 {
     int saved = errno;
     struct quiet q;
+    int me = thread_id(), cur = atomic_load_explicit(&looking, memory_order_relaxed);
+    if (cur != 0 && cur != me && thread_alive(cur)) {
+        errno = saved; /* another thread looks (the deadline passes for all at once) */
+        return atomic_load_explicit(&shim_policy, memory_order_acquire);
+    }
     /* Signals and cancellation held off first: nothing can nest between taking `looking` and
      * giving it back, or end the thread in between (a longjmp or a cancel would leave it
      * taken for good). */
     quiet_enter(&q);
-    int me = thread_id(), cur = 0;
+    cur = 0;
     if (!atomic_compare_exchange_strong(&looking, &cur, me)) {
         /* Another thread looks: go on as we are. An owner that is gone (a fork's parent's
          * thread) will never finish: take its place. */

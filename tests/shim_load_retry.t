@@ -26,6 +26,7 @@ out=$(SOCKPOLICY_CONF=$TMP/deny.conf LD_PRELOAD=$PRELOAD timeout 20 "$P" emfile 
 like "$out" '^first\.socket=EMFILE$' "the first socket call came with no descriptor free"
 like "$(cat "$TMP/err")" 'policy failed to load .*Too many open files.*tried again' "the failed load is logged, saying it is tried again"
 like "$out" '^after\.last=EACCES$' "once descriptors are free the policy is read and denies (it never was before)"
+is "$(grep -c 'policy failed to load' "$TMP/err")" 1 "the failure is logged once, not at every retry"
 passed=$(num "$out" after.passed)
 [ -n "$passed" ] && [ "$passed" -le 30 ]; ok $? "connects that passed before it was read again: ${passed:-?} of ~280 (at most 30: a retry every 50 ms)"
 

@@ -45,7 +45,14 @@ like "$out" '^jumped=yes$' "a SIGALRM handler siglongjmp'd"
 like "$out" '^after_jump\.connect=EACCES$' "after the longjmp a connect is denied (passed before: the loader was left marked busy)"
 
 # A reload cancelled half way: the thread that connects in a loop reloads (slowed 3 s) and is
-# cancelled meanwhile; a later edit must still be picked up.
+# cancelled meanwhile; a later edit must still be picked up. Not under AddressSanitizer: a
+# thread cancelled inside instrumented frames (the hooks') leaves their stack poisoned, and
+# ASan then reports the thread's own teardown (a known false positive of forced unwinding).
+if [ "${SANITIZE:-}" = 1 ]; then
+    for _ in 1 2 3; do skip "AddressSanitizer misreports a thread cancelled inside instrumented frames"; done
+    done_testing
+    exit
+fi
 d=$TMP/rc
 mkdir -p "$d"
 printf 'deny connect to 127.0.0.1 port %s\n' "$port" > "$d/top.conf"

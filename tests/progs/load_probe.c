@@ -39,7 +39,13 @@
 #include <time.h>
 #include <unistd.h>
 
-int open(const char *path, int flags, ...)
+/* A thread cancelled in a frame AddressSanitizer instrumented leaves that frame's stack
+ * poisoned, and ASan then reports its own thread teardown (a known false positive): the
+ * program's own frames a cancelled thread can be in are not instrumented (the hooks' are:
+ * shim_load_wait.t skips its cancelled-reload case under SANITIZE=1). */
+#define NO_ASAN __attribute__((no_sanitize_address))
+
+NO_ASAN int open(const char *path, int flags, ...)
 {
     mode_t mode = 0;
     if (flags & (O_CREAT | O_TMPFILE)) {
@@ -74,7 +80,7 @@ static const char *ename(int e)
 }
 
 /* One connect: 0, or the errno. */
-static int try_connect(void)
+NO_ASAN static int try_connect(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
@@ -86,7 +92,7 @@ static int try_connect(void)
     return r;
 }
 
-static void sleep_ms(long ms)
+NO_ASAN static void sleep_ms(long ms)
 {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
@@ -125,7 +131,7 @@ static int wait_for(const char *dir, const char *name)
     return -1;
 }
 
-static void *connect_forever(void *arg)
+NO_ASAN static void *connect_forever(void *arg)
 {
     (void)arg;
     for (;;) {
@@ -255,8 +261,12 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "connect")) {
+        long t0 = now_ms();
         int r = try_connect();
+        long ms = now_ms() - t0;
         printf("connect=%s\n", ename(r));
+        if (getenv("LOAD_TIME"))
+            printf("connect_ms=%ld\n", ms);
         return r ? 1 : 0;
     }
     if (!strcmp(cmd, "loop")) {
