@@ -99,5 +99,6 @@ EOF
     out=$(SOCKPOLICY_LOG=$TMP/node.log NODE_CLUSTER_SCHED_POLICY=none under "$TMP/node.conf" \
         node "$TMP/cluster.js" "$port" "$TMP/node.sock" 2>&1)
     is "$out" "client got=nothing" "node cluster worker: a denied accept sends nothing"
+    like "$(cat "$TMP/node.log" 2> /dev/null)" "accept.*(EPERM|denied)" "node cluster worker: the denied accept is logged"
 fi
 done_testing
