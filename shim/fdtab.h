@@ -1,5 +1,7 @@
 /* shim/fdtab.h: what the shim knows about each descriptor, in a table indexed by fd.
- * mmap'd lazily (sized by RLIMIT_NOFILE, capped); fds beyond the cap simply have no state.
+ * mmap'd lazily (sized by RLIMIT_NOFILE, capped); a number beyond the cap (the hard limit
+ * raised at run time) has no entry: its kind is read from the kernel on each call, its pins
+ * are found by inode like any other's, and only the log's per-fd detail is missing.
  * Three kinds of knowledge, trusted differently:
  * - the socket's family and type, recorded when socket() or accept() made it (or read once
  *   from the kernel), are a hint until one of our close hooks forgets the number: a number

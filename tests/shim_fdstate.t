@@ -17,6 +17,7 @@ run() {
     port=$(free_port)
     case $op in
     accept) rule="deny accept port $port errno=EPERM" ;;
+    listen) rule="deny listen port $port errno=EPERM" ;;
     connect) rule="deny connect to 127.0.0.1 port $port errno=EPERM" ;;
     send) rule="deny send to 127.0.0.1 port $port errno=EPERM" ;;
     ctype) rule="deny connect type stream to 127.0.0.1 port $port errno=EPERM" ;;
@@ -32,7 +33,7 @@ run() {
     is "$(printf '%s\n' "$out" | sort | tr '\n' ' ' | sed 's/ $//')" \
         "$(printf '%s\n' $want | sort | tr '\n' ' ' | sed 's/ $//')" \
         "$close + $reuse, then $op: denied ($(echo $out))"
-    like "$(cat "$log" 2> /dev/null)" "(accept|connect|send).*(EPERM|denied)" \
+    like "$(cat "$log" 2> /dev/null)" "(accept|listen|connect|send).*(EPERM|denied)" \
         "$close + $reuse, then $op: logged"
 }
 
@@ -43,6 +44,7 @@ run fclose scm accept
 run closefrom scm accept
 run syscall dup accept
 run syscall dupfd accept
+run syscall scm listen
 run fclose dup connect
 run syscall scm connect
 run closefrom dupfd connect
@@ -99,5 +101,6 @@ EOF
     out=$(SOCKPOLICY_LOG=$TMP/node.log NODE_CLUSTER_SCHED_POLICY=none under "$TMP/node.conf" \
         node "$TMP/cluster.js" "$port" "$TMP/node.sock" 2>&1)
     is "$out" "client got=nothing" "node cluster worker: a denied accept sends nothing"
+    like "$(cat "$TMP/node.log" 2> /dev/null)" "accept.*(EPERM|denied)" "node cluster worker: the denied accept is logged"
 fi
 done_testing

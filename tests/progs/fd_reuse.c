@@ -8,6 +8,8 @@
  *                  one client connects and the program accepts once
  *          connect: the number was a unix stream socket, now a TCP socket; it connects to
  *                   127.0.0.1:PORT (a listener of this program)
+ *          listen: the number was a unix stream socket, now a TCP socket bound to
+ *                  127.0.0.1:PORT; it listens (arrived=1 when a client then connects)
  *          ctype: as connect, but the number was a UDP socket (same family, another type)
  *          send: the number was a TCP socket, now a UDP socket; it sends one datagram to
  *                127.0.0.1:PORT (a UDP socket of this program)
@@ -126,7 +128,7 @@ int main(int argc, char **argv)
 {
     if (argc != 5) {
         fprintf(stderr, "usage: fd_reuse syscall|fclose|closefrom scm|dup|dupfd "
-                        "accept|connect|ctype|send|send6 PORT\n");
+                        "accept|listen|connect|ctype|send|send6 PORT\n");
         return 2;
     }
     const char *closeway = argv[1], *reuse = argv[2], *op = argv[3];
@@ -142,11 +144,12 @@ int main(int argc, char **argv)
         die("socketpair");
     struct sockaddr_in a = lo(port);
     int fresh, mine = -1; /* mine: this program's own listener / UDP socket on PORT */
-    if (!strcmp(op, "accept")) {
+    if (!strcmp(op, "accept") || !strcmp(op, "listen")) {
         fresh = socket(AF_INET, SOCK_STREAM, 0);
         int one = 1;
         setsockopt(fresh, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (fresh < 0 || bind(fresh, (struct sockaddr *)&a, sizeof a) != 0 || listen(fresh, 8) != 0)
+        if (fresh < 0 || bind(fresh, (struct sockaddr *)&a, sizeof a) != 0 ||
+            (!strcmp(op, "accept") && listen(fresh, 8) != 0))
             die("listener");
     } else if (!strcmp(op, "connect")) {
         mine = socket(AF_INET, SOCK_STREAM, 0);
@@ -193,6 +196,12 @@ int main(int argc, char **argv)
             close(r);
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
+    } else if (!strcmp(op, "listen")) {
+        r = listen(got, 8);
+        err = errno;
+        int c = socket(AF_INET, SOCK_STREAM, 0);
+        printf("arrived=%d\n", connect(c, (struct sockaddr *)&a, sizeof a) == 0 ? 1 : 0);
+        close(c);
     } else if (!strcmp(op, "connect")) {
         r = connect(got, (struct sockaddr *)&a, sizeof a);
         err = errno;
