@@ -1,0 +1,227 @@
+/* shim/addr.c: fault-safe copies of the program's memory, and the addresses the ruled hooks
+ * decide on (see addr.h). A bad pointer is the kernel's to answer (EFAULT): the shim never
+ * dereferences program memory the kernel would refuse. */
+#include "addr.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "state.h"
+
+#ifndef MADV_WIPEONFORK
+#define MADV_WIPEONFORK 18
+#endif
+
+/* Our pid, for process_vm_readv. Kept in a page of its own that the kernel zeroes in a
+ * child (MADV_WIPEONFORK: fork, or clone without CLONE_VM, even one libc never saw), so a
+ * child never reads its parent's memory; processes that share our memory (vfork, CLONE_VM)
+ * may use either pid. Where the page cannot be had, getpid every time. */
+#define PID_NONE ((_Atomic pid_t *)1)
+_Atomic(_Atomic pid_t *) shim_pid_slot;
+#define pid_slot shim_pid_slot
+
+static pid_t __attribute__((noinline, cold)) pid_slow(void)
+{
+    _Atomic pid_t *s = atomic_load_explicit(&pid_slot, memory_order_acquire);
+    if (!s) {
+        long pg = shim_syscall6(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                       -1, 0);
+        _Atomic pid_t *mine = PID_NONE;
+        if (pg < 0 && pg > -4096)
+            pg = 0;
+        if (pg && shim_syscall6(SYS_madvise, pg, 4096, MADV_WIPEONFORK, 0, 0, 0) == 0)
+            mine = (_Atomic pid_t *)pg;
+        else if (pg)
+            shim_syscall6(SYS_munmap, pg, 4096, 0, 0, 0, 0);
+        _Atomic pid_t *none = NULL;
+        if (!atomic_compare_exchange_strong(&pid_slot, &none, mine) && mine != PID_NONE)
+            shim_syscall6(SYS_munmap, (long)mine, 4096, 0, 0, 0, 0);
+        s = atomic_load_explicit(&pid_slot, memory_order_acquire);
+    }
+    pid_t pid = (pid_t)shim_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0);
+    if (s != PID_NONE)
+        atomic_store_explicit(s, pid, memory_order_relaxed);
+    return pid;
+}
+
+static pid_t self_pid(void)
+{
+    _Atomic pid_t *s = atomic_load_explicit(&pid_slot, memory_order_acquire);
+    if (s != NULL && s != PID_NONE) {
+        pid_t p = atomic_load_explicit(s, memory_order_relaxed);
+        if (p != 0)
+            return p;
+    }
+    return pid_slow();
+}
+
+/* 1 while process_vm_readv/writev work here; 0 once refused (ENOSYS, or EPERM from a
+ * seccomp filter even for our own fresh pid): then plain copies. */
+static _Atomic int vm_ok = 1;
+
+static int vm_copy(long nr, void *local, void *remote, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (__builtin_expect(atomic_load_explicit(&vm_ok, memory_order_relaxed), 1)) {
+        struct iovec l = { local, n }, r = { remote, n };
+        pid_t pid = self_pid();
+        for (int tries = 0; tries < 2; tries++) {
+            long got = shim_syscall6(nr, pid, (long)&l, 1, (long)&r, 1, 0);
+            if (__builtin_expect(got == (long)n, 1))
+                return 0;
+            if (got >= 0 || got == -EFAULT || got == -ENOMEM)
+                return -1; /* a partial copy: the rest faults */
+            if (got != -ESRCH && got != -EPERM)
+                break;
+            pid = pid_slow(); /* a pid from before a clone libc never saw */
+        }
+        atomic_store_explicit(&vm_ok, 0, memory_order_relaxed);
+    }
+    if (nr == SYS_process_vm_readv)
+        memcpy(local, remote, n);
+    else
+        memcpy(remote, local, n);
+    return 0;
+}
+
+int shim_copy_in_slow(void *dst, const void *src, size_t n)
+{
+    return vm_copy(SYS_process_vm_readv, dst, (void *)(uintptr_t)src, n);
+}
+
+int shim_copy_out(void *dst, const void *src, size_t n)
+{
+    return vm_copy(SYS_process_vm_writev, (void *)(uintptr_t)src, dst, n);
+}
+
+int shim_addr_norm(struct shim_addr *a, int family, int type, enum sp_op op,
+                   const struct sp_policy *p)
+{
+    socklen_t nlen = 0;
+    if (sp_addr_normalize(family, type, op, &a->raw, a->rawlen, &a->norm, &nlen) != 0)
+        return 1;
+    a->q = (const struct sockaddr *)&a->norm;
+    a->qlen = nlen;
+    /* A datagram socket's connect meets the send rules too (shim/connect.c). */
+    if (a->norm.ss_family == AF_UNIX &&
+        (shim_op_tests(p, op, SP_TESTS_PATH) ||
+         (op == SP_OP_CONNECT && type != SOCK_STREAM && shim_op_tests(p, SP_OP_SEND, SP_TESTS_PATH))))
+        shim_unix_canonical(a, op);
+    return 0;
+}
+
+/* ---- unix paths ---- */
+
+/* The path fd was opened on (readlink of /proc/self/fd/N) into buf; its length, or 0. */
+static size_t fd_path(int fd, char *buf, size_t size)
+{
+    char link[32] = "/proc/self/fd/";
+    char num[12];
+    int k = 0;
+    unsigned v = (unsigned)fd;
+    do
+        num[k++] = (char)('0' + v % 10);
+    while ((v /= 10) && k < (int)sizeof num);
+    size_t at = strlen(link);
+    while (k > 0)
+        link[at++] = num[--k];
+    link[at] = 0;
+    long r = shim_syscall6(SYS_readlinkat, AT_FDCWD, (long)link, (long)buf, (long)size, 0, 0);
+    if (r <= 0 || (size_t)r >= size || buf[0] != '/')
+        return 0;
+    return (size_t)r;
+}
+
+/* Opens path with O_PATH (never blocks, needs no permission on the file) and reads back the
+ * canonical path; its length, or 0. */
+static size_t canonical(const char *path, int flags, char *buf, size_t size)
+{
+    long fd = shim_syscall6(SYS_openat, AT_FDCWD, (long)path, O_PATH | O_CLOEXEC | flags, 0, 0, 0);
+    if (fd < 0)
+        return 0;
+    size_t n = fd_path((int)fd, buf, size);
+    shim_syscall6(SYS_close, fd, 0, 0, 0, 0, 0); /* ours, never in the program's fd table */
+    return n;
+}
+
+/* "//" and "/./" collapsed, in place; the new length. */
+static size_t lexical(char *p, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '/' && o > 0 && p[o - 1] == '/')
+            continue;
+        if (p[i] == '.' && o > 0 && p[o - 1] == '/' && i + 1 < n && p[i + 1] == '/')
+            continue;
+        p[o++] = p[i];
+    }
+    return o;
+}
+
+void shim_unix_canonical(struct shim_addr *a, enum sp_op op)
+{
+    struct sockaddr_un *un = (struct sockaddr_un *)(void *)&a->norm;
+    size_t max = a->qlen - offsetof(struct sockaddr_un, sun_path);
+    if (max > sizeof un->sun_path)
+        max = sizeof un->sun_path;
+    if (max == 0 || un->sun_path[0] == 0)
+        return; /* abstract: a name, not a path */
+    int saved = errno;
+    char path[sizeof un->sun_path + 1];
+    size_t n = 0;
+    while (n < max && un->sun_path[n])
+        n++;
+    memcpy(path, un->sun_path, n);
+    path[n] = 0;
+    char out[4096];
+    size_t m = 0;
+    if (op != SP_OP_BIND)
+        m = canonical(path, 0, out, sizeof out); /* the socket itself, through any link */
+    if (!m) {
+        /* The directory, then the last name as spelled (bind creates it; a connect to a
+         * name that does not exist fails anyway). */
+        size_t slash = n;
+        while (slash > 0 && path[slash - 1] != '/')
+            slash--;
+        const char *name = path + slash;
+        if (*name && strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
+            char dir[sizeof path + 1];
+            if (slash == 0) {
+                dir[0] = '.';
+                dir[1] = 0;
+            } else {
+                memcpy(dir, path, slash);
+                dir[slash] = 0;
+            }
+            m = canonical(dir, O_DIRECTORY, out, sizeof out);
+            size_t nl = strlen(name);
+            if (m && m + 1 + nl < sizeof out) {
+                if (out[m - 1] != '/')
+                    out[m++] = '/';
+                memcpy(out + m, name, nl);
+                m += nl;
+            } else {
+                m = 0;
+            }
+        }
+    }
+    if (!m) {
+        memcpy(out, path, n);
+        m = lexical(out, n);
+    }
+    /* Room for the path in the query: the matcher reads at most sun_path's size. */
+    if (m > sizeof un->sun_path)
+        m = sizeof un->sun_path;
+    memset(un->sun_path, 0, sizeof un->sun_path);
+    memcpy(un->sun_path, out, m);
+    a->qlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + m);
+    errno = saved;
+}
