@@ -19,58 +19,52 @@
 #define MADV_WIPEONFORK 18
 #endif
 
+/* 1 while process_vm_readv/writev work here; 0 once refused (ENOSYS, or EPERM from a
+ * seccomp filter even for our own fresh pid): then plain copies, and the pid page is zeroed
+ * so every copy comes here. */
+static _Atomic int vm_ok_flag = 1;
+
 /* Our pid, for process_vm_readv. Kept in a page of its own that the kernel zeroes in a
  * child (MADV_WIPEONFORK: fork, or clone without CLONE_VM, even one libc never saw), so a
  * child never reads its parent's memory; processes that share our memory (vfork, CLONE_VM)
- * may use either pid. Where the page cannot be had, getpid every time. */
-#define PID_NONE ((_Atomic pid_t *)1)
-_Atomic(_Atomic pid_t *) shim_pid_slot;
-#define pid_slot shim_pid_slot
+ * may use either pid. Until the page is set up, and where it cannot be had, shim_pid_slot
+ * points at a zero (every copy takes the slow path: getpid each time). */
+static _Atomic pid_t no_pid;
+static _Atomic int pid_page_tried;
+_Atomic(_Atomic pid_t *) shim_pid_slot = &no_pid;
 
 static pid_t __attribute__((noinline, cold)) pid_slow(void)
 {
-    _Atomic pid_t *s = atomic_load_explicit(&pid_slot, memory_order_acquire);
-    if (!s) {
-        long pg = shim_syscall6(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0);
-        _Atomic pid_t *mine = PID_NONE;
+    if (!atomic_exchange(&pid_page_tried, 1)) {
+        long pg = shim_syscall6(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (pg < 0 && pg > -4096)
             pg = 0;
         if (pg && shim_syscall6(SYS_madvise, pg, 4096, MADV_WIPEONFORK, 0, 0, 0) == 0)
-            mine = (_Atomic pid_t *)pg;
+            atomic_store_explicit(&shim_pid_slot, (_Atomic pid_t *)pg, memory_order_release);
         else if (pg)
             shim_syscall6(SYS_munmap, pg, 4096, 0, 0, 0, 0);
-        _Atomic pid_t *none = NULL;
-        if (!atomic_compare_exchange_strong(&pid_slot, &none, mine) && mine != PID_NONE)
-            shim_syscall6(SYS_munmap, (long)mine, 4096, 0, 0, 0, 0);
-        s = atomic_load_explicit(&pid_slot, memory_order_acquire);
     }
     pid_t pid = (pid_t)shim_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0);
-    if (s != PID_NONE)
+    _Atomic pid_t *s = atomic_load_explicit(&shim_pid_slot, memory_order_acquire);
+    if (s != &no_pid && atomic_load_explicit(&vm_ok_flag, memory_order_relaxed))
         atomic_store_explicit(s, pid, memory_order_relaxed);
     return pid;
 }
 
 static pid_t self_pid(void)
 {
-    _Atomic pid_t *s = atomic_load_explicit(&pid_slot, memory_order_acquire);
-    if (s != NULL && s != PID_NONE) {
-        pid_t p = atomic_load_explicit(s, memory_order_relaxed);
-        if (p != 0)
-            return p;
-    }
-    return pid_slow();
+    pid_t p = atomic_load_explicit(atomic_load_explicit(&shim_pid_slot, memory_order_acquire),
+                                   memory_order_relaxed);
+    return p ? p : pid_slow();
 }
 
-/* 1 while process_vm_readv/writev work here; 0 once refused (ENOSYS, or EPERM from a
- * seccomp filter even for our own fresh pid): then plain copies. */
-static _Atomic int vm_ok = 1;
 
 static int vm_copy(long nr, void *local, void *remote, size_t n)
 {
     if (n == 0)
         return 0;
-    if (__builtin_expect(atomic_load_explicit(&vm_ok, memory_order_relaxed), 1)) {
+    if (atomic_load_explicit(&vm_ok_flag, memory_order_relaxed)) {
         struct iovec l = { local, n }, r = { remote, n };
         pid_t pid = self_pid();
         for (int tries = 0; tries < 2; tries++) {
@@ -83,7 +77,8 @@ static int vm_copy(long nr, void *local, void *remote, size_t n)
                 break;
             pid = pid_slow(); /* a pid from before a clone libc never saw */
         }
-        atomic_store_explicit(&vm_ok, 0, memory_order_relaxed);
+        atomic_store_explicit(&vm_ok_flag, 0, memory_order_relaxed);
+        atomic_store_explicit(atomic_load(&shim_pid_slot), 0, memory_order_relaxed);
     }
     if (nr == SYS_process_vm_readv)
         memcpy(local, remote, n);
@@ -102,10 +97,11 @@ int shim_copy_out(void *dst, const void *src, size_t n)
     return vm_copy(SYS_process_vm_writev, (void *)(uintptr_t)src, dst, n);
 }
 
-int shim_addr_norm(struct shim_addr *a, int family, int type, enum sp_op op,
+int shim_addr_norm(struct shim_addr *a, int family, int type, enum sp_op op, socklen_t len,
                    const struct sp_policy *p)
 {
     socklen_t nlen = 0;
+    a->rawlen = len;
     if (sp_addr_normalize(family, type, op, &a->raw, a->rawlen, &a->norm, &nlen) != 0)
         return 1;
     a->q = (const struct sockaddr *)&a->norm;

@@ -22,7 +22,7 @@
 struct shim_addr {
     struct sockaddr_storage raw;  /* the program's bytes: what the kernel gets */
     struct sockaddr_storage norm; /* sp_addr_normalize's answer, when it differs from raw */
-    const struct sockaddr *q;     /* what the rules see: &raw or &norm */
+    const struct sockaddr *q;     /* shim_addr_norm: what the rules see (&norm) */
     socklen_t rawlen, qlen;
 };
 
@@ -35,8 +35,9 @@ int shim_copy_in_slow(void *dst, const void *src, size_t n);
 /* The same the other way (process_vm_writev), for n bytes of ours to the program's dst. */
 int shim_copy_out(void *dst, const void *src, size_t n);
 
-/* Our pid, in a page the kernel zeroes in a child (addr.c); NULL or 1 (addr.c's PID_*) when
- * shim_copy_in must take its slow path. */
+/* Where our pid is: a page the kernel zeroes in a child (addr.c), or a zero that sends
+ * shim_copy_in to its slow path (not set up yet; no such page; the system call refused).
+ * Never NULL. */
 extern _Atomic(_Atomic pid_t *) shim_pid_slot __attribute__((visibility("hidden")));
 
 /* A system call returning -errno, errno untouched. */
@@ -79,45 +80,46 @@ static inline long shim_syscall6(long nr, long a, long b, long c, long d, long e
  * instructions. */
 static inline int shim_copy_in(void *dst, const void *src, size_t n)
 {
-    _Atomic pid_t *s = atomic_load_explicit(&shim_pid_slot, memory_order_relaxed);
-    if (__builtin_expect((uintptr_t)s > 1, 1)) {
-        pid_t pid = atomic_load_explicit(s, memory_order_relaxed);
-        struct iovec l = { dst, n }, r = { (void *)(uintptr_t)src, n };
-        if (__builtin_expect(pid != 0, 1) &&
-            __builtin_expect(shim_syscall6(SYS_process_vm_readv, pid, (long)&l, 1, (long)&r, 1,
-                                           0) == (long)n, 1))
-            return 0;
-    }
+    pid_t pid = atomic_load_explicit(atomic_load_explicit(&shim_pid_slot, memory_order_relaxed),
+                                     memory_order_relaxed);
+    struct iovec l = { dst, n }, r = { (void *)(uintptr_t)src, n };
+    if (__builtin_expect(pid != 0, 1) &&
+        __builtin_expect(shim_syscall6(SYS_process_vm_readv, pid, (long)&l, 1, (long)&r, 1, 0) ==
+                             (long)n, 1))
+        return 0;
     return shim_copy_in_slow(dst, src, n);
 }
 
 /* Takes the address of a call on a socket of family/type for op: copies it (len bytes) into
- * a->raw and points a->q at what the rules see (a->raw itself, or its normalised form in
- * a->norm). Returns 0 when a->q is the address to match, 1 when the kernel gets a->raw
- * unmatched (it refuses it or it names no new destination), -1 when the kernel must get the
- * program's own pointer (it is unreadable, or len is more than the kernel reads: it answers
- * EFAULT or EINVAL itself). With path rules in p for op, a unix path is made canonical
- * (shim_unix_canonical). errno preserved. */
-int shim_addr_norm(struct shim_addr *a, int family, int type, enum sp_op op,
+ * a->raw and sets *q / *qlen to what the rules see (a->raw itself, or its normalised form in
+ * a->norm). Returns 0 when *q is the address to match, 1 when the kernel gets a->raw
+ * unmatched (it refuses it or it names no new destination: *q NULL), -1 when the kernel must
+ * get the program's own pointer (it is unreadable, or len is more than the kernel reads: it
+ * answers EFAULT or EINVAL itself). With path rules in p for op, a unix path is made
+ * canonical (shim_unix_canonical). errno preserved. */
+int shim_addr_norm(struct shim_addr *a, int family, int type, enum sp_op op, socklen_t len,
                    const struct sp_policy *p);
 static inline int shim_addr_take(struct shim_addr *a, int family, int type, enum sp_op op,
                                  const struct sockaddr *sa, socklen_t len,
-                                 const struct sp_policy *p)
+                                 const struct sp_policy *p, const struct sockaddr **q,
+                                 socklen_t *qlen)
 {
     if (__builtin_expect(len > sizeof a->raw, 0) || shim_copy_in(&a->raw, sa, len) != 0)
         return -1;
-    a->rawlen = len;
     /* The common shape, an IPv4 address on an IPv4 socket that is not 0.0.0.0 (bind: any),
      * is already what the rules must see. */
     const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)&a->raw;
     if (__builtin_expect(family == AF_INET && in->sin_family == AF_INET &&
                          len >= sizeof(struct sockaddr_in), 1) &&
         (in->sin_addr.s_addr != 0 || op == SP_OP_BIND) && (op != SP_OP_SEND || type != SOCK_STREAM)) {
-        a->q = (const struct sockaddr *)&a->raw;
-        a->qlen = len;
+        *q = (const struct sockaddr *)&a->raw;
+        *qlen = len;
         return 0;
     }
-    return shim_addr_norm(a, family, type, op, p);
+    int r = shim_addr_norm(a, family, type, op, len, p);
+    *q = r == 0 ? a->q : NULL;
+    *qlen = r == 0 ? a->qlen : 0;
+    return r;
 }
 
 /* Rewrites the unix path in a->norm as the absolute path with no symbolic link, "." or ".."

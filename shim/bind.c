@@ -34,13 +34,13 @@ static int __attribute__((noinline)) bind_ruled(int fd, const struct sockaddr *s
         return shim_real.bind(fd, sa, len);
     /* The rules decide on our own copy, normalised, and the kernel gets the same copy. */
     struct shim_addr a;
-    int took = shim_addr_take(&a, family, type, SP_OP_BIND, sa, len, p);
+    const struct sockaddr *q;
+    socklen_t qlen;
+    int took = shim_addr_take(&a, family, type, SP_OP_BIND, sa, len, p, &q, &qlen);
     if (took < 0)
         return shim_real.bind(fd, sa, len); /* the kernel's EFAULT or EINVAL */
     sa = (const struct sockaddr *)&a.raw;
     /* An address the kernel refuses (or a unix autobind) meets only the rules that name none. */
-    const struct sockaddr *q = took == 0 ? a.q : NULL;
-    socklen_t qlen = took == 0 ? a.qlen : 0;
     struct shim_decision d = shim_decide(p, SP_OP_BIND, family, type, q, qlen);
     if (shim_gate(&d, SP_OP_BIND, fd, q ? q : sa, q ? qlen : len) != 0)
         return -1;

@@ -205,14 +205,13 @@ static int routed_connect(int fd, const struct sockaddr *sa, socklen_t len, int 
  * meet it here (a `deny send to X` would otherwise stop sendto(X) but not connect(X) + send).
  * p: the policy for sends, or NULL. Returns 0 to go on, -1 with errno to fail the call. */
 static int __attribute__((noinline)) connect_send_gate(struct sp_policy *p, int fd,
-                                                        const struct shim_addr *a, int family,
-                                                        int type)
+                                                        const struct sockaddr *q, socklen_t qlen,
+                                                        int family, int type)
 {
     if (!p)
         return 0;
-    struct shim_decision d = shim_decide(p, SP_OP_SEND, family, type, a->q,
-                                         a->qlen);
-    return shim_gate(&d, SP_OP_SEND, fd, a->q, a->qlen);
+    struct shim_decision d = shim_decide(p, SP_OP_SEND, family, type, q, qlen);
+    return shim_gate(&d, SP_OP_SEND, fd, q, qlen);
 }
 
 /* A connect with no connect rule: only a datagram socket's destination may meet send rules. */
@@ -224,12 +223,14 @@ static int __attribute__((noinline)) connect_sends(int fd, const struct sockaddr
         (type != SOCK_DGRAM && type != SOCK_RAW))
         return shim_real.connect(fd, sa, len);
     struct shim_addr a;
-    int r = shim_addr_take(&a, family, type, SP_OP_CONNECT, sa, len, p);
+    const struct sockaddr *q;
+    socklen_t qlen;
+    int r = shim_addr_take(&a, family, type, SP_OP_CONNECT, sa, len, p, &q, &qlen);
     if (r < 0)
         return shim_real.connect(fd, sa, len);
-    if (r == 0 && connect_send_gate(p, fd, &a, family, type) != 0)
+    if (r == 0 && connect_send_gate(p, fd, q, qlen, family, type) != 0)
         return -1;
-    return shim_real.connect(fd, (const void *)&a.raw, a.rawlen);
+    return shim_real.connect(fd, (const void *)&a.raw, len);
 }
 
 static int __attribute__((noinline)) connect_ruled(int fd, const struct sockaddr *sa, socklen_t len)
@@ -242,16 +243,16 @@ static int __attribute__((noinline)) connect_ruled(int fd, const struct sockaddr
         return shim_real.connect(fd, sa, len);
     /* The rules decide on our own copy, normalised, and the kernel gets the same copy. */
     struct shim_addr a;
-    int took = shim_addr_take(&a, family, type, SP_OP_CONNECT, sa, len, p);
+    const struct sockaddr *q;
+    socklen_t qlen;
+    int took = shim_addr_take(&a, family, type, SP_OP_CONNECT, sa, len, p, &q, &qlen);
     if (took < 0)
         return shim_real.connect(fd, sa, len); /* the kernel's EFAULT or EINVAL */
     sa = (const struct sockaddr *)&a.raw;
     /* An address the kernel refuses, or AF_UNSPEC (a disconnect), meets only the rules that
      * name no address. */
-    const struct sockaddr *q = took == 0 ? a.q : NULL;
-    socklen_t qlen = took == 0 ? a.qlen : 0;
     if (__builtin_expect(type != SOCK_STREAM, 0) && (type == SOCK_DGRAM || type == SOCK_RAW) &&
-        took == 0 && connect_send_gate(shim_policy_for(SP_OP_SEND), fd, &a, family, type) != 0)
+        took == 0 && connect_send_gate(shim_policy_for(SP_OP_SEND), fd, q, qlen, family, type) != 0)
         return -1;
     struct shim_decision d = shim_decide(p, SP_OP_CONNECT, family, type, q, qlen);
     if (shim_gate(&d, SP_OP_CONNECT, fd, q ? q : sa, q ? qlen : len) != 0)

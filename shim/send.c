@@ -28,14 +28,14 @@ static int send_gate(int fd, int flags, const struct sockaddr *sa, socklen_t len
         return 0;
     if (op == SP_OP_SEND && type == SOCK_STREAM)
         return 0; /* the address is ignored on a connected stream */
-    int took = shim_addr_take(a, family, type, op, sa, len, p);
+    const struct sockaddr *q;
+    socklen_t qlen;
+    int took = shim_addr_take(a, family, type, op, sa, len, p, &q, &qlen);
     if (took < 0)
         return 0;
     *use = (const struct sockaddr *)&a->raw;
     /* An address the kernel refuses, or one that means the connected peer, meets only the
      * rules that name no address. */
-    const struct sockaddr *q = took == 0 ? a->q : NULL;
-    socklen_t qlen = took == 0 ? a->qlen : 0;
     struct shim_decision d = shim_decide(p, op, family, type, q, qlen);
     if (shim_gate(&d, op, fd, q ? q : *use, q ? qlen : len) != 0)
         return -1;
