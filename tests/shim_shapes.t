@@ -116,6 +116,18 @@ shape "send rules only: UDP connect+send 0.0.0.0:P" connsend inet dgram inet 0.0
 shape "send rules only: IPv6 UDP connect+send AF_INET 127.0.0.1:P" connsend inet6 dgram inet 127.0.0.1 "$P" 16
 shape "send rules only: unix dgram connect+send d.sock" connsend unix dgram unix "$D/d.sock" 0 full
 shape "send rules only: unix dgram connect+send dir//d.sock" connsend unix dgram unix "$D//d.sock" 0 full
+# and `sockpolicy explain` says so
+if [ -x "$SP_BUILD/sockpolicy" ]; then
+    ex=$("$SP_BUILD/sockpolicy" explain -c "$CONF" send "127.0.0.1:$P")
+    like "$ex" "^send 127.0.0.1:$P \(inet dgram" "explain send: a datagram by default"
+    like "$ex" "also decides connect\(\) of a datagram socket" "explain send: says it decides a datagram socket's connect()"
+    ex=$("$SP_BUILD/sockpolicy" explain -c "$CONF" connect "127.0.0.1:$P" --type dgram)
+    like "$ex" "as the destination of its sends: rule .*deny send to 127.0.0.1 port $P" "explain connect --type dgram: names the send rule that denies it"
+    ex=$("$SP_BUILD/sockpolicy" explain -c "$CONF" send "0.0.0.0:$P")
+    like "$ex" "rule: .*deny send to 127.0.0.1 port $P" "explain send 0.0.0.0: the loopback rule, as the shim decides"
+    ex=$("$SP_BUILD/sockpolicy" explain -c "$CONF" send "127.0.0.1:$P" --type stream)
+    like "$ex" "no rule applies: a stream socket's send names no address" "explain send --type stream: no rule applies"
+else skip "no sockpolicy command"; skip "-"; skip "-"; skip "-"; skip "-"; fi
 got=$(under "$CONF" "$SC" connect inet stream inet 127.0.0.1 "$P" full)
 delivered=$((delivered + 1))
 is "$got" "r=0 errno=0" "send rules only: a TCP connect to the same address is not a send"
