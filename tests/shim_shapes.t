@@ -151,6 +151,11 @@ shape "unix sendmsg a symlink to d.sock" sendmsg unix dgram unix "$D/dlink.sock"
 shape "unix bind b1.sock after chdir" -c "$D" bind unix stream unix b1.sock 0 full
 shape "unix bind dir/./b2.sock" bind unix dgram unix "$D/./b2.sock" 0 full
 shape "unix bind through a symlinked dir" bind unix stream unix "$T/dl/b3.sock" 0 full
+same "unix bind len 2 (an autobind: an abstract name, no path)" bind unix dgram unix "$D/b4.sock" 0 2
+for l in 1 2 3 111; do
+    shape "unix connect s.sock len $l" connect unix stream unix "$D/s.sock" 0 "$l"
+done
+shape "unix connect s.sock, the length without its NUL" -c "$D" connect unix stream unix s.sock 0 8
 [ ! -e "$D/b1.sock" ] && [ ! -e "$D/b2.sock" ] && [ ! -e "$D/b3.sock" ]
 ok $? "no denied bind left a socket file behind"
 
@@ -197,6 +202,11 @@ after=$(grep -c . "$T/recv")
 [[ $out =~ sent=[1-9] && $out =~ failed=[1-9] && $out2 =~ sent=[1-9] ]]
 ok $? "flipping: some sends allowed, some denied ($out; sendmsg: $out2)"
 is "$((after - before))" 0 "flipping: no datagram reached the denied port (sendto and sendmsg, 6000 tries)"
+
+# A child reads its own memory, not its parent's (the pid the copy uses is refreshed after
+# fork(3) and after a raw fork system call that runs no atfork handler).
+got=$(under "$T/p.conf" "$PROGS/shape_fork" "$P" "$OK" 2> /dev/null)
+is "$got" "parent=1 fork=-101 rawfork=-101" "after fork: the child's own address is decided (denied), not its parent's"
 
 sleep 0.5
 is "$(grep -c . "$T/recv")" "$delivered" "the receiver saw only the bare runs' $delivered connections and datagrams"
