@@ -236,8 +236,13 @@ static int __attribute__((noinline)) connect_sends(int fd, const struct sockaddr
 static int __attribute__((noinline)) connect_ruled(int fd, const struct sockaddr *sa, socklen_t len)
 {
     struct sp_policy *p = shim_policy_for(SP_OP_CONNECT);
-    if (!p)
+    if (!p) {
+        /* Send rules may still decide a datagram socket's destination (one bit test when
+         * the policy has none). */
+        if (__builtin_expect(!(atomic_load_explicit(&shim_ops, memory_order_relaxed) >> SP_OP_SEND & 1), 1))
+            return shim_real.connect(fd, sa, len);
         return connect_sends(fd, sa, len);
+    }
     int family, type;
     if (!sa || shim_sock_kind(fd, &family, &type) != 0)
         return shim_real.connect(fd, sa, len);
