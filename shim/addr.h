@@ -90,16 +90,16 @@ static inline int shim_copy_in(void *dst, const void *src, size_t n)
     return shim_copy_in_slow(dst, src, n);
 }
 
-/* Takes the address of a call on a socket of family/type for op: copies it (len bytes) into
+/* Takes the address of a call on socket fd of family/type for op: copies it (len bytes) into
  * a->raw and sets *q / *qlen to what the rules see (a->raw itself, or its normalised form in
  * a->norm). Returns 0 when *q is the address to match, 1 when the kernel gets a->raw
  * unmatched (it refuses it or it names no new destination: *q NULL), -1 when the kernel must
  * get the program's own pointer (it is unreadable, or len is more than the kernel reads: it
  * answers EFAULT or EINVAL itself). With path rules in p for op, a unix path is made
  * canonical (shim_unix_canonical). errno preserved. */
-int shim_addr_norm(struct shim_addr *a, int family, int type, enum sp_op op, socklen_t len,
-                   const struct sp_policy *p);
-static inline int shim_addr_take(struct shim_addr *a, int family, int type, enum sp_op op,
+int shim_addr_norm(struct shim_addr *a, int fd, int family, int type, enum sp_op op,
+                   socklen_t len, const struct sp_policy *p);
+static inline int shim_addr_take(struct shim_addr *a, int fd, int family, int type, enum sp_op op,
                                  const struct sockaddr *sa, socklen_t len,
                                  const struct sp_policy *p, const struct sockaddr **q,
                                  socklen_t *qlen)
@@ -116,7 +116,7 @@ static inline int shim_addr_take(struct shim_addr *a, int family, int type, enum
         *qlen = len;
         return 0;
     }
-    int r = shim_addr_norm(a, family, type, op, len, p);
+    int r = shim_addr_norm(a, fd, family, type, op, len, p);
     *q = r == 0 ? a->q : NULL;
     *qlen = r == 0 ? a->qlen : 0;
     return r;

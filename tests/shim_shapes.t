@@ -106,6 +106,16 @@ shape "MSG_FASTOPEN 0.0.0.0:P" tfo inet stream inet 0.0.0.0 "$P" full
 shape "MSG_FASTOPEN [::1]:P len 24" tfo inet6 stream inet6 ::1 "$P" 24
 shape "MSG_FASTOPEN AF_UNSPEC" tfo inet stream unspec 127.0.0.1 "$P" 16
 
+# ... and, on a socket bound to a local address, reaches that address (the kernel takes the
+# source as the destination): matched as the bound address.
+printf 'deny connect to 127.0.0.2 port %s errno=%s\ndeny send to 127.0.0.2 port %s errno=%s\n' "$P" "$E" "$P" "$E" > "$T/lo2.conf"
+CONF=$T/lo2.conf shape "bound to 127.0.0.2: connect 0.0.0.0:P" -b 127.0.0.2 connect inet stream inet 0.0.0.0 "$P" full
+CONF=$T/lo2.conf shape "bound to 127.0.0.2: sendto 0.0.0.0:P" -b 127.0.0.2 sendto inet dgram inet 0.0.0.0 "$P" full
+CONF=$T/lo2.conf shape "bound to ::ffff:127.0.0.2: connect [::ffff:0.0.0.0]:P" -b ::ffff:127.0.0.2 connect inet6 stream inet6 ::ffff:0.0.0.0 "$P" full
+got=$(under "$T/p.conf" "$SC" -b 127.0.0.2 connect inet stream inet 0.0.0.0 "$P" full)
+delivered=$((delivered + 1))
+is "$got" "r=0 errno=0" "bound to 127.0.0.2: connect 0.0.0.0:P is not matched as 127.0.0.1"
+
 # 6. a datagram socket's default destination meets the send rules (a policy with no connect
 # rule: the send rules alone must stop connect() + send()).
 grep -v '^deny connect' "$T/p.conf" > "$T/send.conf"

@@ -9,7 +9,8 @@
  *     ADDRFAM  inet | inet6 | unspec | unix | NUMBER (the sa_family value written)
  *     ADDR     an IPv4 or IPv6 address (written where that family keeps it), or a unix path
  *     LEN      the length passed, or "full" (the size of the address family's struct)
- * Prints "r=N errno=NAME" (mmsg also "len=a,b,c,d"). With -c DIR it chdirs to DIR first. */
+ * Prints "r=N errno=NAME" (mmsg also "len=a,b,c,d"). With -c DIR it chdirs to DIR first;
+ * with -b ADDR it binds the socket to ADDR (port 0) before the call. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -63,9 +64,16 @@ static socklen_t build(unsigned char *buf, const char *fam, const char *addr, in
 int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (argc > 2 && !strcmp(argv[1], "-c")) {
-        if (chdir(argv[2]) != 0)
-            return 2;
+    const char *bindto = NULL;
+    for (;;) {
+        if (argc > 2 && !strcmp(argv[1], "-c")) {
+            if (chdir(argv[2]) != 0)
+                return 2;
+        } else if (argc > 2 && !strcmp(argv[1], "-b")) {
+            bindto = argv[2];
+        } else {
+            break;
+        }
         argv += 2, argc -= 2;
     }
     if (argc < 8)
@@ -80,6 +88,14 @@ int main(int argc, char **argv)
     if (fd < 0) {
         printf("socket=-1 errno=%s\n", ename(errno));
         return 1;
+    }
+    if (bindto) {
+        unsigned char b[256] __attribute__((aligned(8)));
+        socklen_t bl = build(b, dom == AF_INET6 ? "inet6" : "inet", bindto, 0, "full");
+        if (bind(fd, (const struct sockaddr *)(const void *)b, bl) != 0) {
+            printf("bind=-1 errno=%s\n", ename(errno));
+            return 1;
+        }
     }
     long r = -1;
     errno = 0;
