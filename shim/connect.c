@@ -256,11 +256,11 @@ static int __attribute__((noinline)) connect_ruled(int fd, const struct sockaddr
     sa = (const struct sockaddr *)&a.raw;
     /* An address the kernel refuses, or AF_UNSPEC (a disconnect), meets only the rules that
      * name no address. */
-    if (__builtin_expect(type != SOCK_STREAM, 0) && (type == SOCK_DGRAM || type == SOCK_RAW) &&
-        took == 0 && connect_send_gate(shim_policy_for(SP_OP_SEND), fd, q, qlen, family, type) != 0)
-        return -1;
     struct shim_decision d = shim_decide(p, SP_OP_CONNECT, family, type, q, qlen);
     if (shim_gate(&d, SP_OP_CONNECT, fd, q ? q : sa, q ? qlen : len) != 0)
+        return -1;
+    if (__builtin_expect(type != SOCK_STREAM, 0) && (type == SOCK_DGRAM || type == SOCK_RAW) &&
+        took == 0 && connect_send_gate(shim_policy_for(SP_OP_SEND), fd, q, qlen, family, type) != 0)
         return -1;
     if (!d.rule || (d.action != SP_ACT_SET && !d.rule->connect_timeout_ms)) {
         uint64_t t0 = shim_stamp();
