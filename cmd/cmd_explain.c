@@ -29,7 +29,9 @@ static void explain_usage(FILE *f)
             "  -c, --config FILE  the policy (default: $SOCKPOLICY_CONF, else " SP_SYSCONFDIR "/sockpolicy.conf)\n"
             "  --prog NAME  the program's name (default: empty)\n"
             "  --uid N      the user id (default: yours)\n"
-            "  --type T     stream (the default) or dgram\n"
+            "  --type T     stream or dgram (the default for send: a send rule decides\n"
+            "               datagrams, and the connect() that sets a datagram socket's\n"
+            "               destination; a stream socket's send names no address)\n"
             "  --family F   for socket: inet (the default), inet6 or unix\n"
             "exit status: 0 explained, 1 the policy has errors, 2 usage error\n");
 }
@@ -136,7 +138,7 @@ static void print_action(const struct sp_rule *r)
 int cmd_explain(int argc, char **argv)
 {
     const char *conf = getenv("SOCKPOLICY_CONF"), *prog = "", *opname = NULL, *addr = NULL;
-    int type = SOCK_STREAM, family = AF_INET;
+    int type = -1, family = AF_INET;
     uid_t uid = getuid();
     if (!conf || !*conf)
         conf = SP_SYSCONFDIR "/sockpolicy.conf";
@@ -198,6 +200,8 @@ int cmd_explain(int argc, char **argv)
         explain_usage(stderr);
         return 2;
     }
+    if (type < 0)
+        type = op == SP_OP_SEND ? SOCK_DGRAM : SOCK_STREAM;
     struct sockaddr_storage ss;
     socklen_t len = 0;
     if (op != SP_OP_SOCKET) {
@@ -224,12 +228,23 @@ int cmd_explain(int argc, char **argv)
         sp_policy_free(p);
         return 1;
     }
-    struct sp_query q = {(enum sp_op)op, family, type, op == SP_OP_SOCKET ? NULL : (struct sockaddr *)&ss, len};
+    /* The address as the shim's rules see it (0.0.0.0 and :: reach loopback, ...). */
+    struct sockaddr_storage norm;
+    socklen_t nlen = 0;
+    const struct sockaddr *qa = op == SP_OP_SOCKET ? NULL : (struct sockaddr *)&ss;
+    if (qa && sp_addr_normalize(family, type, (enum sp_op)op, &ss, len, &norm, &nlen) == 0) {
+        qa = (struct sockaddr *)&norm;
+        len = nlen;
+    }
+    struct sp_query q = {(enum sp_op)op, family, type, qa, len};
     const struct sp_rule *r = sp_policy_match(p, &q);
     printf("%s %s (%s %s, prog '%s', uid %u)\n", sp_op_name((enum sp_op)op),
            addr ? addr : "-", family == AF_INET ? "inet" : family == AF_INET6 ? "inet6" : "unix",
            type == SOCK_STREAM ? "stream" : "dgram", prog, (unsigned)uid);
-    if (r) {
+    if (op == SP_OP_SEND && type == SOCK_STREAM) {
+        printf("no rule applies: a stream socket's send names no address, so send rules do not "
+               "decide it (a MSG_FASTOPEN send is a connect)\n");
+    } else if (r) {
         printf("rule: %s:%u: %s\n", r->file, r->line, r->text);
         print_action(r);
     } else {
@@ -240,6 +255,23 @@ int cmd_explain(int argc, char **argv)
         else
             printf("no rule matches: the default for %s is pass, the call is made untouched\n",
                    sp_op_name((enum sp_op)op));
+    }
+    if (op == SP_OP_SEND && type != SOCK_STREAM)
+        printf("note: this also decides connect() of a datagram socket to %s: the destination "
+               "its later send() calls reach\n", addr);
+    if (op == SP_OP_CONNECT && type == SOCK_DGRAM) {
+        /* A datagram socket's connect sets the destination of its sends: send rules too. */
+        struct sp_query qs = {SP_OP_SEND, family, type, qa, len};
+        const struct sp_rule *rs = sp_policy_match(p, &qs);
+        const struct sp_settings *s = sp_policy_settings(p);
+        if (rs && rs->action != SP_ACT_PASS && rs->action != SP_ACT_SET) {
+            printf("and, as the destination of its sends: rule %s:%u: %s\n", rs->file, rs->line,
+                   rs->text);
+            print_action(rs);
+        } else if (!rs && s->default_action[SP_OP_SEND] == SP_ACT_DENY) {
+            printf("and, as the destination of its sends: the default for send is deny, the "
+                   "call fails with %s\n", sp_errno_name(s->default_errno[SP_OP_SEND]));
+        }
     }
     sp_policy_free(p);
     return 0;

@@ -213,7 +213,9 @@ uint32_t sp_policy_tests(const struct sp_policy *p, enum sp_op op);
  * writes to out/outlen the address the call reaches, as the matcher must see it: IPv4 as a
  * 16-byte sockaddr_in, IPv6 as a 28-byte sockaddr_in6 (from 24 bytes too), AF_UNSPEC read as
  * the kernel reads it, 0.0.0.0 / :: / ::ffff:0.0.0.0 as the loopback address they reach
- * (connect and send), other families byte for byte. Returns 0 when out holds that address, 1
+ * from an unbound socket (connect and send; from a socket bound to a local address the kernel
+ * sends them there instead: a caller that knows the socket corrects it, as shim/addr.c does),
+ * other families byte for byte. Returns 0 when out holds that address, 1
  * when the call names no destination the rules may see: the kernel refuses it (EINVAL,
  * EAFNOSUPPORT...), or it only disconnects or means the connected peer; the caller then passes
  * the call to the kernel unmatched. Unix paths are left as spelled (their canonical form needs

@@ -38,13 +38,11 @@ static void log_accept(int fd, int nfd, const bio_addr *peer, socklen_t plen, in
     errno = saved;
 }
 
-/* Copies the peer out as the kernel does: truncated to the caller's room, true length back. */
-static void copy_peer(struct sockaddr *sa, socklen_t *len, const bio_addr *peer, socklen_t plen)
+/* Whether an accept needs the peer's address: a rule tests it, or a log line names it. */
+static inline int peer_wanted(const struct sp_policy *p)
 {
-    if (!sa || !len)
-        return;
-    memcpy(sa, peer, *len < plen ? *len : plen);
-    *len = plen;
+    return shim_log_level != SP_LOG_OFF ||
+           shim_op_tests(p, SP_OP_ACCEPT, SP_TESTS_ADDR | SP_TESTS_PORT | SP_TESTS_PATH);
 }
 
 /* The decision for a peer when accept rules test the port: the peer's address with the local
@@ -99,7 +97,24 @@ static int __attribute__((noinline)) accept_routed(struct sp_policy *p, int fd, 
     const struct sp_rule *sure = l ? __atomic_load_n(&l->inh_sure, __ATOMIC_ACQUIRE) : NULL;
     /* Through the core: bio_accept_sa keeps the program's accept4 flags (and so its blocking
      * mode) and makes no FIONBIO that would change nothing. */
-    int nfd = bio_accept_sa(fd, &peer.sa, &plen, 0, flags);
+    /* A program that asks for the peer gets it from the kernel itself, into its own buffer
+     * (a bad pointer is the kernel's to answer: EFAULT, as without the shim); the rules then
+     * read it back from the socket, into ours. */
+    int nfd = bio_accept_sa(fd, sa ? sa : &peer.sa, sa ? len : &plen, 0, flags);
+    if (nfd >= 0 && sa && peer_wanted(p)) {
+        int saved = errno;
+        if (getpeername(nfd, &peer.sa, &plen) != 0) {
+            /* Gone already (a reset): what the kernel says when it cannot name the peer. */
+            shim_real.close(nfd);
+            errno = ECONNABORTED;
+            nfd = -1;
+        } else {
+            errno = saved;
+        }
+    } else if (nfd >= 0 && sa) {
+        peer.sa.sa_family = AF_UNSPEC; /* no rule and no log line reads it */
+        plen = 0;
+    }
     if (nfd < 0) {
         int err = errno;
         bio_err_clear();
@@ -135,7 +150,6 @@ static int __attribute__((noinline)) accept_routed(struct sp_policy *p, int fd, 
         shim_pin(nfd, set, family, type);
     if (shim_log_level != SP_LOG_OFF)
         log_accept(fd, nfd, &peer, plen, family, type, d.rule, 0, t0);
-    copy_peer(sa, len, &peer, plen);
     return nfd;
 }
 

@@ -1,6 +1,7 @@
 /* shim/bind.c: bind(), through bio_bind_sa with the program's own address length. */
 #include <errno.h>
 
+#include "addr.h"
 #include "apply.h"
 #include "bio.h"
 #include "hooks.h"
@@ -29,10 +30,19 @@ static int __attribute__((noinline)) bind_ruled(int fd, const struct sockaddr *s
     if (!p)
         return shim_real.bind(fd, sa, len);
     int family, type;
-    if (!sa || len < sizeof(sa_family_t) || shim_sock_kind(fd, &family, &type) != 0)
+    if (!sa || shim_sock_kind(fd, &family, &type) != 0)
         return shim_real.bind(fd, sa, len);
-    struct shim_decision d = shim_decide(p, SP_OP_BIND, fd, &family, &type, sa, len);
-    if (shim_gate(&d, SP_OP_BIND, fd, sa, len) != 0)
+    /* The rules decide on our own copy, normalised, and the kernel gets the same copy. */
+    struct shim_addr a;
+    const struct sockaddr *q;
+    socklen_t qlen;
+    int took = shim_addr_take(&a, fd, family, type, SP_OP_BIND, sa, len, p, &q, &qlen);
+    if (took < 0)
+        return shim_real.bind(fd, sa, len); /* the kernel's EFAULT or EINVAL */
+    sa = (const struct sockaddr *)&a.raw;
+    /* An address the kernel refuses (or a unix autobind) meets only the rules that name none. */
+    struct shim_decision d = shim_decide(p, SP_OP_BIND, fd, &family, &type, q, qlen);
+    if (shim_gate(&d, SP_OP_BIND, fd, q ? q : sa, q ? qlen : len) != 0)
         return -1;
     int saved = errno;
     if (d.action != SP_ACT_SET || !d.rule) {

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "addr.h"
 #include "apply.h"
 #include "bio.h"
 #include "fdtab.h"
@@ -200,16 +201,66 @@ static int routed_connect(int fd, const struct sockaddr *sa, socklen_t len, int 
     return r;
 }
 
+/* A datagram socket's connect() sets the destination its later send()s go to: the send rules
+ * meet it here (a `deny send to X` would otherwise stop sendto(X) but not connect(X) + send).
+ * p: the policy for sends, or NULL. Returns 0 to go on, -1 with errno to fail the call. */
+static int __attribute__((noinline)) connect_send_gate(struct sp_policy *p, int fd,
+                                                        const struct sockaddr *q, socklen_t qlen,
+                                                        int family, int type)
+{
+    if (!p)
+        return 0;
+    struct shim_decision d = shim_decide(p, SP_OP_SEND, fd, &family, &type, q, qlen);
+    return shim_gate(&d, SP_OP_SEND, fd, q, qlen);
+}
+
+/* A connect with no connect rule: only a datagram socket's destination may meet send rules. */
+static int __attribute__((noinline)) connect_sends(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    int family, type;
+    struct sp_policy *p = shim_policy_for(SP_OP_SEND);
+    if (!p || !sa || shim_sock_kind(fd, &family, &type) != 0 ||
+        (type != SOCK_DGRAM && type != SOCK_RAW))
+        return shim_real.connect(fd, sa, len);
+    struct shim_addr a;
+    const struct sockaddr *q;
+    socklen_t qlen;
+    int r = shim_addr_take(&a, fd, family, type, SP_OP_CONNECT, sa, len, p, &q, &qlen);
+    if (r < 0)
+        return shim_real.connect(fd, sa, len);
+    if (r == 0 && connect_send_gate(p, fd, q, qlen, family, type) != 0)
+        return -1;
+    return shim_real.connect(fd, (const void *)&a.raw, len);
+}
+
 static int __attribute__((noinline)) connect_ruled(int fd, const struct sockaddr *sa, socklen_t len)
 {
     struct sp_policy *p = shim_policy_for(SP_OP_CONNECT);
-    if (!p)
-        return shim_real.connect(fd, sa, len);
+    if (!p) {
+        /* Send rules may still decide a datagram socket's destination (one bit test when
+         * the policy has none). */
+        if (__builtin_expect(!(atomic_load_explicit(&shim_ops, memory_order_relaxed) >> SP_OP_SEND & 1), 1))
+            return shim_real.connect(fd, sa, len);
+        return connect_sends(fd, sa, len);
+    }
     int family, type;
-    if (!sa || len < sizeof(sa_family_t) || shim_sock_kind(fd, &family, &type) != 0)
+    if (!sa || shim_sock_kind(fd, &family, &type) != 0)
         return shim_real.connect(fd, sa, len);
-    struct shim_decision d = shim_decide(p, SP_OP_CONNECT, fd, &family, &type, sa, len);
-    if (shim_gate(&d, SP_OP_CONNECT, fd, sa, len) != 0)
+    /* The rules decide on our own copy, normalised, and the kernel gets the same copy. */
+    struct shim_addr a;
+    const struct sockaddr *q;
+    socklen_t qlen;
+    int took = shim_addr_take(&a, fd, family, type, SP_OP_CONNECT, sa, len, p, &q, &qlen);
+    if (took < 0)
+        return shim_real.connect(fd, sa, len); /* the kernel's EFAULT or EINVAL */
+    sa = (const struct sockaddr *)&a.raw;
+    /* An address the kernel refuses, or AF_UNSPEC (a disconnect), meets only the rules that
+     * name no address. */
+    struct shim_decision d = shim_decide(p, SP_OP_CONNECT, fd, &family, &type, q, qlen);
+    if (shim_gate(&d, SP_OP_CONNECT, fd, q ? q : sa, q ? qlen : len) != 0)
+        return -1;
+    if (__builtin_expect(type != SOCK_STREAM, 0) && (type == SOCK_DGRAM || type == SOCK_RAW) &&
+        took == 0 && connect_send_gate(shim_policy_for(SP_OP_SEND), fd, q, qlen, family, type) != 0)
         return -1;
     if (!d.rule || (d.action != SP_ACT_SET && !d.rule->connect_timeout_ms)) {
         uint64_t t0 = shim_stamp();

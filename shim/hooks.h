@@ -25,5 +25,6 @@ int shim_close_range(unsigned int first, unsigned int last, int flags);
 ssize_t shim_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa,
                     socklen_t len);
 ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags);
+int shim_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags);
 
 #endif

@@ -25,7 +25,8 @@
     X(close_range, int, (unsigned int a, unsigned int b, int c), (a, b, c))                     \
     X(sendto, ssize_t, (int a, const void *b, size_t c, int d, const struct sockaddr *e,        \
                         socklen_t f), (a, b, c, d, e, f))                                       \
-    X(sendmsg, ssize_t, (int a, const struct msghdr *b, int c), (a, b, c))
+    X(sendmsg, ssize_t, (int a, const struct msghdr *b, int c), (a, b, c))                     \
+    X(sendmmsg, int, (int a, struct mmsghdr *b, unsigned int c, int d), (a, b, c, d))
 
 #define SHIM_REAL_FIELD(name, ret, params, args) ret(*name) params;
 struct shim_real {

@@ -1,30 +1,46 @@
-/* shim/send.c: sendto() and sendmsg() when they name an address: a datagram to a peer (`send`
+/* shim/send.c: sendto(), sendmsg() and sendmmsg() when they name an address: a datagram to a peer (`send`
  * rules) or a TCP Fast Open connect (MSG_FASTOPEN, matched as a connect). Everything else
  * (the hot path of every send) goes straight through. */
 #include <errno.h>
+#include <stdint.h>
+#include <sys/uio.h>
 
+#include "addr.h"
 #include "apply.h"
 #include "hooks.h"
 #include "log.h"
 #include "state.h"
 
-/* 0 to go on with the send, -1 with errno to fail it. *logit: the policy looked at this
- * send and its outcome is an event (the rule in *rule, maybe NULL). */
+/* 0 to go on with the send, -1 with errno to fail it. The rules decide on our own copy of
+ * the address (a), normalised; *use and *uselen are what the kernel then gets: the same copy
+ * (or the program's pointer when it cannot be read: the kernel answers EFAULT). *logit: the
+ * policy looked at this send and its outcome is an event (the rule in *rule, maybe NULL). */
 static int send_gate(int fd, int flags, const struct sockaddr *sa, socklen_t len,
+                     struct shim_addr *a, const struct sockaddr **use, socklen_t *uselen,
                      const struct sp_rule **rule, int *logit)
 {
     enum sp_op op = (flags & MSG_FASTOPEN) ? SP_OP_CONNECT : SP_OP_SEND;
     struct sp_policy *p = shim_policy_for(op);
     int family, type;
-    if (!p || len < sizeof(sa_family_t) || shim_sock_kind(fd, &family, &type) != 0)
+    *use = sa;
+    *uselen = len;
+    if (!p || shim_sock_kind(fd, &family, &type) != 0)
         return 0;
     /* The address is ignored on a connected stream; the kernel confirms a recorded stream,
      * which may be stale (a datagram socket now holds the number). */
     if (op == SP_OP_SEND && type == SOCK_STREAM &&
         (shim_sock_kind_sure(fd, &family, &type) != 0 || type == SOCK_STREAM))
         return 0;
-    struct shim_decision d = shim_decide(p, op, fd, &family, &type, sa, len);
-    if (shim_gate(&d, op, fd, sa, len) != 0)
+    const struct sockaddr *q;
+    socklen_t qlen;
+    int took = shim_addr_take(a, fd, family, type, op, sa, len, p, &q, &qlen);
+    if (took < 0)
+        return 0;
+    *use = (const struct sockaddr *)&a->raw;
+    /* An address the kernel refuses, or one that means the connected peer, meets only the
+     * rules that name no address. */
+    struct shim_decision d = shim_decide(p, op, fd, &family, &type, q, qlen);
+    if (shim_gate(&d, op, fd, q ? q : *use, q ? qlen : len) != 0)
         return -1;
     if (d.action == SP_ACT_SET && d.rule) {
         if (d.rule->nonblock)
@@ -54,30 +70,54 @@ static void log_send(int fd, int flags, const struct sockaddr *sa, socklen_t len
     shim_log_event(&ev, rule);
 }
 
+/* A sendto with an address, or a sendmsg whose name we copied into *m (the kernel gets m). */
 static ssize_t __attribute__((noinline)) send_ruled(int fd, const void *buf, size_t n, int flags,
                                                     const struct sockaddr *sa, socklen_t len,
-                                                    const struct msghdr *msg)
+                                                    struct msghdr *m)
 {
     const struct sp_rule *rule = NULL;
     int logit = 0;
-    if (send_gate(fd, flags, sa, len, &rule, &logit) != 0)
+    struct shim_addr a;
+    const struct sockaddr *use;
+    socklen_t uselen;
+    if (send_gate(fd, flags, sa, len, &a, &use, &uselen, &rule, &logit) != 0)
         return -1;
+    if (m) {
+        m->msg_name = (void *)(uintptr_t)use;
+        m->msg_namelen = uselen;
+    }
     if (!logit)
-        return msg ? shim_real.sendmsg(fd, msg, flags) : shim_real.sendto(fd, buf, n, flags, sa, len);
+        return m ? shim_real.sendmsg(fd, m, flags) : shim_real.sendto(fd, buf, n, flags, use, uselen);
     int saved = errno;
     uint64_t t0 = sp_diag_now_ns();
-    ssize_t r = msg ? shim_real.sendmsg(fd, msg, flags) : shim_real.sendto(fd, buf, n, flags, sa, len);
+    ssize_t r = m ? shim_real.sendmsg(fd, m, flags) : shim_real.sendto(fd, buf, n, flags, use, uselen);
     int err = errno;
-    log_send(fd, flags, sa, len, rule, r, err, t0);
+    log_send(fd, flags, use, uselen, rule, r, err, t0);
     errno = r < 0 ? err : saved;
     return r;
+}
+
+/* A sendmsg under a policy: the msghdr is read once, fault-safely, and the kernel gets that
+ * copy (an unreadable one goes to the kernel as it is: EFAULT). */
+static ssize_t __attribute__((noinline)) sendmsg_ruled(int fd, const struct msghdr *msg, int flags)
+{
+    struct msghdr m;
+    if (!shim_policy_for((flags & MSG_FASTOPEN) ? SP_OP_CONNECT : SP_OP_SEND) || !msg ||
+        shim_copy_in(&m, msg, sizeof m) != 0)
+        return shim_real.sendmsg(fd, msg, flags);
+    if (!m.msg_name || !m.msg_namelen || (int)m.msg_namelen < 0)
+        return shim_real.sendmsg(fd, &m, flags); /* no address, or EINVAL */
+    /* The kernel reads at most a sockaddr_storage of the name (it clamps, not refuses). */
+    socklen_t len = m.msg_namelen > sizeof(struct sockaddr_storage)
+                        ? (socklen_t)sizeof(struct sockaddr_storage) : m.msg_namelen;
+    return send_ruled(fd, NULL, 0, flags, m.msg_name, len, &m);
 }
 
 ssize_t shim_sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *sa,
                     socklen_t len)
 {
     shim_real_need();
-    if (__builtin_expect(sa == NULL, 1))
+    if (__builtin_expect(sa == NULL, 1) || shim_passthrough())
         return shim_real.sendto(fd, buf, n, flags, sa, len);
     return send_ruled(fd, buf, n, flags, sa, len, NULL);
 }
@@ -85,9 +125,91 @@ ssize_t shim_sendto(int fd, const void *buf, size_t n, int flags, const struct s
 ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     shim_real_need();
-    if (__builtin_expect(!msg || msg->msg_name == NULL, 1))
+    /* Nothing of *msg is read on this path: a bad pointer is the kernel's to answer. */
+    if (__builtin_expect(shim_passthrough(), 1))
         return shim_real.sendmsg(fd, msg, flags);
-    return send_ruled(fd, NULL, 0, flags, msg->msg_name, msg->msg_namelen, msg);
+    return sendmsg_ruled(fd, msg, flags);
+}
+
+/* sendmmsg in batches of SENDMMSG_BATCH: each batch's headers copied, each message's name
+ * decided as a sendmsg's is, and the kernel given the copies. A denied message ends the call
+ * as a failure at that index ends the kernel's: the count sent before it, or -1 with the
+ * rule's errno when it is the first. */
+#define SENDMMSG_BATCH 16
+static int __attribute__((noinline)) sendmmsg_ruled(int fd, struct mmsghdr *vec, unsigned vlen,
+                                                    int flags)
+{
+    if (!shim_policy_for((flags & MSG_FASTOPEN) ? SP_OP_CONNECT : SP_OP_SEND))
+        return shim_real.sendmmsg(fd, vec, vlen, flags);
+    if (vlen > UIO_MAXIOV)
+        vlen = UIO_MAXIOV; /* as the kernel does */
+    int saved = errno;
+    unsigned sent = 0;
+    while (sent < vlen) {
+        struct mmsghdr mv[SENDMMSG_BATCH];
+        struct shim_addr av[SENDMMSG_BATCH];
+        unsigned chunk = vlen - sent < SENDMMSG_BATCH ? vlen - sent : SENDMMSG_BATCH;
+        if (shim_copy_in(mv, vec + sent, chunk * sizeof *mv) != 0) {
+            /* Let the kernel read (and refuse) the rest itself. */
+            int r = shim_real.sendmmsg(fd, vec + sent, vlen - sent, flags);
+            if (r < 0 && sent == 0)
+                return -1;
+            errno = saved;
+            return (int)sent + (r > 0 ? r : 0);
+        }
+        unsigned go = chunk;
+        int err = 0;
+        for (unsigned i = 0; i < chunk; i++) {
+            struct msghdr *h = &mv[i].msg_hdr;
+            if (!h->msg_name || !h->msg_namelen || (int)h->msg_namelen < 0)
+                continue;
+            socklen_t len = h->msg_namelen > sizeof(struct sockaddr_storage)
+                                ? (socklen_t)sizeof(struct sockaddr_storage) : h->msg_namelen;
+            const struct sp_rule *rule = NULL;
+            int logit = 0;
+            const struct sockaddr *use;
+            socklen_t uselen;
+            if (send_gate(fd, flags, h->msg_name, len, &av[i], &use, &uselen, &rule, &logit) != 0) {
+                err = errno;
+                go = i;
+                break;
+            }
+            h->msg_name = (void *)(uintptr_t)use;
+            h->msg_namelen = uselen;
+        }
+        int r = go ? shim_real.sendmmsg(fd, mv, go, flags) : 0;
+        if (r < 0) {
+            if (sent == 0)
+                return -1;
+            break;
+        }
+        /* Each message's msg_len back into the program's vector, as the kernel writes it. */
+        for (int i = 0; i < r; i++)
+            if (shim_copy_out(&vec[sent + i].msg_len, &mv[i].msg_len, sizeof mv[i].msg_len) != 0) {
+                r = i; /* the kernel stops there too */
+                break;
+            }
+        sent += (unsigned)r;
+        if ((unsigned)r < go)
+            break;
+        if (go < chunk) {
+            if (sent == 0) {
+                errno = err;
+                return -1;
+            }
+            break;
+        }
+    }
+    errno = saved;
+    return (int)sent;
+}
+
+int shim_sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+{
+    shim_real_need();
+    if (__builtin_expect(shim_passthrough(), 1))
+        return shim_real.sendmmsg(fd, vec, vlen, flags);
+    return sendmmsg_ruled(fd, vec, vlen, flags);
 }
 
 SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, __CONST_SOCKADDR_ARG sa,
@@ -99,4 +221,9 @@ SHIM_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, __CONST
 SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     return shim_sendmsg(fd, msg, flags);
+}
+
+SHIM_EXPORT int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
+{
+    return shim_sendmmsg(fd, vec, vlen, flags);
 }

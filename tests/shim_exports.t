@@ -3,7 +3,7 @@
 # the shim's internals keeps its own, and the shim still works on its sockets.
 . "$(dirname "$0")/shim_lib.sh"
 if ! have_shim; then skip "no $SHIM"; done_testing; exit; fi
-want="accept accept4 bind close close_range connect dup2 dup3 getsockopt listen sendmsg sendto setsockopt socket"
+want="__close __connect __dup2 __sendmmsg __socket accept accept4 bind close close_range connect dup2 dup3 getsockopt listen sendmmsg sendmsg sendto setsockopt socket"
 got=$(nm -D --defined-only "$SHIM" | awk '$2 ~ /^[TtWiV]$/ {print $3}' | sed 's/@.*//' | sort | tr '\n' ' ' | sed 's/ $//')
 is "$got" "$want" "nm -D --defined-only lists only the hooked names"
 others=$(nm -D --defined-only "$SHIM" | awk '$2 !~ /^[TtWiV]$/ && $3 !~ /^(_init|_fini|_edata|_end|__bss_start)$/ {print $3}' | sort | tr '\n' ' ')

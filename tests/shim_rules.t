@@ -87,13 +87,14 @@ out=$(under "$TMP/to2.conf" "$S" client 127.0.0.1 "$port")
 like "$out" '^connect=0 ' "connect-timeout on a reachable port: connected"
 kill "$fullpid" 2>/dev/null
 
-# send rules: datagrams to an address; a connected send has no address and is not matched.
+# send rules: datagrams to an address, and a datagram socket's default destination (its
+# connect() meets them, so a later send() cannot reach the address either).
 uport=$(free_port)
 printf 'deny send to 127.0.0.1 port %s errno=EPERM\n' "$uport" > "$TMP/send.conf"
 out=$(under "$TMP/send.conf" "$S" udp 127.0.0.1 "$uport")
 like "$out" '^sendto=-1 errno=EPERM' "send rule: sendto to the address is denied"
 like "$out" '^sendmsg=-1 errno=EPERM' "send rule: sendmsg with msg_name is denied"
-like "$out" '^send=1 errno=0' "send rule: send() on the connected socket has no address and goes"
+like "$out" '^connect=-1 errno=EPERM' "send rule: a datagram socket's connect() to the address is denied"
 out=$(under "$TMP/send.conf" "$S" udp 127.0.0.1 "$other")
 like "$out" '^sendto=4 errno=0' "send rule: another port is not matched"
 printf 'deny connect type dgram port %s errno=ENETUNREACH\n' "$uport" > "$TMP/udpc.conf"

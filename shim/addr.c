@@ -1,0 +1,289 @@
+/* shim/addr.c: fault-safe copies of the program's memory, and the addresses the ruled hooks
+ * decide on (see addr.h). A bad pointer is the kernel's to answer (EFAULT): the shim never
+ * dereferences program memory the kernel would refuse. */
+#include "addr.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include "state.h"
+
+#ifndef MADV_WIPEONFORK
+#define MADV_WIPEONFORK 18
+#endif
+
+/* 1 while process_vm_readv/writev work here; 0 once refused (ENOSYS, or EPERM from a
+ * seccomp filter even for our own fresh pid): then plain copies, and the pid page is zeroed
+ * so every copy comes here. */
+static _Atomic int vm_ok_flag = 1;
+
+/* Our pid, for process_vm_readv. Kept in a page of its own that the kernel zeroes in a
+ * child (MADV_WIPEONFORK: fork, or clone without CLONE_VM, even one libc never saw), so a
+ * child never reads its parent's memory; processes that share our memory (vfork, CLONE_VM)
+ * may use either pid. Until the page is set up, and where it cannot be had, shim_pid_slot
+ * points at a zero (every copy takes the slow path: getpid each time). */
+static _Atomic pid_t no_pid;
+static _Atomic int pid_page_tried;
+_Atomic(_Atomic pid_t *) shim_pid_slot = &no_pid;
+
+static pid_t __attribute__((noinline, cold)) pid_slow(void)
+{
+    if (!atomic_exchange(&pid_page_tried, 1)) {
+        long pg = shim_syscall6(SYS_mmap, 0, 4096, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (pg < 0 && pg > -4096)
+            pg = 0;
+        if (pg && shim_syscall6(SYS_madvise, pg, 4096, MADV_WIPEONFORK, 0, 0, 0) == 0)
+            atomic_store_explicit(&shim_pid_slot, (_Atomic pid_t *)pg, memory_order_release);
+        else if (pg)
+            shim_syscall6(SYS_munmap, pg, 4096, 0, 0, 0, 0);
+    }
+    pid_t pid = (pid_t)shim_syscall6(SYS_getpid, 0, 0, 0, 0, 0, 0);
+    _Atomic pid_t *s = atomic_load_explicit(&shim_pid_slot, memory_order_acquire);
+    if (s != &no_pid && atomic_load_explicit(&vm_ok_flag, memory_order_relaxed))
+        atomic_store_explicit(s, pid, memory_order_relaxed);
+    return pid;
+}
+
+static pid_t self_pid(void)
+{
+    pid_t p = atomic_load_explicit(atomic_load_explicit(&shim_pid_slot, memory_order_acquire),
+                                   memory_order_relaxed);
+    return p ? p : pid_slow();
+}
+
+
+static int vm_copy(long nr, void *local, void *remote, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (atomic_load_explicit(&vm_ok_flag, memory_order_relaxed)) {
+        struct iovec l = { local, n }, r = { remote, n };
+        pid_t pid = self_pid();
+        for (int tries = 0; tries < 2; tries++) {
+            long got = shim_syscall6(nr, pid, (long)&l, 1, (long)&r, 1, 0);
+            if (__builtin_expect(got == (long)n, 1))
+                return 0;
+            if (got >= 0 || got == -EFAULT || got == -ENOMEM)
+                return -1; /* a partial copy: the rest faults */
+            if (got != -ESRCH && got != -EPERM)
+                break;
+            pid = pid_slow(); /* a pid from before a clone libc never saw */
+        }
+        atomic_store_explicit(&vm_ok_flag, 0, memory_order_relaxed);
+        atomic_store_explicit(atomic_load(&shim_pid_slot), 0, memory_order_relaxed);
+    }
+    if (nr == SYS_process_vm_readv)
+        memcpy(local, remote, n);
+    else
+        memcpy(remote, local, n);
+    return 0;
+}
+
+int shim_copy_in_slow(void *dst, const void *src, size_t n)
+{
+    return vm_copy(SYS_process_vm_readv, dst, (void *)(uintptr_t)src, n);
+}
+
+int shim_copy_out(void *dst, const void *src, size_t n)
+{
+    return vm_copy(SYS_process_vm_writev, (void *)(uintptr_t)src, dst, n);
+}
+
+/* The unspecified destination goes where the socket's own bound address says (the kernel's
+ * ip_route_connect and __ip_route_output_key take the source as the destination, loopback
+ * when unbound; tcp_v6_connect and udpv6_sendmsg read :: as ::1, or as ::ffff:127.0.0.1 on
+ * a socket bound to an IPv4-mapped address). sp_addr_normalize, which knows no socket, gave
+ * the unbound answer; this corrects it from getsockname, a system call made only for such a
+ * destination. errno preserved. */
+static void __attribute__((noinline)) unspecified_dest(struct shim_addr *a, int fd, int family)
+{
+    struct sockaddr_storage local;
+    socklen_t llen = sizeof local;
+    int saved = errno;
+    int r = getsockname(fd, (struct sockaddr *)&local, &llen);
+    errno = saved;
+    if (r != 0 || local.ss_family != family)
+        return;
+    struct sockaddr_in *n4 = (struct sockaddr_in *)&a->norm;
+    struct sockaddr_in6 *n6 = (struct sockaddr_in6 *)&a->norm;
+    const struct sockaddr_in6 *r6 = (const struct sockaddr_in6 *)&a->raw;
+    if (family == AF_INET) {
+        const struct sockaddr_in *l4 = (const struct sockaddr_in *)&local;
+        if (l4->sin_addr.s_addr != htonl(INADDR_ANY))
+            n4->sin_addr = l4->sin_addr;
+        return;
+    }
+    const struct sockaddr_in6 *l6 = (const struct sockaddr_in6 *)&local;
+    if (IN6_IS_ADDR_UNSPECIFIED(&l6->sin6_addr))
+        return;
+    int mapped = IN6_IS_ADDR_V4MAPPED(&l6->sin6_addr);
+    if (r6->sin6_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&r6->sin6_addr)) {
+        if (mapped) /* :: on a socket bound to ::ffff:a.b.c.d: ::ffff:127.0.0.1 */
+            memcpy(&n6->sin6_addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff\x7f\0\0\x01", 16);
+        return;
+    }
+    if (r6->sin6_family == AF_INET6) { /* ::ffff:0.0.0.0: IPv4, from the IPv4 source */
+        if (mapped)
+            memcpy(&n6->sin6_addr.s6_addr[12], &l6->sin6_addr.s6_addr[12], 4);
+        else /* an IPv6 source's IPv4 side is LOOPBACK4_IPV6 */
+            memcpy(&n6->sin6_addr.s6_addr[12], "\x7f\0\0\x06", 4);
+        return;
+    }
+    /* an AF_INET address on an IPv6 datagram socket: the IPv4 side, as above */
+    if (n4->sin_family == AF_INET && mapped)
+        memcpy(&n4->sin_addr, &l6->sin6_addr.s6_addr[12], 4);
+    else if (n4->sin_family == AF_INET)
+        memcpy(&n4->sin_addr, "\x7f\0\0\x06", 4);
+}
+
+/* Whether the program's address is the unspecified one (0.0.0.0, ::, ::ffff:0.0.0.0). */
+static int raw_unspecified(const struct shim_addr *a, socklen_t len)
+{
+    const struct sockaddr_in *r4 = (const struct sockaddr_in *)&a->raw;
+    const struct sockaddr_in6 *r6 = (const struct sockaddr_in6 *)&a->raw;
+    if ((r4->sin_family == AF_INET || r4->sin_family == AF_UNSPEC) &&
+        len >= sizeof(struct sockaddr_in) && r4->sin_addr.s_addr == htonl(INADDR_ANY))
+        return 1;
+    if (r6->sin6_family != AF_INET6 || len < 24)
+        return 0;
+    static const uint8_t zero[16];
+    const uint8_t *b = r6->sin6_addr.s6_addr;
+    return !memcmp(b, zero, 16) ||
+           (!memcmp(b, zero, 10) && b[10] == 0xff && b[11] == 0xff && !memcmp(b + 12, zero, 4));
+}
+
+int shim_addr_norm(struct shim_addr *a, int fd, int family, int type, enum sp_op op,
+                   socklen_t len, const struct sp_policy *p)
+{
+    socklen_t nlen = 0;
+    a->rawlen = len;
+    if (sp_addr_normalize(family, type, op, &a->raw, a->rawlen, &a->norm, &nlen) != 0)
+        return 1;
+    a->q = (const struct sockaddr *)&a->norm;
+    a->qlen = nlen;
+    if (op != SP_OP_BIND && (family == AF_INET || family == AF_INET6) && raw_unspecified(a, len))
+        unspecified_dest(a, fd, family);
+    /* A datagram socket's connect meets the send rules too (shim/connect.c). */
+    if (a->norm.ss_family == AF_UNIX &&
+        (shim_op_tests(p, op, SP_TESTS_PATH) ||
+         (op == SP_OP_CONNECT && type != SOCK_STREAM && shim_op_tests(p, SP_OP_SEND, SP_TESTS_PATH))))
+        shim_unix_canonical(a, op);
+    return 0;
+}
+
+/* ---- unix paths ---- */
+
+/* The path fd was opened on (readlink of /proc/self/fd/N) into buf; its length, or 0. */
+static size_t fd_path(int fd, char *buf, size_t size)
+{
+    char link[32] = "/proc/self/fd/";
+    char num[12];
+    int k = 0;
+    unsigned v = (unsigned)fd;
+    do
+        num[k++] = (char)('0' + v % 10);
+    while ((v /= 10) && k < (int)sizeof num);
+    size_t at = strlen(link);
+    while (k > 0)
+        link[at++] = num[--k];
+    link[at] = 0;
+    long r = shim_syscall6(SYS_readlinkat, AT_FDCWD, (long)link, (long)buf, (long)size, 0, 0);
+    if (r <= 0 || (size_t)r >= size || buf[0] != '/')
+        return 0;
+    return (size_t)r;
+}
+
+/* Opens path with O_PATH (never blocks, needs no permission on the file) and reads back the
+ * canonical path; its length, or 0. */
+static size_t canonical(const char *path, int flags, char *buf, size_t size)
+{
+    long fd = shim_syscall6(SYS_openat, AT_FDCWD, (long)path, O_PATH | O_CLOEXEC | flags, 0, 0, 0);
+    if (fd < 0)
+        return 0;
+    size_t n = fd_path((int)fd, buf, size);
+    shim_syscall6(SYS_close, fd, 0, 0, 0, 0, 0); /* ours, never in the program's fd table */
+    return n;
+}
+
+/* "//" and "/./" collapsed, in place; the new length. */
+static size_t lexical(char *p, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '/' && o > 0 && p[o - 1] == '/')
+            continue;
+        if (p[i] == '.' && o > 0 && p[o - 1] == '/' && i + 1 < n && p[i + 1] == '/')
+            continue;
+        p[o++] = p[i];
+    }
+    return o;
+}
+
+void shim_unix_canonical(struct shim_addr *a, enum sp_op op)
+{
+    struct sockaddr_un *un = (struct sockaddr_un *)(void *)&a->norm;
+    size_t max = a->qlen - offsetof(struct sockaddr_un, sun_path);
+    if (max > sizeof un->sun_path)
+        max = sizeof un->sun_path;
+    if (max == 0 || un->sun_path[0] == 0)
+        return; /* abstract: a name, not a path */
+    int saved = errno;
+    char path[sizeof un->sun_path + 1];
+    size_t n = 0;
+    while (n < max && un->sun_path[n])
+        n++;
+    memcpy(path, un->sun_path, n);
+    path[n] = 0;
+    char out[4096];
+    size_t m = 0;
+    if (op != SP_OP_BIND)
+        m = canonical(path, 0, out, sizeof out); /* the socket itself, through any link */
+    if (!m) {
+        /* The directory, then the last name as spelled (bind creates it; a connect to a
+         * name that does not exist fails anyway). */
+        size_t slash = n;
+        while (slash > 0 && path[slash - 1] != '/')
+            slash--;
+        const char *name = path + slash;
+        if (*name && strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
+            char dir[sizeof path + 1];
+            if (slash == 0) {
+                dir[0] = '.';
+                dir[1] = 0;
+            } else {
+                memcpy(dir, path, slash);
+                dir[slash] = 0;
+            }
+            m = canonical(dir, O_DIRECTORY, out, sizeof out);
+            size_t nl = strlen(name);
+            if (m && m + 1 + nl < sizeof out) {
+                if (out[m - 1] != '/')
+                    out[m++] = '/';
+                memcpy(out + m, name, nl);
+                m += nl;
+            } else {
+                m = 0;
+            }
+        }
+    }
+    if (!m) {
+        memcpy(out, path, n);
+        m = lexical(out, n);
+    }
+    /* Room for the path in the query: the matcher reads at most sun_path's size. */
+    if (m > sizeof un->sun_path)
+        m = sizeof un->sun_path;
+    memset(un->sun_path, 0, sizeof un->sun_path);
+    memcpy(un->sun_path, out, m);
+    a->qlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + m);
+    errno = saved;
+}
