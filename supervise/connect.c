@@ -24,17 +24,6 @@ static uint64_t now_ns(void)
     return sp_diag_now_ns();
 }
 
-static uint32_t random_ppm(void)
-{
-    static _Thread_local uint64_t s;
-    if (!s)
-        s = (now_ns() ^ ((uint64_t)(uintptr_t)&s << 7) ^ (uint64_t)syscall(SYS_gettid)) | 1;
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    return (uint32_t)(s % 1000000u);
-}
-
 /* What forcing the rule's options did, for the event. */
 struct forced {
     uint32_t asked;
@@ -171,7 +160,7 @@ void sup_connect(struct sup_call *c)
         sup_call_free(c);
         return;
     case SP_ACT_FAIL:
-        if (c->d.rule && random_ppm() < c->d.rule->fail_rate_ppm) {
+        if (c->d.rule && sup_random_ppm() < c->d.rule->fail_rate_ppm) {
             sup_log_decision(c, SP_OP_CONNECT);
             sup_answer(c, 0, c->d.err ? c->d.err : EIO);
             sup_call_free(c);

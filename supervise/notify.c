@@ -144,6 +144,22 @@ int sup_take_fd(struct sup_call *c, int fd)
     return 0;
 }
 
+uint32_t sup_random_ppm(void)
+{
+    static _Thread_local uint64_t s;
+    if (!s)
+        s = (mono_ns() ^ ((uint64_t)(uintptr_t)&s << 7) ^ (uint64_t)syscall(SYS_gettid)) | 1;
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return (uint32_t)(s % 1000000u);
+}
+
+int sup_policy_wants(const struct sp_policy *p, enum sp_op op)
+{
+    return sp_policy_has_op(p, op) || sp_policy_settings(p)->default_action[op] == SP_ACT_DENY;
+}
+
 void sup_call_free(struct sup_call *c)
 {
     int saved = errno;
@@ -272,6 +288,12 @@ static void serve_one(void *buf)
     switch (c->n.data.nr) {
     case SYS_connect:
         sup_connect(c);
+        return;
+#ifdef SYS_accept
+    case SYS_accept:
+#endif
+    case SYS_accept4:
+        sup_accept(c);
         return;
     case SYS_getsockopt:
         sup_getsockopt(c);

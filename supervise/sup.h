@@ -71,6 +71,11 @@ int sup_write_mem(const struct sup_call *c, uint64_t addr, const void *buf, size
 int sup_take_fd(struct sup_call *c, int fd);
 /* Hands c to a worker thread (which runs c->work, then frees c). */
 void sup_defer(struct sup_call *c);
+/* A random number in [0, 1000000), for `fail` rates. */
+uint32_t sup_random_ppm(void);
+/* Whether the policy p has anything for op: a rule, or a default deny (as the shim's op bits:
+ * an op it has nothing for is neither decided nor logged). */
+int sup_policy_wants(const struct sp_policy *p, enum sp_op op);
 /* Frees c and its duplicate. errno preserved. */
 void sup_call_free(struct sup_call *c);
 /* The loop: serves notifications until the listener hangs up (no process is left), calling
@@ -97,6 +102,11 @@ int sup_addr_matchable(const struct sup_call *c);
 /* Serves a trapped connect(fd, addr, len). */
 void sup_connect(struct sup_call *c);
 
+/* ---- accept.c ---- */
+
+/* Serves a trapped accept or accept4. */
+void sup_accept(struct sup_call *c);
+
 /* ---- pending.c: non-blocking connects followed to their end ---- */
 
 /* The socket's identity (device and inode), or 0. */
@@ -121,6 +131,8 @@ void sup_getsockopt(struct sup_call *c);
 void sup_log_setup(const struct sp_settings *s, const char *dest, int trace);
 /* Whether an event with this outcome would be logged (the shim's shim_log_wants). */
 int sup_log_wants(int err);
+/* Whether the level is debug. */
+int sup_log_debug(void);
 /* Fills ev for c's call as sp_event_init does for the program itself: pid and name are the
  * program's (the thread group and comm of the calling thread). */
 void sup_event_init(struct sp_event *ev, enum sp_op op, const struct sup_call *c);

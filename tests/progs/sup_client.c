@@ -14,6 +14,11 @@
  *   sup_client toctou HOST GOODPORT BADPORT SECONDS
  *       one thread flips a shared sockaddr's port between GOODPORT and BADPORT while another
  *       connects with it in a loop: "ok=N refused=M other=K"
+ *   sup_client server PORTFILE COUNT [raw] [nonblock]
+ *       listens on 127.0.0.1 (a free port, written to PORTFILE), then COUNT accept4(...,
+ *       SOCK_CLOEXEC) calls (raw: through syscall(); nonblock: on a non-blocking listener,
+ *       waiting with poll), one line each: "accept=ok keepalive=K idle=I nodelay=N cloexec=C
+ *       peer=ADDR" or "accept=-1 errno=NAME"
  *   sup_client intr
  *       a blocking connect to a listener whose backlog is full, interrupted after 300 ms by
  *       SIGALRM (handler without SA_RESTART): "connect=-1 errno=NAME" */
@@ -215,6 +220,51 @@ static int cmd_toctou(char **argv)
     return 0;
 }
 
+static int cmd_server(int argc, char **argv)
+{
+    int raw = 0, nonblock = 0;
+    for (int i = 4; i < argc; i++) {
+        raw |= !strcmp(argv[i], "raw");
+        nonblock |= !strcmp(argv[i], "nonblock");
+    }
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof sin;
+    if (bind(l, (struct sockaddr *)&sin, sizeof sin) != 0 || listen(l, 64) != 0) {
+        printf("listen=-1 errno=%s\n", ename(errno));
+        return 1;
+    }
+    getsockname(l, (struct sockaddr *)&sin, &len);
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", argv[2]);
+    FILE *f = fopen(tmp, "w");
+    fprintf(f, "%d\n", ntohs(sin.sin_port));
+    fclose(f);
+    rename(tmp, argv[2]);
+    for (int i = 0, n = atoi(argv[3]); i < n; i++) {
+        struct sockaddr_in peer;
+        socklen_t plen = sizeof peer;
+        if (nonblock) {
+            struct pollfd p = { l, POLLIN, 0 };
+            poll(&p, 1, 10000);
+        }
+        int fd = raw ? (int)syscall(SYS_accept4, l, &peer, &plen, SOCK_CLOEXEC)
+                     : accept4(l, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
+        if (fd < 0) {
+            printf("accept=-1 errno=%s\n", ename(errno));
+            continue;
+        }
+        char a[64];
+        inet_ntop(AF_INET, &peer.sin_addr, a, sizeof a);
+        printf("accept=ok keepalive=%d idle=%d nodelay=%d cloexec=%d peer=%s plen=%u\n",
+               geti(fd, SOL_SOCKET, SO_KEEPALIVE), geti(fd, IPPROTO_TCP, TCP_KEEPIDLE),
+               geti(fd, IPPROTO_TCP, TCP_NODELAY), (fcntl(fd, F_GETFD) & FD_CLOEXEC) ? 1 : 0, a,
+               (unsigned)plen);
+        close(fd);
+    }
+    return 0;
+}
+
 static void on_alarm(int sig)
 {
     (void)sig;
@@ -264,6 +314,8 @@ int main(int argc, char **argv)
         return cmd_threads(argv);
     if (argc >= 6 && !strcmp(argv[1], "toctou"))
         return cmd_toctou(argv);
+    if (argc >= 4 && !strcmp(argv[1], "server"))
+        return cmd_server(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "intr"))
         return cmd_intr();
     fprintf(stderr, "usage: see tests/progs/sup_client.c\n");
