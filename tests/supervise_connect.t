@@ -143,4 +143,24 @@ after=$(sed -n '/ENOSYS/,$p' "$TMP/kill.out")
 is "$(printf '%s\n' "$after" | grep -vc 'errno=ENOSYS$')" 0 "every connect after the kill failed with ENOSYS"
 is "$(count k)" "$made" "the listener accepted only the connects made before the kill"
 
+# 9. A shell script that starts curl, python3 and a Go program: every process of the tree is
+# supervised (children and what they exec stay under the filter).
+if command -v curl > /dev/null && [ -x "$TMP/go/sup_dial" ]; then
+    cat > "$TMP/tree.sh" << EOF
+curl -sS -o /dev/null --max-time 5 http://127.0.0.1:$a_port/ 2> /dev/null; echo "curl=\$?"
+python3 "$TMP/client.py" 127.0.0.1 $a_port | sed 's/^/python /'
+"$TMP/go/sup_dial" 127.0.0.1:$a_port | sed 's/^/go /'
+EOF
+    out=$(timeout 30 "$CMD" run --supervise -c "$TMP/deny.conf" --log "$TMP/tree.log" -- bash "$TMP/tree.sh" 2> /dev/null)
+    like "$out" '^curl=7$' "tree: curl started by the script cannot connect (exit 7)"
+    like "$out" '^python connect=-1 errno=ENETUNREACH$' "tree: python3 started by the script gets the rule's errno"
+    like "$out" '^go connect=-1 errno=101$' "tree: the Go program started by the script gets it too"
+    for p in curl python3 sup_dial; do
+        like "$(cat "$TMP/tree.log")" "^[^ ]+ sockpolicy\\[[0-9]+ $p\\]: connect .*127\\.0\\.0\\.1:$a_port failed ENETUNREACH .*\\[rule $TMP/deny.conf:2 deny\\] \\(seen by seccomp\\)" \
+            "tree: the log names $p and the rule"
+    done
+else
+    for _ in 1 2 3 4 5 6; do skip "needs curl and the Go client"; done
+fi
+
 done_testing
