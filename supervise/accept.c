@@ -94,8 +94,18 @@ static void accept_now(struct sup_call *c)
     int flags = accept_flags(c);
     uint64_t t0 = sp_diag_now_ns();
     socklen_t plen = sizeof c->addr;
-    int nfd = accept4(c->fd, (struct sockaddr *)&c->addr, &plen,
-                      SOCK_CLOEXEC | (flags & SOCK_NONBLOCK));
+    int nfd = -1;
+    if (c->nonblock) {
+        nfd = accept4(c->fd, (struct sockaddr *)&c->addr, &plen, SOCK_CLOEXEC | (flags & SOCK_NONBLOCK));
+    } else {
+        sup_cancel_enter();
+        if (!sup_cancelled(c))
+            nfd = accept4(c->fd, (struct sockaddr *)&c->addr, &plen,
+                          SOCK_CLOEXEC | (flags & SOCK_NONBLOCK));
+        else
+            errno = EINTR;
+        sup_cancel_leave();
+    }
     if (nfd < 0) {
         int err = errno;
         sup_answer(c, 0, err);
@@ -113,11 +123,8 @@ static void accept_now(struct sup_call *c)
     }
     if (c->d.action == SP_ACT_AUDIT || (c->d.action == SP_ACT_DELAY && c->d.rule && c->d.rule->delay_ms))
         sup_log_decision(c, SP_OP_ACCEPT);
-    if (c->d.action == SP_ACT_DELAY && c->d.rule && c->d.rule->delay_ms) {
-        struct timespec ts = { c->d.rule->delay_ms / 1000, (long)(c->d.rule->delay_ms % 1000) * 1000000L };
-        while (!sup_cancelled(c) && nanosleep(&ts, &ts) != 0 && errno == EINTR)
-            ;
-    }
+    if (c->d.action == SP_ACT_DELAY && c->d.rule && c->d.rule->delay_ms)
+        sup_sleep_ms(c, c->d.rule->delay_ms);
     uint32_t asked = 0;
     struct bio_opt_report rep;
     memset(&rep, 0, sizeof rep);
@@ -144,6 +151,8 @@ static void accept_now(struct sup_call *c)
     add.flags = SECCOMP_ADDFD_FLAG_SEND;
     add.srcfd = (uint32_t)nfd;
     add.newfd_flags = (flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0;
+    /* Never interrupted (the cancel signal is blocked here): an ADDFD + SEND whose wait is cut
+     * short may leave the program's call answered with 0 instead of the new descriptor. */
     int pfd = ioctl(sup.listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
     if (pfd < 0) {
         /* The call went away meanwhile (ENOENT), or the program is out of descriptors: as
@@ -165,7 +174,7 @@ static void accept_work(struct sup_call *c)
         struct pollfd p = { c->fd, POLLIN, 0 };
         if (sup_cancelled(c))
             return;
-        int n = poll(&p, 1, -1);
+        int n = sup_poll(&p, 1, -1);
         if (n < 0 && errno == EINTR)
             continue; /* cancelled: the loop above returns */
         if (n < 0)

@@ -87,20 +87,12 @@ static void force_options(struct sup_call *c, struct forced *f)
     }
 }
 
-/* Sleeps ms, or less when the call is cancelled (the signal interrupts nanosleep). */
-static void delay(struct sup_call *c, uint32_t ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    while (!sup_cancelled(c) && nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* The worker's part: the delay, the blocking connect, a connect-timeout. */
 static void connect_work(struct sup_call *c)
 {
     const struct sp_rule *r = c->d.rule;
     if (c->d.action == SP_ACT_DELAY && r && r->delay_ms)
-        delay(c, r->delay_ms);
+        sup_sleep_ms(c, r->delay_ms);
     struct forced f;
     force_options(c, &f);
     uint64_t t0 = now_ns();
@@ -110,10 +102,12 @@ static void connect_work(struct sup_call *c)
         pthread_mutex_unlock(&sup.lock);
     }
     int rc = -1, err = EINTR;
+    sup_cancel_enter();
     if (!sup_cancelled(c)) {
         rc = connect(c->fd, (const struct sockaddr *)&c->addr, c->addrlen);
         err = rc == 0 ? 0 : errno;
     }
+    sup_cancel_leave();
     if (rc != 0 && err == EINTR && sup_cancelled(c) == 2) {
         /* connect-timeout: abort the attempt so that it does not connect later */
         struct sockaddr unspec = { .sa_family = AF_UNSPEC };

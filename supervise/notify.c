@@ -183,13 +183,51 @@ static void unlink_inflight(struct sup_call *c)
         }
 }
 
+/* Workers keep SUP_SIG_CANCEL blocked except inside a blocking call made for a job: a signal
+ * meant for a job that has just finished then waits for the next such call, and is taken
+ * when the mask opens, before that call starts; it never cuts short anything else (an ADDFD
+ * + SEND whose wait is interrupted can leave the program's call answered with 0). */
+void sup_cancel_enter(void)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SUP_SIG_CANCEL);
+    pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+}
+
+void sup_cancel_leave(void)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SUP_SIG_CANCEL);
+    pthread_sigmask(SIG_BLOCK, &s, NULL);
+}
+
+int sup_poll(struct pollfd *p, unsigned n, int ms)
+{
+    sigset_t open;
+    pthread_sigmask(SIG_SETMASK, NULL, &open);
+    sigdelset(&open, SUP_SIG_CANCEL);
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    return ppoll(p, n, ms < 0 ? NULL : &ts, &open);
+}
+
+void sup_sleep_ms(struct sup_call *c, uint32_t ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    int r = -1;
+    while (!sup_cancelled(c) && r != 0) {
+        sup_cancel_enter();
+        r = sup_cancelled(c) ? 0 : nanosleep(&ts, &ts);
+        sup_cancel_leave();
+        if (r != 0 && errno != EINTR)
+            break;
+    }
+}
+
 static void *worker_main(void *arg)
 {
     (void)arg;
-    sigset_t cancel;
-    sigemptyset(&cancel);
-    sigaddset(&cancel, SUP_SIG_CANCEL);
-    pthread_sigmask(SIG_UNBLOCK, &cancel, NULL);
     pthread_mutex_lock(&sup.lock);
     for (;;) {
         while (!sup.queue) {

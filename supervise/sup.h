@@ -82,6 +82,15 @@ void sup_call_free(struct sup_call *c);
  * on_extra (signals, children) when fd_extra is readable and on_tick (may be NULL) at least
  * once a second. Returns 0, or -1 when it cannot start. */
 int sup_serve(int fd_extra, void (*on_extra)(void), void (*on_tick)(void));
+/* A worker's blocking call for a job is made between these two: the cancel signal can
+ * interrupt it there and nowhere else. */
+void sup_cancel_enter(void);
+void sup_cancel_leave(void);
+/* poll with the cancel signal open only while it waits (ppoll). */
+struct pollfd;
+int sup_poll(struct pollfd *p, unsigned n, int ms);
+/* Sleeps ms, or less when c is cancelled. */
+void sup_sleep_ms(struct sup_call *c, uint32_t ms);
 /* The worker side of cancellation: whether c was cancelled (1 gone, 2 timed out). */
 static inline int sup_cancelled(struct sup_call *c)
 {

@@ -91,4 +91,11 @@ PY
 out=$(serve python python3 "$TMP/server.py")
 check python "$out" '^accept=-1 errno=EPERM' '^accept=ok keepalive=1 idle=55 nodelay=1 peer=127\.0\.0\.1$'
 
+# 5. Connect and accept in one process, 3,000 times, with rules for both: every accepted
+# descriptor is the accepted socket (a cancel signal that cut short an ADDFD + SEND once left
+# accept returning 0, and the program closed its own client socket).
+printf 'set connect to 127.0.0.0/8 keepalive=on nodelay=on\nset accept from 127.0.0.0/8 keepalive=on nodelay=on\n' > "$TMP/churn.conf"
+out=$(timeout 120 "$CMD" run --supervise -c "$TMP/churn.conf" -- "$SC" churn 3000 2> "$TMP/churn.err")
+is "$out" "made=3000 accepted=3000 bad=0" "3,000 connects and accepts in one process: all made, every accepted descriptor right"
+
 done_testing

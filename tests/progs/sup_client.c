@@ -19,6 +19,10 @@
  *       SOCK_CLOEXEC) calls (raw: through syscall(); nonblock: on a non-blocking listener,
  *       waiting with poll), one line each: "accept=ok keepalive=K idle=I nodelay=N cloexec=C
  *       peer=ADDR" or "accept=-1 errno=NAME"
+ *   sup_client churn N
+ *       a thread accepts (and closes) on 127.0.0.1 while the main thread connects N times, with
+ *       stdin closed so that both take the lowest descriptors: "made=N accepted=M bad=K" (bad:
+ *       an accepted descriptor that was not the accepted socket, or a connect that failed)
  *   sup_client intr
  *       a blocking connect to a listener whose backlog is full, interrupted after 300 ms by
  *       SIGALRM (handler without SA_RESTART): "connect=-1 errno=NAME" */
@@ -265,6 +269,58 @@ static int cmd_server(int argc, char **argv)
     return 0;
 }
 
+static int churn_l;
+static _Atomic long churn_accepted, churn_bad;
+
+static void *churn_server(void *arg)
+{
+    long n = (long)arg;
+    for (long i = 0; i < n; i++) {
+        int fd = accept4(churn_l, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            atomic_fetch_add(&churn_bad, 1);
+            continue;
+        }
+        /* the accepted socket has the listener's port (the peer may have reset it already) */
+        struct sockaddr_in me, l;
+        socklen_t mlen = sizeof me, llen = sizeof l;
+        if (getsockname(fd, (struct sockaddr *)&me, &mlen) != 0 ||
+            getsockname(churn_l, (struct sockaddr *)&l, &llen) != 0 || me.sin_port != l.sin_port)
+            atomic_fetch_add(&churn_bad, 1);
+        atomic_fetch_add(&churn_accepted, 1);
+        close(fd);
+    }
+    return NULL;
+}
+
+static int cmd_churn(char **argv)
+{
+    long n = atol(argv[2]), made = 0, bad = 0;
+    close(0);
+    churn_l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof sin;
+    bind(churn_l, (struct sockaddr *)&sin, sizeof sin);
+    listen(churn_l, 128);
+    getsockname(churn_l, (struct sockaddr *)&sin, &len);
+    pthread_t t;
+    pthread_create(&t, NULL, churn_server, (void *)n);
+    for (long i = 0; i < n; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct linger lg = { 1, 0 };
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        if (connect(fd, (struct sockaddr *)&sin, sizeof sin) == 0)
+            made++;
+        else
+            bad++;
+        close(fd);
+    }
+    pthread_join(t, NULL);
+    printf("made=%ld accepted=%ld bad=%ld\n", made, atomic_load(&churn_accepted),
+           bad + atomic_load(&churn_bad));
+    return 0;
+}
+
 static void on_alarm(int sig)
 {
     (void)sig;
@@ -314,6 +370,8 @@ int main(int argc, char **argv)
         return cmd_threads(argv);
     if (argc >= 6 && !strcmp(argv[1], "toctou"))
         return cmd_toctou(argv);
+    if (argc >= 3 && !strcmp(argv[1], "churn"))
+        return cmd_churn(argv);
     if (argc >= 4 && !strcmp(argv[1], "server"))
         return cmd_server(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "intr"))
