@@ -188,13 +188,10 @@ static void accept_work(struct sup_call *c)
 
 void sup_accept(struct sup_call *c)
 {
-    if (sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
-        sup_continue(c); /* not a socket, or a bad descriptor: the kernel says so */
-        sup_call_free(c);
-        return;
-    }
-    if (!sup_policy_wants(c->p, SP_OP_ACCEPT)) {
-        sup_continue(c); /* no accept rule: the kernel accepts, as with the shim */
+    if (!sup_policy_wants(c->p, SP_OP_ACCEPT) || sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
+        /* No accept rule (the kernel accepts, as with the shim), or not a socket or a bad
+         * descriptor (the kernel says so). Nothing of the program's memory was read. */
+        sup_continue(c);
         sup_call_free(c);
         return;
     }
