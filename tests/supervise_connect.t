@@ -143,7 +143,24 @@ after=$(sed -n '/ENOSYS/,$p' "$TMP/kill.out")
 is "$(printf '%s\n' "$after" | grep -vc 'errno=ENOSYS$')" 0 "every connect after the kill failed with ENOSYS"
 is "$(count k)" "$made" "the listener accepted only the connects made before the kill"
 
-# 9. A shell script that starts curl, python3 and a Go program: every process of the tree is
+# 9. The other actions, as the library applies them: fail, delay, audit, connect-timeout.
+printf 'log all\nfail connect to 127.0.0.1 port %s errno=ECONNRESET rate=1\n' "$a_port" > "$TMP/fail.conf"
+out=$(timeout 20 "$CMD" run --supervise -c "$TMP/fail.conf" --log "$TMP/fail.log" -- "$SC" connect 127.0.0.1 "$a_port" raw 2> /dev/null)
+is "$out" "connect=-1 errno=ECONNRESET" "fail rate=1: the injected errno"
+like "$(cat "$TMP/fail.log")" "failed ECONNRESET .*\[rule $TMP/fail.conf:2 fail\] \(seen by seccomp\)" "and a log line naming the fail rule"
+printf 'log all\ndelay connect to 127.0.0.1 port %s by=400ms\n' "$a_port" > "$TMP/delay.conf"
+out=$(timeout 20 "$CMD" run --supervise -c "$TMP/delay.conf" --log "$TMP/delay.log" -- "$SC" timed 127.0.0.1 "$a_port" 2> /dev/null)
+like "$out" '^connect=0 waited=(400|500)$' "delay by=400ms: the connect waits and goes through ($out)"
+like "$(cat "$TMP/delay.log")" "decided before the call .*\[rule $TMP/delay.conf:2 delay\] \(delayed 400 ms; seen by seccomp\)" "and is logged as delayed"
+printf 'audit connect to 127.0.0.1 port %s\n' "$a_port" > "$TMP/audit.conf"
+out=$(timeout 20 "$CMD" run --supervise -c "$TMP/audit.conf" --log "$TMP/audit.log" -- "$SC" connect 127.0.0.1 "$a_port" 2> /dev/null)
+like "$out" '^connect=0 ' "audit: the connect goes through"
+like "$(cat "$TMP/audit.log")" "\[rule $TMP/audit.conf:1 audit\] \(audit: the call goes ahead; seen by seccomp\)" "and is logged at the default level"
+printf 'set connect to 127.0.0.1 connect-timeout=300ms\n' > "$TMP/ct.conf"
+out=$(timeout 20 "$CMD" run --supervise -c "$TMP/ct.conf" --log "$TMP/ct.log" -- "$SC" stall 2> /dev/null)
+like "$out" '^connect=-1 errno=ETIMEDOUT waited=(300|400)$' "connect-timeout=300ms: a connect that cannot complete fails with ETIMEDOUT ($out)"
+
+# 10. A shell script that starts curl, python3 and a Go program: every process of the tree is
 # supervised (children and what they exec stay under the filter).
 if command -v curl > /dev/null && [ -x "$TMP/go/sup_dial" ]; then
     cat > "$TMP/tree.sh" << EOF

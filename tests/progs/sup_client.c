@@ -25,7 +25,13 @@
  *       an accepted descriptor that was not the accepted socket, or a connect that failed)
  *   sup_client intr
  *       a blocking connect to a listener whose backlog is full, interrupted after 300 ms by
- *       SIGALRM (handler without SA_RESTART): "connect=-1 errno=NAME" */
+ *       SIGALRM (handler without SA_RESTART): "connect=-1 errno=NAME"
+ *   sup_client stall
+ *       the same without the alarm (for connect-timeout): "connect=-1 errno=NAME waited=MS"
+ *       with MS rounded down to 100 ms (gives up after 3 s: "connect=-1 errno=EINTR")
+ *   sup_client timed HOST PORT
+ *       one connect: "connect=0 waited=MS" or "connect=-1 errno=NAME waited=MS", MS rounded
+ *       down to 100 ms (for delay rules) */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -326,7 +332,7 @@ static void on_alarm(int sig)
     (void)sig;
 }
 
-static int cmd_intr(void)
+static int cmd_intr(int stall)
 {
     /* A listener with a full backlog: the kernel drops further SYNs, so a connect waits. */
     int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -344,7 +350,7 @@ static int cmd_intr(void)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_alarm; /* no SA_RESTART */
     sigaction(SIGALRM, &sa, NULL);
-    struct itimerval it = { { 0, 0 }, { 0, 300000 } };
+    struct itimerval it = { { 0, 0 }, { stall ? 3 : 0, stall ? 0 : 300000 } };
     setitimer(ITIMER_REAL, &it, NULL);
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
@@ -353,7 +359,10 @@ static int cmd_intr(void)
     int err = r == 0 ? 0 : errno;
     clock_gettime(CLOCK_MONOTONIC, &b);
     long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
-    printf("connect=%d errno=%s waited=%s\n", r, ename(err), ms >= 250 && ms < 1500 ? "about-300ms" : "other");
+    if (stall)
+        printf("connect=%d errno=%s waited=%ld\n", r, ename(err), ms / 100 * 100);
+    else
+        printf("connect=%d errno=%s waited=%s\n", r, ename(err), ms >= 250 && ms < 1500 ? "about-300ms" : "other");
     return 0;
 }
 
@@ -375,7 +384,22 @@ int main(int argc, char **argv)
     if (argc >= 4 && !strcmp(argv[1], "server"))
         return cmd_server(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "intr"))
-        return cmd_intr();
+        return cmd_intr(0);
+    if (argc >= 2 && !strcmp(argv[1], "stall"))
+        return cmd_intr(1);
+    if (argc >= 4 && !strcmp(argv[1], "timed")) {
+        struct sockaddr_in sin = addr_of(argv[2], argv[3]);
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        int err = one_connect(&sin, 0, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+        if (err)
+            printf("connect=-1 errno=%s waited=%ld\n", ename(err), ms / 100 * 100);
+        else
+            printf("connect=0 waited=%ld\n", ms / 100 * 100);
+        return 0;
+    }
     fprintf(stderr, "usage: see tests/progs/sup_client.c\n");
     return 2;
 }
