@@ -292,6 +292,8 @@ static unsigned check_inflight(void)
     unsigned n = 0;
     uint64_t now = 0;
     pthread_mutex_lock(&sup.lock);
+    for (struct sup_call *c = sup.queue; c; c = c->next)
+        n++; /* about to be in flight: the next look must come within a tick too */
     for (struct sup_call *c = sup.inflight; c; c = c->next) {
         n++;
         if (!atomic_load(&c->cancelled)) {

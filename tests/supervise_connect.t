@@ -180,4 +180,21 @@ else
     for _ in 1 2 3 4 5 6; do skip "needs curl and the Go client"; done
 fi
 
+# 11. examples/systemd-supervise.service: its ExecStart, with this build's command and test
+# files in place of the installed ones, runs the program under the policy; systemd reads it.
+unit=$SP_TOP/examples/systemd-supervise.service
+exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
+like "$exec_start" '^/usr/bin/sockpolicy run --supervise -c /etc/sockpolicy/[a-z]+\.conf --log journald -- ' "the example's ExecStart runs the program under run --supervise"
+cmdline=$(printf '%s\n' "$exec_start" | sed "s|^/usr/bin/sockpolicy|$CMD|; s|-c /etc/sockpolicy/[a-z]*\.conf|-c $TMP/deny.conf|; s|--log journald|--log $TMP/unit.log|; s| -- .*| -- $SC connect 127.0.0.1 $a_port|")
+out=$(eval "timeout 20 $cmdline" 2> /dev/null)
+is "$out" "connect=-1 errno=ENETUNREACH" "that command line applies the policy to the program"
+if command -v systemd-analyze > /dev/null; then
+    mkdir -p "$TMP/sd"
+    sed "s|^ExecStart=/usr/bin/sockpolicy |ExecStart=$CMD |; s| -- /usr/local/bin/exporter .*| -- /bin/true|" "$unit" > "$TMP/sd/exporter.service"
+    dump=$(timeout 30 systemd-analyze verify "$TMP/sd/exporter.service" 2>&1)
+    ! grep -F "$TMP/sd/exporter.service:" <<< "$dump"; ok $? "systemd-analyze verify: no complaint about the unit"
+else
+    skip "systemd-analyze is not installed"
+fi
+
 done_testing
