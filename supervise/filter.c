@@ -34,7 +34,7 @@ int sup_filter_install(const struct sp_policy *p, int allow_io_uring)
     /* The system calls to trap, one row each. */
     /* Every call of an op the supervisor serves, whatever the policy says now: a live reload
      * may add rules for it, and the filter cannot change once installed. */
-    static const long trap[] = { SYS_connect, SYS_accept4,
+    static const long trap[] = { SYS_connect, SYS_accept4, SYS_bind, SYS_listen,
 #ifdef SYS_accept
                                  SYS_accept,
 #endif

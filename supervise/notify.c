@@ -335,6 +335,12 @@ static void serve_one(void *buf)
     case SYS_accept4:
         sup_accept(c);
         return;
+    case SYS_bind:
+        sup_bind(c);
+        return;
+    case SYS_listen:
+        sup_listen(c);
+        return;
     case SYS_getsockopt:
         sup_getsockopt(c);
         return;

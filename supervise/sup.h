@@ -116,6 +116,12 @@ void sup_connect(struct sup_call *c);
 /* Serves a trapped accept or accept4. */
 void sup_accept(struct sup_call *c);
 
+/* ---- bind.c ---- */
+
+/* Serve a trapped bind and listen. */
+void sup_bind(struct sup_call *c);
+void sup_listen(struct sup_call *c);
+
 /* ---- pending.c: non-blocking connects followed to their end ---- */
 
 /* The socket's identity (device and inode), or 0. */
