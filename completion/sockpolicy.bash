@@ -103,7 +103,7 @@ _sockpolicy()
         elif [ "$i" -eq "$COMP_CWORD" ] && [[ $cur != -* ]]; then
             COMPREPLY=($(compgen -c -- "$cur"))
         else
-            COMPREPLY=($(compgen -W "-c --config --log --trace --help --" -- "$cur"))
+            COMPREPLY=($(compgen -W "-c --config --log --trace --supervise --preload --allow-io-uring --help --" -- "$cur"))
         fi
         ;;
     help) ;;

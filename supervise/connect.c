@@ -24,17 +24,6 @@ static uint64_t now_ns(void)
     return sp_diag_now_ns();
 }
 
-static uint32_t random_ppm(void)
-{
-    static _Thread_local uint64_t s;
-    if (!s)
-        s = (now_ns() ^ ((uint64_t)(uintptr_t)&s << 7) ^ (uint64_t)syscall(SYS_gettid)) | 1;
-    s ^= s << 13;
-    s ^= s >> 7;
-    s ^= s << 17;
-    return (uint32_t)(s % 1000000u);
-}
-
 /* What forcing the rule's options did, for the event. */
 struct forced {
     uint32_t asked;
@@ -98,20 +87,12 @@ static void force_options(struct sup_call *c, struct forced *f)
     }
 }
 
-/* Sleeps ms, or less when the call is cancelled (the signal interrupts nanosleep). */
-static void delay(struct sup_call *c, uint32_t ms)
-{
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-    while (!sup_cancelled(c) && nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* The worker's part: the delay, the blocking connect, a connect-timeout. */
 static void connect_work(struct sup_call *c)
 {
     const struct sp_rule *r = c->d.rule;
     if (c->d.action == SP_ACT_DELAY && r && r->delay_ms)
-        delay(c, r->delay_ms);
+        sup_sleep_ms(c, r->delay_ms);
     struct forced f;
     force_options(c, &f);
     uint64_t t0 = now_ns();
@@ -121,10 +102,12 @@ static void connect_work(struct sup_call *c)
         pthread_mutex_unlock(&sup.lock);
     }
     int rc = -1, err = EINTR;
+    sup_cancel_enter();
     if (!sup_cancelled(c)) {
         rc = connect(c->fd, (const struct sockaddr *)&c->addr, c->addrlen);
         err = rc == 0 ? 0 : errno;
     }
+    sup_cancel_leave();
     if (rc != 0 && err == EINTR && sup_cancelled(c) == 2) {
         /* connect-timeout: abort the attempt so that it does not connect later */
         struct sockaddr unspec = { .sa_family = AF_UNSPEC };
@@ -171,7 +154,7 @@ void sup_connect(struct sup_call *c)
         sup_call_free(c);
         return;
     case SP_ACT_FAIL:
-        if (c->d.rule && random_ppm() < c->d.rule->fail_rate_ppm) {
+        if (c->d.rule && sup_random_ppm() < c->d.rule->fail_rate_ppm) {
             sup_log_decision(c, SP_OP_CONNECT);
             sup_answer(c, 0, c->d.err ? c->d.err : EIO);
             sup_call_free(c);

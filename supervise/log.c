@@ -84,6 +84,11 @@ int sup_log_wants(int err)
     return diag.level != SP_LOG_OFF && (every || (err != 0 && err != EINPROGRESS));
 }
 
+int sup_log_debug(void)
+{
+    return diag.level >= SP_LOG_DEBUG;
+}
+
 /* The first line of a small /proc file, without its newline, or "" */
 static void proc_read(pid_t tid, const char *what, char *buf, size_t cap)
 {

@@ -144,6 +144,22 @@ int sup_take_fd(struct sup_call *c, int fd)
     return 0;
 }
 
+uint32_t sup_random_ppm(void)
+{
+    static _Thread_local uint64_t s;
+    if (!s)
+        s = (mono_ns() ^ ((uint64_t)(uintptr_t)&s << 7) ^ (uint64_t)syscall(SYS_gettid)) | 1;
+    s ^= s << 13;
+    s ^= s >> 7;
+    s ^= s << 17;
+    return (uint32_t)(s % 1000000u);
+}
+
+int sup_policy_wants(const struct sp_policy *p, enum sp_op op)
+{
+    return sp_policy_has_op(p, op) || sp_policy_settings(p)->default_action[op] == SP_ACT_DENY;
+}
+
 void sup_call_free(struct sup_call *c)
 {
     int saved = errno;
@@ -167,13 +183,51 @@ static void unlink_inflight(struct sup_call *c)
         }
 }
 
+/* Workers keep SUP_SIG_CANCEL blocked except inside a blocking call made for a job: a signal
+ * meant for a job that has just finished then waits for the next such call, and is taken
+ * when the mask opens, before that call starts; it never cuts short anything else (an ADDFD
+ * + SEND whose wait is interrupted can leave the program's call answered with 0). */
+void sup_cancel_enter(void)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SUP_SIG_CANCEL);
+    pthread_sigmask(SIG_UNBLOCK, &s, NULL);
+}
+
+void sup_cancel_leave(void)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SUP_SIG_CANCEL);
+    pthread_sigmask(SIG_BLOCK, &s, NULL);
+}
+
+int sup_poll(struct pollfd *p, unsigned n, int ms)
+{
+    sigset_t open;
+    pthread_sigmask(SIG_SETMASK, NULL, &open);
+    sigdelset(&open, SUP_SIG_CANCEL);
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    return ppoll(p, n, ms < 0 ? NULL : &ts, &open);
+}
+
+void sup_sleep_ms(struct sup_call *c, uint32_t ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    int r = -1;
+    while (!sup_cancelled(c) && r != 0) {
+        sup_cancel_enter();
+        r = sup_cancelled(c) ? 0 : nanosleep(&ts, &ts);
+        sup_cancel_leave();
+        if (r != 0 && errno != EINTR)
+            break;
+    }
+}
+
 static void *worker_main(void *arg)
 {
     (void)arg;
-    sigset_t cancel;
-    sigemptyset(&cancel);
-    sigaddset(&cancel, SUP_SIG_CANCEL);
-    pthread_sigmask(SIG_UNBLOCK, &cancel, NULL);
     pthread_mutex_lock(&sup.lock);
     for (;;) {
         while (!sup.queue) {
@@ -238,6 +292,8 @@ static unsigned check_inflight(void)
     unsigned n = 0;
     uint64_t now = 0;
     pthread_mutex_lock(&sup.lock);
+    for (struct sup_call *c = sup.queue; c; c = c->next)
+        n++; /* about to be in flight: the next look must come within a tick too */
     for (struct sup_call *c = sup.inflight; c; c = c->next) {
         n++;
         if (!atomic_load(&c->cancelled)) {
@@ -272,6 +328,18 @@ static void serve_one(void *buf)
     switch (c->n.data.nr) {
     case SYS_connect:
         sup_connect(c);
+        return;
+#ifdef SYS_accept
+    case SYS_accept:
+#endif
+    case SYS_accept4:
+        sup_accept(c);
+        return;
+    case SYS_bind:
+        sup_bind(c);
+        return;
+    case SYS_listen:
+        sup_listen(c);
         return;
     case SYS_getsockopt:
         sup_getsockopt(c);

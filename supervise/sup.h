@@ -71,12 +71,26 @@ int sup_write_mem(const struct sup_call *c, uint64_t addr, const void *buf, size
 int sup_take_fd(struct sup_call *c, int fd);
 /* Hands c to a worker thread (which runs c->work, then frees c). */
 void sup_defer(struct sup_call *c);
+/* A random number in [0, 1000000), for `fail` rates. */
+uint32_t sup_random_ppm(void);
+/* Whether the policy p has anything for op: a rule, or a default deny (as the shim's op bits:
+ * an op it has nothing for is neither decided nor logged). */
+int sup_policy_wants(const struct sp_policy *p, enum sp_op op);
 /* Frees c and its duplicate. errno preserved. */
 void sup_call_free(struct sup_call *c);
 /* The loop: serves notifications until the listener hangs up (no process is left), calling
  * on_extra (signals, children) when fd_extra is readable and on_tick (may be NULL) at least
  * once a second. Returns 0, or -1 when it cannot start. */
 int sup_serve(int fd_extra, void (*on_extra)(void), void (*on_tick)(void));
+/* A worker's blocking call for a job is made between these two: the cancel signal can
+ * interrupt it there and nowhere else. */
+void sup_cancel_enter(void);
+void sup_cancel_leave(void);
+/* poll with the cancel signal open only while it waits (ppoll). */
+struct pollfd;
+int sup_poll(struct pollfd *p, unsigned n, int ms);
+/* Sleeps ms, or less when c is cancelled. */
+void sup_sleep_ms(struct sup_call *c, uint32_t ms);
 /* The worker side of cancellation: whether c was cancelled (1 gone, 2 timed out). */
 static inline int sup_cancelled(struct sup_call *c)
 {
@@ -96,6 +110,17 @@ int sup_addr_matchable(const struct sup_call *c);
 
 /* Serves a trapped connect(fd, addr, len). */
 void sup_connect(struct sup_call *c);
+
+/* ---- accept.c ---- */
+
+/* Serves a trapped accept or accept4. */
+void sup_accept(struct sup_call *c);
+
+/* ---- bind.c ---- */
+
+/* Serve a trapped bind and listen. */
+void sup_bind(struct sup_call *c);
+void sup_listen(struct sup_call *c);
 
 /* ---- pending.c: non-blocking connects followed to their end ---- */
 
@@ -121,6 +146,8 @@ void sup_getsockopt(struct sup_call *c);
 void sup_log_setup(const struct sp_settings *s, const char *dest, int trace);
 /* Whether an event with this outcome would be logged (the shim's shim_log_wants). */
 int sup_log_wants(int err);
+/* Whether the level is debug. */
+int sup_log_debug(void);
 /* Fills ev for c's call as sp_event_init does for the program itself: pid and name are the
  * program's (the thread group and comm of the calling thread). */
 void sup_event_init(struct sp_event *ev, enum sp_op op, const struct sup_call *c);

@@ -143,4 +143,58 @@ after=$(sed -n '/ENOSYS/,$p' "$TMP/kill.out")
 is "$(printf '%s\n' "$after" | grep -vc 'errno=ENOSYS$')" 0 "every connect after the kill failed with ENOSYS"
 is "$(count k)" "$made" "the listener accepted only the connects made before the kill"
 
+# 9. The other actions, as the library applies them: fail, delay, audit, connect-timeout.
+printf 'log all\nfail connect to 127.0.0.1 port %s errno=ECONNRESET rate=1\n' "$a_port" > "$TMP/fail.conf"
+out=$(timeout 20 "$CMD" run --supervise -c "$TMP/fail.conf" --log "$TMP/fail.log" -- "$SC" connect 127.0.0.1 "$a_port" raw 2> /dev/null)
+is "$out" "connect=-1 errno=ECONNRESET" "fail rate=1: the injected errno"
+like "$(cat "$TMP/fail.log")" "failed ECONNRESET .*\[rule $TMP/fail.conf:2 fail\] \(seen by seccomp\)" "and a log line naming the fail rule"
+printf 'log all\ndelay connect to 127.0.0.1 port %s by=400ms\n' "$a_port" > "$TMP/delay.conf"
+out=$(timeout 20 "$CMD" run --supervise -c "$TMP/delay.conf" --log "$TMP/delay.log" -- "$SC" timed 127.0.0.1 "$a_port" 2> /dev/null)
+like "$out" '^connect=0 waited=(400|500)$' "delay by=400ms: the connect waits and goes through ($out)"
+like "$(cat "$TMP/delay.log")" "decided before the call .*\[rule $TMP/delay.conf:2 delay\] \(delayed 400 ms; seen by seccomp\)" "and is logged as delayed"
+printf 'audit connect to 127.0.0.1 port %s\n' "$a_port" > "$TMP/audit.conf"
+out=$(timeout 20 "$CMD" run --supervise -c "$TMP/audit.conf" --log "$TMP/audit.log" -- "$SC" connect 127.0.0.1 "$a_port" 2> /dev/null)
+like "$out" '^connect=0 ' "audit: the connect goes through"
+like "$(cat "$TMP/audit.log")" "\[rule $TMP/audit.conf:1 audit\] \(audit: the call goes ahead; seen by seccomp\)" "and is logged at the default level"
+printf 'set connect to 127.0.0.1 connect-timeout=300ms\n' > "$TMP/ct.conf"
+out=$(timeout 20 "$CMD" run --supervise -c "$TMP/ct.conf" --log "$TMP/ct.log" -- "$SC" stall 2> /dev/null)
+like "$out" '^connect=-1 errno=ETIMEDOUT waited=(300|400)$' "connect-timeout=300ms: a connect that cannot complete fails with ETIMEDOUT ($out)"
+
+# 10. A shell script that starts curl, python3 and a Go program: every process of the tree is
+# supervised (children and what they exec stay under the filter).
+if command -v curl > /dev/null && [ -x "$TMP/go/sup_dial" ]; then
+    cat > "$TMP/tree.sh" << EOF
+curl -sS -o /dev/null --max-time 5 http://127.0.0.1:$a_port/ 2> /dev/null; echo "curl=\$?"
+python3 "$TMP/client.py" 127.0.0.1 $a_port | sed 's/^/python /'
+"$TMP/go/sup_dial" 127.0.0.1:$a_port | sed 's/^/go /'
+EOF
+    out=$(timeout 30 "$CMD" run --supervise -c "$TMP/deny.conf" --log "$TMP/tree.log" -- bash "$TMP/tree.sh" 2> /dev/null)
+    like "$out" '^curl=7$' "tree: curl started by the script cannot connect (exit 7)"
+    like "$out" '^python connect=-1 errno=ENETUNREACH$' "tree: python3 started by the script gets the rule's errno"
+    like "$out" '^go connect=-1 errno=101$' "tree: the Go program started by the script gets it too"
+    for p in curl python3 sup_dial; do
+        like "$(cat "$TMP/tree.log")" "^[^ ]+ sockpolicy\\[[0-9]+ $p\\]: connect .*127\\.0\\.0\\.1:$a_port failed ENETUNREACH .*\\[rule $TMP/deny.conf:2 deny\\] \\(seen by seccomp\\)" \
+            "tree: the log names $p and the rule"
+    done
+else
+    for _ in 1 2 3 4 5 6; do skip "needs curl and the Go client"; done
+fi
+
+# 11. examples/systemd-supervise.service: its ExecStart, with this build's command and test
+# files in place of the installed ones, runs the program under the policy; systemd reads it.
+unit=$SP_TOP/examples/systemd-supervise.service
+exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
+like "$exec_start" '^/usr/bin/sockpolicy run --supervise -c /etc/sockpolicy/[a-z]+\.conf --log journald -- ' "the example's ExecStart runs the program under run --supervise"
+cmdline=$(printf '%s\n' "$exec_start" | sed "s|^/usr/bin/sockpolicy|$CMD|; s|-c /etc/sockpolicy/[a-z]*\.conf|-c $TMP/deny.conf|; s|--log journald|--log $TMP/unit.log|; s| -- .*| -- $SC connect 127.0.0.1 $a_port|")
+out=$(eval "timeout 20 $cmdline" 2> /dev/null)
+is "$out" "connect=-1 errno=ENETUNREACH" "that command line applies the policy to the program"
+if command -v systemd-analyze > /dev/null; then
+    mkdir -p "$TMP/sd"
+    sed "s|^ExecStart=/usr/bin/sockpolicy |ExecStart=$CMD |; s| -- /usr/local/bin/exporter .*| -- /bin/true|" "$unit" > "$TMP/sd/exporter.service"
+    dump=$(timeout 30 systemd-analyze verify "$TMP/sd/exporter.service" 2>&1)
+    ! grep -F "$TMP/sd/exporter.service:" <<< "$dump"; ok $? "systemd-analyze verify: no complaint about the unit"
+else
+    skip "systemd-analyze is not installed"
+fi
+
 done_testing

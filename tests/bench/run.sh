@@ -415,4 +415,9 @@ if [ -f "$TOP/tests/bench/policy.sh" ]; then
     echo
     bash "$TOP/tests/bench/policy.sh" || FAILED+=("tests/bench/policy.sh exited non-zero")
 fi
+# Supervision rows (issue 15): wall clock, in a script of their own.
+if [ -f "$TOP/tests/bench/supervise.sh" ]; then
+    echo
+    bash "$TOP/tests/bench/supervise.sh" || FAILED+=("tests/bench/supervise.sh exited non-zero")
+fi
 [ ${#FAILED[@]} -eq 0 ]

@@ -14,9 +14,24 @@
  *   sup_client toctou HOST GOODPORT BADPORT SECONDS
  *       one thread flips a shared sockaddr's port between GOODPORT and BADPORT while another
  *       connects with it in a loop: "ok=N refused=M other=K"
+ *   sup_client server PORTFILE COUNT [raw] [nonblock]
+ *       listens on 127.0.0.1 (a free port, written to PORTFILE), then COUNT accept4(...,
+ *       SOCK_CLOEXEC) calls (raw: through syscall(); nonblock: on a non-blocking listener,
+ *       waiting with poll), one line each: "accept=ok keepalive=K idle=I nodelay=N cloexec=C
+ *       peer=ADDR" or "accept=-1 errno=NAME"
+ *   sup_client churn N
+ *       a thread accepts (and closes) on 127.0.0.1 while the main thread connects N times, with
+ *       stdin closed so that both take the lowest descriptors: "made=N accepted=M bad=K" (bad:
+ *       an accepted descriptor that was not the accepted socket, or a connect that failed)
  *   sup_client intr
  *       a blocking connect to a listener whose backlog is full, interrupted after 300 ms by
- *       SIGALRM (handler without SA_RESTART): "connect=-1 errno=NAME" */
+ *       SIGALRM (handler without SA_RESTART): "connect=-1 errno=NAME"
+ *   sup_client stall
+ *       the same without the alarm (for connect-timeout): "connect=-1 errno=NAME waited=MS"
+ *       with MS rounded down to 100 ms (gives up after 3 s: "connect=-1 errno=EINTR")
+ *   sup_client timed HOST PORT
+ *       one connect: "connect=0 waited=MS" or "connect=-1 errno=NAME waited=MS", MS rounded
+ *       down to 100 ms (for delay rules) */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -215,12 +230,109 @@ static int cmd_toctou(char **argv)
     return 0;
 }
 
+static int cmd_server(int argc, char **argv)
+{
+    int raw = 0, nonblock = 0;
+    for (int i = 4; i < argc; i++) {
+        raw |= !strcmp(argv[i], "raw");
+        nonblock |= !strcmp(argv[i], "nonblock");
+    }
+    int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof sin;
+    if (bind(l, (struct sockaddr *)&sin, sizeof sin) != 0 || listen(l, 64) != 0) {
+        printf("listen=-1 errno=%s\n", ename(errno));
+        return 1;
+    }
+    getsockname(l, (struct sockaddr *)&sin, &len);
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", argv[2]);
+    FILE *f = fopen(tmp, "w");
+    fprintf(f, "%d\n", ntohs(sin.sin_port));
+    fclose(f);
+    rename(tmp, argv[2]);
+    for (int i = 0, n = atoi(argv[3]); i < n; i++) {
+        struct sockaddr_in peer;
+        socklen_t plen = sizeof peer;
+        if (nonblock) {
+            struct pollfd p = { l, POLLIN, 0 };
+            poll(&p, 1, 10000);
+        }
+        int fd = raw ? (int)syscall(SYS_accept4, l, &peer, &plen, SOCK_CLOEXEC)
+                     : accept4(l, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC);
+        if (fd < 0) {
+            printf("accept=-1 errno=%s\n", ename(errno));
+            continue;
+        }
+        char a[64];
+        inet_ntop(AF_INET, &peer.sin_addr, a, sizeof a);
+        printf("accept=ok keepalive=%d idle=%d nodelay=%d cloexec=%d peer=%s plen=%u\n",
+               geti(fd, SOL_SOCKET, SO_KEEPALIVE), geti(fd, IPPROTO_TCP, TCP_KEEPIDLE),
+               geti(fd, IPPROTO_TCP, TCP_NODELAY), (fcntl(fd, F_GETFD) & FD_CLOEXEC) ? 1 : 0, a,
+               (unsigned)plen);
+        close(fd);
+    }
+    return 0;
+}
+
+static int churn_l;
+static _Atomic long churn_accepted, churn_bad;
+
+static void *churn_server(void *arg)
+{
+    long n = (long)arg;
+    for (long i = 0; i < n; i++) {
+        int fd = accept4(churn_l, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            atomic_fetch_add(&churn_bad, 1);
+            continue;
+        }
+        /* the accepted socket has the listener's port (the peer may have reset it already) */
+        struct sockaddr_in me, l;
+        socklen_t mlen = sizeof me, llen = sizeof l;
+        if (getsockname(fd, (struct sockaddr *)&me, &mlen) != 0 ||
+            getsockname(churn_l, (struct sockaddr *)&l, &llen) != 0 || me.sin_port != l.sin_port)
+            atomic_fetch_add(&churn_bad, 1);
+        atomic_fetch_add(&churn_accepted, 1);
+        close(fd);
+    }
+    return NULL;
+}
+
+static int cmd_churn(char **argv)
+{
+    long n = atol(argv[2]), made = 0, bad = 0;
+    close(0);
+    churn_l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof sin;
+    bind(churn_l, (struct sockaddr *)&sin, sizeof sin);
+    listen(churn_l, 128);
+    getsockname(churn_l, (struct sockaddr *)&sin, &len);
+    pthread_t t;
+    pthread_create(&t, NULL, churn_server, (void *)n);
+    for (long i = 0; i < n; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct linger lg = { 1, 0 };
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        if (connect(fd, (struct sockaddr *)&sin, sizeof sin) == 0)
+            made++;
+        else
+            bad++;
+        close(fd);
+    }
+    pthread_join(t, NULL);
+    printf("made=%ld accepted=%ld bad=%ld\n", made, atomic_load(&churn_accepted),
+           bad + atomic_load(&churn_bad));
+    return 0;
+}
+
 static void on_alarm(int sig)
 {
     (void)sig;
 }
 
-static int cmd_intr(void)
+static int cmd_intr(int stall)
 {
     /* A listener with a full backlog: the kernel drops further SYNs, so a connect waits. */
     int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -238,7 +350,7 @@ static int cmd_intr(void)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_alarm; /* no SA_RESTART */
     sigaction(SIGALRM, &sa, NULL);
-    struct itimerval it = { { 0, 0 }, { 0, 300000 } };
+    struct itimerval it = { { 0, 0 }, { stall ? 3 : 0, stall ? 0 : 300000 } };
     setitimer(ITIMER_REAL, &it, NULL);
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
@@ -247,7 +359,10 @@ static int cmd_intr(void)
     int err = r == 0 ? 0 : errno;
     clock_gettime(CLOCK_MONOTONIC, &b);
     long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
-    printf("connect=%d errno=%s waited=%s\n", r, ename(err), ms >= 250 && ms < 1500 ? "about-300ms" : "other");
+    if (stall)
+        printf("connect=%d errno=%s waited=%ld\n", r, ename(err), ms / 100 * 100);
+    else
+        printf("connect=%d errno=%s waited=%s\n", r, ename(err), ms >= 250 && ms < 1500 ? "about-300ms" : "other");
     return 0;
 }
 
@@ -264,8 +379,27 @@ int main(int argc, char **argv)
         return cmd_threads(argv);
     if (argc >= 6 && !strcmp(argv[1], "toctou"))
         return cmd_toctou(argv);
+    if (argc >= 3 && !strcmp(argv[1], "churn"))
+        return cmd_churn(argv);
+    if (argc >= 4 && !strcmp(argv[1], "server"))
+        return cmd_server(argc, argv);
     if (argc >= 2 && !strcmp(argv[1], "intr"))
-        return cmd_intr();
+        return cmd_intr(0);
+    if (argc >= 2 && !strcmp(argv[1], "stall"))
+        return cmd_intr(1);
+    if (argc >= 4 && !strcmp(argv[1], "timed")) {
+        struct sockaddr_in sin = addr_of(argv[2], argv[3]);
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        int err = one_connect(&sin, 0, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+        if (err)
+            printf("connect=-1 errno=%s waited=%ld\n", ename(err), ms / 100 * 100);
+        else
+            printf("connect=0 waited=%ld\n", ms / 100 * 100);
+        return 0;
+    }
     fprintf(stderr, "usage: see tests/progs/sup_client.c\n");
     return 2;
 }

@@ -1,0 +1,154 @@
+/* supervise/bind.c: a trapped bind(fd, addr, len) and listen(fd, backlog), as the shim's: the
+ * decision on the local address (bind: the one asked for; listen: the one bound), the rule's
+ * options forced (bind: before it; listen: around it, TCP Fast Open's queue after), the call
+ * made on the duplicate with the supervisor's copy of the address. Both return at once: they
+ * are served in the loop. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "sup.h"
+
+#define OPTS_ALL (((uint32_t)1 << BIO_OPT_COUNT) - 1)
+#define OPT_QLEN BIO_OPT_BIT(BIO_OPT_TFO_QLEN)
+
+static void log_local(const struct sup_call *c, enum sp_op op, int r, int err, uint64_t t0,
+                      uint32_t asked, const struct bio_opt_report *rep)
+{
+    if (!sup_log_wants(r == 0 ? 0 : err))
+        return;
+    struct sp_event ev;
+    sup_event_init(&ev, op, c);
+    ev.err = r == 0 ? 0 : err;
+    ev.duration_ns = sp_diag_now_ns() - t0;
+    sp_event_set_addr(&ev, 0, (const struct sockaddr *)&c->addr, c->addrlen);
+    ev.rule = sup.opts->trace ? NULL : c->d.rule;
+    if (asked) {
+        ev.opts_asked = asked;
+        ev.opts = *rep;
+    }
+    sup_log_event(&ev);
+}
+
+/* The gate: deny and fail answer here (1); delay sleeps (in the loop: a delay rule on bind or
+ * listen holds up the supervisor for that long), audit logs. 0: go on. */
+static int gate(struct sup_call *c, enum sp_op op)
+{
+    switch (c->d.action) {
+    case SP_ACT_DENY:
+        sup_log_decision(c, op);
+        sup_answer(c, 0, c->d.err ? c->d.err : EACCES);
+        return 1;
+    case SP_ACT_FAIL:
+        if (c->d.rule && sup_random_ppm() < c->d.rule->fail_rate_ppm) {
+            sup_log_decision(c, op);
+            sup_answer(c, 0, c->d.err ? c->d.err : EIO);
+            return 1;
+        }
+        return 0;
+    case SP_ACT_AUDIT:
+        sup_log_decision(c, op);
+        return 0;
+    case SP_ACT_DELAY:
+        if (c->d.rule && c->d.rule->delay_ms) {
+            sup_log_decision(c, op);
+            sup_sleep_ms(c, c->d.rule->delay_ms);
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static void forced(struct sup_call *c, uint32_t which, uint32_t *asked, struct bio_opt_report *rep)
+{
+    memset(rep, 0, sizeof *rep);
+    *asked = 0;
+    const struct sp_rule *r = c->d.rule;
+    if (!r || r->action != SP_ACT_SET || !(r->opts.mask & which))
+        return;
+    *asked = r->opts.mask & which;
+    bio_opt_apply_kind(c->fd, &r->opts, which, c->family, c->type, rep);
+}
+
+void sup_bind(struct sup_call *c)
+{
+    if (!sup_policy_wants(c->p, SP_OP_BIND) || sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
+        sup_continue(c); /* nothing read from the program's memory */
+        sup_call_free(c);
+        return;
+    }
+    int err = sup_read_addr(c, c->n.data.args[1], c->n.data.args[2]);
+    if (err) {
+        sup_answer(c, 0, err);
+        sup_call_free(c);
+        return;
+    }
+    if (!sup_valid(c)) {
+        sup_call_free(c);
+        return;
+    }
+    int inet = c->family == AF_INET || c->family == AF_INET6;
+    c->d = sup_addr_matchable(c) ? sp_decide(c->p, SP_OP_BIND, c->family, c->type,
+                                             (const struct sockaddr *)&c->addr, c->addrlen)
+                                 : sp_decide(c->p, SP_OP_BIND, c->family, c->type, NULL, 0);
+    if (!inet && c->d.action == SP_ACT_PASS &&
+        !(sp_policy_tests(c->p, SP_OP_BIND) & SP_TESTS_PATH)) {
+        sup_continue(c); /* a local socket's path, in the program's own file system view */
+        sup_call_free(c);
+        return;
+    }
+    if (gate(c, SP_OP_BIND)) {
+        sup_call_free(c);
+        return;
+    }
+    uint32_t asked;
+    struct bio_opt_report rep;
+    forced(c, OPTS_ALL & ~OPT_QLEN, &asked, &rep);
+    uint64_t t0 = sp_diag_now_ns();
+    int r = bind(c->fd, (const struct sockaddr *)&c->addr, c->addrlen);
+    err = r == 0 ? 0 : errno;
+    sup_answer(c, 0, err);
+    log_local(c, SP_OP_BIND, r, err, t0, asked, &rep);
+    sup_call_free(c);
+}
+
+void sup_listen(struct sup_call *c)
+{
+    if (!sup_policy_wants(c->p, SP_OP_LISTEN) || sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
+        sup_continue(c);
+        sup_call_free(c);
+        return;
+    }
+    socklen_t len = sizeof c->addr;
+    if (getsockname(c->fd, (struct sockaddr *)&c->addr, &len) == 0)
+        c->addrlen = len;
+    c->d = sup_addr_matchable(c) ? sp_decide(c->p, SP_OP_LISTEN, c->family, c->type,
+                                             (const struct sockaddr *)&c->addr, c->addrlen)
+                                 : sp_decide(c->p, SP_OP_LISTEN, c->family, c->type, NULL, 0);
+    if (gate(c, SP_OP_LISTEN)) {
+        sup_call_free(c);
+        return;
+    }
+    uint32_t asked, asked2;
+    struct bio_opt_report rep, rep2;
+    forced(c, OPTS_ALL & ~OPT_QLEN, &asked, &rep);
+    uint64_t t0 = sp_diag_now_ns();
+    int r = listen(c->fd, (int)c->n.data.args[1]);
+    int err = r == 0 ? 0 : errno;
+    if (r == 0) { /* TCP Fast Open's queue is set on a listening socket */
+        forced(c, OPT_QLEN, &asked2, &rep2);
+        asked |= asked2;
+        rep.applied |= rep2.applied;
+        rep.skipped |= rep2.skipped;
+        rep.failed |= rep2.failed;
+        if (rep2.failed)
+            rep.err[BIO_OPT_TFO_QLEN] = rep2.err[BIO_OPT_TFO_QLEN];
+    }
+    sup_answer(c, 0, err);
+    log_local(c, SP_OP_LISTEN, r, err, t0, asked, &rep);
+    sup_call_free(c);
+}
