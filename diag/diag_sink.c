@@ -202,6 +202,9 @@ static int open_file(struct sp_sink *s, uint64_t *id, int *oflags)
         flags |= O_NOFOLLOW; /* a symlink planted at the path (ELOOP) */
     int fd = open(s->path, flags, 0644);
     int err = fd < 0 ? errno : 0;
+    struct stat lst;
+    if (fd < 0 && (s->flags & SP_SINK_F_OWNER) && lstat(s->path, &lst) == 0 && S_ISLNK(lst.st_mode))
+        err = ELOOP; /* O_CREAT on a symlink in a sticky directory says EACCES: name the cause */
     if (fd >= 0 && (s->flags & SP_SINK_F_OWNER) && (err = owner_refuses(fd)) != 0) {
         s->ops->close(fd);
         fd = -1;
