@@ -323,6 +323,8 @@ int cmd_run(int argc, char **argv)
                 "non-system path and the shim ignores SOCKPOLICY_* in it; only a root-owned "
                 "/etc/sockpolicy.conf applies, if the library is installed system-wide.\n",
                 file, (st.st_mode & S_ISUID) ? "u" : "g");
+    /* the shim's default log sink is then this terminal's stderr (elsewhere: syslog) */
+    setenv("SOCKPOLICY_RUN", "1", 1);
     if (trace) {
         /* the shim reads it as: no policy file, log all, everything passes through */
         setenv("SOCKPOLICY_TRACE", "1", 1);

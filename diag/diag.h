@@ -169,23 +169,48 @@ const struct sp_diag_ops *sp_diag_libc_ops(void);
 enum sp_sink_kind { SP_SINK_NONE, SP_SINK_FILE, SP_SINK_STDERR, SP_SINK_SYSLOG,
                     SP_SINK_JOURNALD };
 
+/* sp_sink.flags. */
+#define SP_SINK_F_OWNER 0x1 /* a privileged writer (AT_SECURE, or euid 0): a file is opened
+                               O_NOFOLLOW and kept only when it is owned by root or the euid,
+                               writable by nobody else, and (a regular file) has one link */
+
 struct sp_sink {
     enum sp_sink_kind kind;
     const struct sp_diag_ops *ops;
     char path[256];        /* file, or the socket for syslog / journald */
-    _Atomic int fd;        /* -1 when closed */
+    _Atomic int fd;        /* -1 when closed, or not open yet (syslog, journald: made at the
+                              first line), or when the last open failed (retried, see below) */
     _Atomic uint64_t id;   /* (st_ino ^ st_dev << 40) + 1 of what fd was opened on, 0 unknown */
+    _Atomic int oflags;    /* fd's F_GETFL (access mode, O_APPEND, O_NONBLOCK) at open: with id
+                              and FD_CLOEXEC, what proves a number is still ours */
     _Atomic int64_t last_check_s; /* file: last rotation check (CLOCK_MONOTONIC seconds) */
+    _Atomic int64_t retry_s; /* the second of the last failed open: at most one a second */
     _Atomic int retired;   /* file: the fd replaced by a rotation, closed at the next one */
+    _Atomic uint64_t retired_id; /* and its identity (as id); retired_oflags likewise */
+    _Atomic int retired_oflags;
+    _Atomic int open_err;  /* errno of the last failed open (0: the last one worked) */
+    unsigned flags;        /* SP_SINK_F_* */
     int facility;          /* syslog: LOG_USER, LOG_DAEMON, ... (already shifted, as <syslog.h>) */
     char ident[32];        /* syslog tag, journald SYSLOG_IDENTIFIER */
     _Atomic uint64_t dropped; /* lines that could not be delivered */
     _Atomic int piped;     /* file, stderr: fd is a pipe, FIFO or socket (SIGPIPE is held off) */
+    struct sp_sink *fallback; /* where a line this sink cannot deliver goes (NULL: dropped);
+                                 its own fallback is not followed */
 };
 
-/* Configure a sink. Each returns 0, or -1 with errno set (and the sink left SP_SINK_NONE);
- * errno is otherwise preserved. path NULL picks the default (/dev/log,
- * /run/systemd/journal/socket). ops NULL means sp_diag_libc_ops(). */
+/* Configure a sink. Each returns 0, or -1 with errno set; errno is otherwise preserved. path
+ * NULL picks the default (/dev/log, /run/systemd/journal/socket). ops NULL means
+ * sp_diag_libc_ops(). flags: SP_SINK_F_*. A file that cannot be opened (EMFILE, EACCES, a
+ * privileged writer's refusal: ELOOP for a symlink, EPERM for an owner or mode it may not
+ * trust) still leaves a file sink: each write tries the open again, at most once a second,
+ * and meanwhile gives its line to the fallback. syslog and journald make their socket at the
+ * first line (a process that logs nothing holds no descriptor), retried likewise. Descriptors
+ * the sink holds are close-on-exec and high: the lowest free number from SP_SINK_FD_BASE
+ * (min(RLIMIT_NOFILE soft limit, 1024) - 24, so 1000 usually), else from lower bases (halving,
+ * never below 3), so a program's own descriptors get the numbers they would get bare. */
+int sp_sink_file_ex(struct sp_sink *s, const struct sp_diag_ops *ops, const char *path,
+                    unsigned flags);
+/* sp_sink_file_ex with flags 0. */
 int sp_sink_file(struct sp_sink *s, const struct sp_diag_ops *ops, const char *path);
 /* Writes to fd 2 while it is the file it is now (device and inode): a program that closes or
  * reuses fd 2 is never written into (its lines are dropped, counted). Holds no descriptor of
@@ -208,7 +233,9 @@ int sp_sink_write(struct sp_sink *s, const char *line, size_t len, const struct 
  * its scratch on the stack (8 KiB); the hook path uses this with a pooled buffer. */
 int sp_sink_write_buf(struct sp_sink *s, const char *line, size_t len, const struct sp_event *ev,
                       int priority, char *scratch, size_t cap);
-/* Closes what the sink holds (through ops->close). errno preserved. */
+/* Closes what the sink holds (through ops->close): only a descriptor that still is the file
+ * or socket it opened (device, inode, open flags, close-on-exec); a number the program has
+ * closed and reused is forgotten, never closed. Not its fallback. errno preserved. */
 void sp_sink_close(struct sp_sink *s);
 /* Builds the journald datagram for ev (message = line without its '\n') into buf. Returns
  * its length, or 0 when it does not fit. For tests and for sp_sink_write. */

@@ -2,12 +2,16 @@
  * took its descriptor), stderr while fd 2 is still the same file, syslog's /dev/log, journald's native
  * socket. One write or send per line; sockets are made and closed only through the ops table
  * (the public names are our own hooks); open/fstat/stat/write are not hooked and are called
- * directly. Our descriptors live at 3 or above, close-on-exec. */
+ * directly. Our descriptors live high (from min(RLIMIT_NOFILE, 1024) - 24 down), close-on-exec,
+ * and are closed only while they still are what we opened (a program's close_range and reuse
+ * of the number makes it theirs). A sink that cannot be used hands its lines to its fallback
+ * and opens again later, at most once a second. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <netinet/in.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <syslog.h>
@@ -68,6 +72,35 @@ static uint64_t fd_id(int fd)
     return fstat(fd, &st) == 0 ? stat_id(&st) : 0;
 }
 
+/* The open flags that, with the identity and close-on-exec, tell our descriptor from another
+ * open of the same file (a program may open our log file itself). */
+#define OFLAGS_MASK (O_ACCMODE | O_APPEND | O_NONBLOCK)
+
+static int fd_oflags(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    return fl < 0 ? -1 : fl & OFLAGS_MASK;
+}
+
+/* Whether fd still is the descriptor we opened: the same file (device and inode), the same
+ * open flags, close-on-exec. A program that closed our number and opened something there
+ * (close_range(3, ~0U), then its own files) fails this; so does its own open of our file. */
+static int still_ours(int fd, uint64_t id, int oflags)
+{
+    if (fd < 0 || id == 0 || fd_id(fd) != id)
+        return 0;
+    int fdfl = fcntl(fd, F_GETFD);
+    return fdfl >= 0 && (fdfl & FD_CLOEXEC) && fd_oflags(fd) == oflags;
+}
+
+/* Closes fd only if it still is ours (see still_ours): a number the program took over is
+ * forgotten, never closed. */
+static void close_if_ours(const struct sp_sink *s, int fd, uint64_t id, int oflags)
+{
+    if (still_ours(fd, id, oflags))
+        s->ops->close(fd);
+}
+
 /* Whether writing to fd may raise SIGPIPE (a pipe, a FIFO, a socket): its reader may go away. */
 static int fd_piped(int fd)
 {
@@ -82,14 +115,48 @@ static int64_t mono_s(void)
     return ts.tv_sec;
 }
 
-/* A descriptor the program is unlikely to be counting on: never 0, 1 or 2. */
+/* Whether this is the first failed-open retry of the current second (at most one a second:
+ * a program at its descriptor limit must not pay an open() for every line). */
+static int retry_due(struct sp_sink *s)
+{
+    int64_t now = mono_s(), last = atomic_load(&s->retry_s);
+    return now != last && atomic_compare_exchange_strong(&s->retry_s, &last, now);
+}
+
+/* The base our descriptors start from: min(RLIMIT_NOFILE soft limit, 1024) - 24. Programs
+ * count on getting the lowest free number (and select() on numbers below 1024), so ours stay
+ * out of their way, high but below the limit. */
+static int fd_base(void)
+{
+    struct rlimit rl;
+    long lim = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 1024)
+        lim = (long)rl.rlim_cur;
+    return lim - 24 > 3 ? (int)(lim - 24) : 3;
+}
+
+/* fd moved to a high number, close-on-exec (see fd_base): the lowest free number from the
+ * base, else from lower bases, halving down to 3; fd itself when nothing higher is free. */
 static int move_high(const struct sp_diag_ops *ops, int fd)
 {
-    if (fd < 0 || fd > 2)
+    if (fd < 0)
         return fd;
-    int hi = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    ops->close(fd);
-    return hi;
+    for (int base = fd_base();; base = base / 2 > 3 ? base / 2 : 3) {
+        if (fd >= base)
+            return fd;
+        int hi = fcntl(fd, F_DUPFD_CLOEXEC, base);
+        if (hi >= 0) {
+            ops->close(fd);
+            return hi;
+        }
+        if (base == 3)
+            break;
+    }
+    if (fd > 2)
+        return fd; /* nothing free above it: keep it (it is close-on-exec already) */
+    ops->close(fd); /* never on 0, 1 or 2 */
+    errno = EMFILE;
+    return -1;
 }
 
 static void sink_reset(struct sp_sink *s, const struct sp_diag_ops *ops, const char *path)
@@ -99,6 +166,7 @@ static void sink_reset(struct sp_sink *s, const struct sp_diag_ops *ops, const c
     s->ops = ops ? ops : &libc_ops;
     atomic_store(&s->fd, -1);
     atomic_store(&s->retired, -1);
+    atomic_store(&s->retry_s, -1);
     if (path) {
         size_t n = strlen(path);
         if (n >= sizeof s->path)
@@ -108,37 +176,83 @@ static void sink_reset(struct sp_sink *s, const struct sp_diag_ops *ops, const c
     }
 }
 
-static int open_file(const struct sp_sink *s, uint64_t *id)
+/* A privileged writer keeps only a file it can trust (SP_SINK_F_OWNER): owned by root or the
+ * euid, writable by nobody else, and a regular file with one link (not a hard link an
+ * unprivileged user made to a file of root's). Returns 0, or the errno to refuse with. */
+static int owner_refuses(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return errno;
+    if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & (S_IWGRP | S_IWOTH)))
+        return EPERM;
+    if (S_ISREG(st.st_mode) && st.st_nlink != 1)
+        return EPERM;
+    return 0;
+}
+
+/* Opens the file sink's path; fills *id and *oflags. -1 with errno (recorded in open_err). */
+static int open_file(struct sp_sink *s, uint64_t *id, int *oflags)
 {
     /* O_NONBLOCK: a FIFO with no reader fails at once (ENXIO) instead of hanging the program at
      * its first line, and a full one drops a line rather than stall it; a regular file ignores
      * the flag. */
-    int fd = open(s->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0644);
-    fd = move_high(s->ops, fd);
-    if (fd >= 0)
-        *id = fd_id(fd);
+    int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    if (s->flags & SP_SINK_F_OWNER)
+        flags |= O_NOFOLLOW; /* a symlink planted at the path (ELOOP) */
+    int fd = open(s->path, flags, 0644);
+    int err = fd < 0 ? errno : 0;
+    struct stat lst;
+    if (fd < 0 && (s->flags & SP_SINK_F_OWNER) && lstat(s->path, &lst) == 0 && S_ISLNK(lst.st_mode))
+        err = ELOOP; /* O_CREAT on a symlink in a sticky directory says EACCES: name the cause */
+    if (fd >= 0 && (s->flags & SP_SINK_F_OWNER) && (err = owner_refuses(fd)) != 0) {
+        s->ops->close(fd);
+        fd = -1;
+    }
+    if (fd >= 0) {
+        fd = move_high(s->ops, fd);
+        err = fd < 0 ? errno : 0;
+    }
+    atomic_store(&s->open_err, err);
+    if (fd < 0) {
+        errno = err;
+        return -1;
+    }
+    *id = fd_id(fd);
+    *oflags = fd_oflags(fd);
     return fd;
 }
 
-int sp_sink_file(struct sp_sink *s, const struct sp_diag_ops *ops, const char *path)
+int sp_sink_file_ex(struct sp_sink *s, const struct sp_diag_ops *ops, const char *path,
+                    unsigned flags)
 {
     int saved = errno;
     sink_reset(s, ops, path);
+    s->flags = flags;
     if (path == NULL || strlen(path) >= sizeof s->path) {
         errno = path ? ENAMETOOLONG : EINVAL;
         return -1;
     }
+    s->kind = SP_SINK_FILE;
+    atomic_store(&s->last_check_s, mono_s());
     uint64_t id = 0;
-    int fd = open_file(s, &id);
-    if (fd < 0)
+    int oflags = 0;
+    int fd = open_file(s, &id, &oflags);
+    if (fd < 0) {
+        atomic_store(&s->retry_s, mono_s()); /* the next try in the next second */
         return -1;
+    }
     atomic_store(&s->id, id);
+    atomic_store(&s->oflags, oflags);
     atomic_store(&s->piped, fd_piped(fd));
     atomic_store(&s->fd, fd);
-    atomic_store(&s->last_check_s, mono_s());
-    s->kind = SP_SINK_FILE;
     errno = saved;
     return 0;
+}
+
+int sp_sink_file(struct sp_sink *s, const struct sp_diag_ops *ops, const char *path)
+{
+    return sp_sink_file_ex(s, ops, path, 0);
 }
 
 int sp_sink_stderr(struct sp_sink *s, const struct sp_diag_ops *ops)
@@ -170,17 +284,41 @@ static int sock_sink(struct sp_sink *s, enum sp_sink_kind kind, const struct sp_
         n = sizeof s->ident - 1;
     memcpy(s->ident, ident ? ident : "sockpolicy", n);
     s->ident[n] = '\0';
-    /* Non-blocking: a stalled log daemon costs a dropped line, never a stalled program.
-     * Unconnected: each line is sent to the path, so a restarted daemon is found again. */
-    int fd = s->ops->socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    fd = move_high(s->ops, fd);
-    if (fd < 0)
-        return -1;
-    atomic_store(&s->id, fd_id(fd));
-    atomic_store(&s->fd, fd);
-    s->kind = kind;
+    s->kind = kind; /* the socket is made at the first line (sock_fd) */
     errno = saved;
     return 0;
+}
+
+/* The syslog or journald sink's socket, made now if it is not yet (or the last try failed,
+ * at most once a second). Non-blocking: a stalled log daemon costs a dropped line, never a
+ * stalled program. Unconnected: each line is sent to the path, so a restarted daemon is found
+ * again. -1 when there is none. */
+static int sock_fd(struct sp_sink *s)
+{
+    int fd = atomic_load(&s->fd);
+    if (fd >= 0)
+        return fd;
+    int64_t last = atomic_load(&s->retry_s);
+    if (last != -1 && !retry_due(s))
+        return -1;
+    int nfd = s->ops->socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    nfd = move_high(s->ops, nfd);
+    if (nfd < 0) {
+        atomic_store(&s->open_err, errno);
+        atomic_store(&s->retry_s, mono_s());
+        return -1;
+    }
+    atomic_store(&s->open_err, 0);
+    uint64_t id = fd_id(nfd);
+    int oflags = fd_oflags(nfd);
+    int none = -1;
+    if (!atomic_compare_exchange_strong(&s->fd, &none, nfd)) {
+        s->ops->close(nfd); /* another thread made one first: use it */
+        return none;
+    }
+    atomic_store(&s->oflags, oflags);
+    atomic_store(&s->id, id);
+    return nfd;
 }
 
 int sp_sink_syslog(struct sp_sink *s, const struct sp_diag_ops *ops, const char *path,
@@ -198,39 +336,57 @@ int sp_sink_journald(struct sp_sink *s, const struct sp_diag_ops *ops, const cha
                      ident);
 }
 
-/* The file sink's descriptor, reopened when the program closed or reused ours (its inode is
- * not the one we opened) or when the path now names another file (rotation; checked at most
- * once a second). A descriptor we lost is never closed: it is the program's now. A rotated
- * one is kept open until the next rotation, in case another thread is writing to it. */
+/* The file sink's descriptor, opened again when the program closed or reused ours (it no
+ * longer is what we opened), when the last open failed (at most once a second), or when the
+ * path now names another file (rotation; checked at most once a second). A descriptor we lost
+ * is never closed: it is the program's now. A rotated one is kept open until the next
+ * rotation, in case another thread is writing to it, and closed then only if still ours. */
 static int file_fd(struct sp_sink *s)
 {
     int fd = atomic_load(&s->fd);
     uint64_t id = atomic_load(&s->id);
-    int lost = fd < 0 || fd_id(fd) != id;
+    int lost = fd >= 0 && !still_ours(fd, id, atomic_load(&s->oflags));
+    if (fd < 0 && !retry_due(s))
+        return -1; /* never opened, or lost: one open a second */
     int rotated = 0;
     int64_t now = mono_s(), last = atomic_load(&s->last_check_s);
-    if (!lost && now != last &&
+    if (fd >= 0 && !lost && now != last &&
         atomic_compare_exchange_strong(&s->last_check_s, &last, now)) {
         struct stat st;
         rotated = stat(s->path, &st) != 0 || stat_id(&st) != id;
     }
-    if (!lost && !rotated)
+    if (fd >= 0 && !lost && !rotated)
         return fd;
     uint64_t nid = 0;
-    int nfd = open_file(s, &nid);
-    if (nfd < 0)
-        return lost ? -1 : fd; /* keep writing to the rotated file rather than nowhere */
+    int noflags = 0;
+    int nfd = open_file(s, &nid, &noflags);
+    if (nfd < 0) {
+        if (fd >= 0 && !lost)
+            return fd; /* keep writing to the rotated file rather than nowhere */
+        if (lost)
+            atomic_compare_exchange_strong(&s->fd, &fd, -1); /* forgotten, not closed */
+        atomic_store(&s->retry_s, mono_s());
+        return -1;
+    }
+    int ofl = atomic_load(&s->oflags);
     atomic_store(&s->id, nid);
+    atomic_store(&s->oflags, noflags);
     atomic_store(&s->piped, fd_piped(nfd));
     if (!atomic_compare_exchange_strong(&s->fd, &fd, nfd)) {
         s->ops->close(nfd); /* another thread reopened first: use its descriptor */
-        atomic_store(&s->id, fd_id(fd));
+        if (fd >= 0) {
+            atomic_store(&s->id, fd_id(fd));
+            atomic_store(&s->oflags, fd_oflags(fd));
+        }
         return fd;
     }
-    if (!lost) {
+    if (fd >= 0 && !lost) {
+        /* the rotated descriptor is retired; the one retired before it is closed if ours */
+        uint64_t rid = atomic_exchange(&s->retired_id, id);
+        int rfl = atomic_exchange(&s->retired_oflags, ofl);
         int old = atomic_exchange(&s->retired, fd);
         if (old >= 0)
-            s->ops->close(old);
+            close_if_ours(s, old, rid, rfl);
     }
     return nfd;
 }
@@ -273,9 +429,16 @@ static int write_line_to(int fd, const char *line, size_t len, int piped)
 
 static int send_dgram(struct sp_sink *s, const char *buf, size_t len)
 {
-    int fd = atomic_load(&s->fd);
-    if (fd < 0 || fd_id(fd) != atomic_load(&s->id))
-        return -1; /* the program took our socket's number: never send on its descriptor */
+    int fd = sock_fd(s);
+    if (fd >= 0 && !still_ours(fd, atomic_load(&s->id), atomic_load(&s->oflags))) {
+        /* the program took our socket's number: never send on its descriptor, never close
+         * it; a socket of our own is made again */
+        atomic_compare_exchange_strong(&s->fd, &fd, -1);
+        atomic_store(&s->retry_s, -1);
+        fd = sock_fd(s);
+    }
+    if (fd < 0)
+        return -1;
     struct sockaddr_un sun;
     memset(&sun, 0, sizeof sun);
     sun.sun_family = AF_UNIX;
@@ -291,39 +454,45 @@ static int send_dgram(struct sp_sink *s, const char *buf, size_t len)
     return -1;
 }
 
-int sp_sink_write_buf(struct sp_sink *s, const char *line, size_t len, const struct sp_event *ev,
-                      int priority, char *dg, size_t cap)
+static int write_one(struct sp_sink *s, const char *line, size_t len, const struct sp_event *ev,
+                     int priority, char *dg, size_t cap)
 {
-    int saved = errno, r = -1;
     switch (s->kind) {
     case SP_SINK_FILE: {
         int fd = file_fd(s);
-        r = fd >= 0 ? write_line_to(fd, line, len, atomic_load(&s->piped)) : -1;
-        break;
+        return fd >= 0 ? write_line_to(fd, line, len, atomic_load(&s->piped)) : -1;
     }
     case SP_SINK_STDERR: {
         int fd = atomic_load(&s->fd);
         if (fd >= 0 && fd_id(fd) == atomic_load(&s->id))
-            r = write_line_to(fd, line, len, atomic_load(&s->piped));
-        break;
+            return write_line_to(fd, line, len, atomic_load(&s->piped));
+        return -1;
     }
     case SP_SINK_SYSLOG: {
         size_t n = sp_syslog_datagram(s->facility, priority, s->ident, ev ? ev->pid : getpid(),
                                       line, len, dg, cap);
-        r = send_dgram(s, dg, n);
-        break;
+        return send_dgram(s, dg, n);
     }
     case SP_SINK_JOURNALD: {
         size_t n = sp_journald_datagram(ev, line, len, priority, s->ident, dg, cap);
-        r = n ? send_dgram(s, dg, n) : -1;
-        break;
+        return n ? send_dgram(s, dg, n) : -1;
     }
     case SP_SINK_NONE:
-        r = 0;
-        break;
+        return 0;
     }
-    if (r != 0)
+    return -1;
+}
+
+int sp_sink_write_buf(struct sp_sink *s, const char *line, size_t len, const struct sp_event *ev,
+                      int priority, char *dg, size_t cap)
+{
+    int saved = errno;
+    int r = write_one(s, line, len, ev, priority, dg, cap);
+    if (r != 0) {
         atomic_fetch_add(&s->dropped, 1);
+        if (s->fallback && s->fallback != s)
+            r = write_one(s->fallback, line, len, ev, priority, dg, cap);
+    }
     errno = saved;
     return r;
 }
@@ -339,11 +508,11 @@ void sp_sink_close(struct sp_sink *s)
 {
     int saved = errno;
     int fd = atomic_exchange(&s->fd, -1);
-    if (fd >= 0 && s->kind != SP_SINK_STDERR && fd_id(fd) == atomic_load(&s->id))
-        s->ops->close(fd); /* fd 2 is the program's: never closed */
+    if (fd >= 0 && s->kind != SP_SINK_STDERR) /* fd 2 is the program's: never closed */
+        close_if_ours(s, fd, atomic_load(&s->id), atomic_load(&s->oflags));
     int old = atomic_exchange(&s->retired, -1);
     if (old >= 0)
-        s->ops->close(old);
+        close_if_ours(s, old, atomic_load(&s->retired_id), atomic_load(&s->retired_oflags));
     s->kind = SP_SINK_NONE;
     errno = saved;
 }

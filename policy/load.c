@@ -173,6 +173,8 @@ static int pick(const struct sp_word *w, const char *const *names, int n)
 
 static void note_setting(struct sp_ld *L, int which, const char *name)
 {
+    if (which != SP_SET_STRICT)
+        L->st.log_said = 1;
     if (L->set_line[which]) {
         struct sp_sbuf b = {L->msg, 0, sizeof L->msg};
         sp__puts(&b, "duplicate setting '");

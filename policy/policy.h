@@ -35,6 +35,8 @@ struct sp_settings {
     int default_errno[SP_OP_COUNT];  /* errno for a default deny (EACCES) */
     int log_summary;                 /* "log-summary": a per-process summary at exit */
     int log_file_trust;              /* SP_LOGFILE_*: log_file as a privileged loader found it */
+    int log_said;                    /* the text has a log, log-to, log-format or log-summary
+                                      * line: a policy of such lines alone logs every call */
 };
 
 /* sp_settings.log_file_trust: the contract between the loader and whoever opens log_file.

@@ -174,11 +174,55 @@ static int __attribute__((noinline)) accept_ruled(int fd, struct sockaddr *sa, s
     return accept_routed(p, fd, sa, len, flags);
 }
 
-int shim_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+/* Under SHIM_WATCH: the call, a failure logged, the reload deadline looked at. */
+static int __attribute__((noinline)) accept_watch(int fd, struct sockaddr *sa, socklen_t *len,
+                                                  int flags)
 {
-    if (__builtin_expect(shim_passthrough(), 1))
+    struct shim_call c;
+    c.a = fd;
+    int nfd = flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
+    if (__builtin_expect(nfd < 0, 0))
+        return (int)shim_watch_failed(nfd, SP_OP_ACCEPT, &c);
+    if (__builtin_expect(shim_idle_due(), 0))
+        return (int)shim_watch_recheck(nfd);
+    return nfd;
+}
+
+/* The reload deadline passed under SHIM_IDLE or SHIM_WATCH: look, then follow what is
+ * published now. */
+static int __attribute__((noinline, cold)) accept_recheck(int fd, struct sockaddr *sa,
+                                                          socklen_t *len, int flags)
+{
+    struct sp_policy *p = shim_recheck();
+    if (p == SHIM_WATCH)
+        return accept_watch(fd, sa, len, flags);
+    if (!shim_undecided(p))
+        return accept_ruled(fd, sa, len, flags);
+    return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
+}
+
+/* Under SHIM_IDLE: the call, after a look at the reload deadline. Apart from the hook's own
+ * path, whose no-policy exit must not share its register moves (rdtsc takes rdx). */
+static int __attribute__((noinline)) accept_idle(int fd, struct sockaddr *sa, socklen_t *len,
+                                                 int flags)
+{
+    if (__builtin_expect(shim_idle_due(), 0))
+        return accept_recheck(fd, sa, len, flags);
+    return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
+}
+
+/* Tail calls only. Nothing decides under SHIM_IDLE and SHIM_WATCH: the call, after a look at
+ * the reload deadline (a server that only accepts still picks up an edited policy). */
+__attribute__((always_inline)) inline int shim_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+{
+    struct sp_policy *p = shim_published();
+    if (__builtin_expect(p == SHIM_NO_POLICY, 1))
         return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
-    return accept_ruled(fd, sa, len, flags);
+    if (!shim_undecided(p))
+        return accept_ruled(fd, sa, len, flags);
+    if (p == SHIM_WATCH)
+        return accept_watch(fd, sa, len, flags);
+    return accept_idle(fd, sa, len, flags);
 }
 
 SHIM_EXPORT int accept4(int fd, __SOCKADDR_ARG sa, socklen_t *len, int flags)

@@ -78,9 +78,27 @@ static int __attribute__((noinline)) bind_ruled(int fd, const struct sockaddr *s
     return r == 1 ? 0 : -1;
 }
 
+/* Under SHIM_WATCH: the call, a failure logged. */
+static int __attribute__((noinline)) bind_watch(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    struct shim_call c;
+    c.a = fd;
+    c.sa = sa;
+    c.len = len;
+    int r = shim_real.bind(fd, sa, len);
+    if (__builtin_expect(r < 0, 0))
+        return (int)shim_watch_failed(r, SP_OP_BIND, &c);
+    return r;
+}
+
 int shim_bind(int fd, const struct sockaddr *sa, socklen_t len)
 {
-    if (__builtin_expect(shim_passthrough(), 1))
+    struct sp_policy *p = shim_published();
+    if (__builtin_expect(p == SHIM_NO_POLICY, 1))
+        return shim_real.bind(fd, sa, len);
+    if (p == SHIM_WATCH)
+        return bind_watch(fd, sa, len);
+    if (shim_undecided(p)) /* SHIM_IDLE */
         return shim_real.bind(fd, sa, len);
     return bind_ruled(fd, sa, len);
 }

@@ -275,11 +275,32 @@ static int __attribute__((noinline)) connect_ruled(int fd, const struct sockaddr
     return routed_connect(fd, sa, len, family, type, d.rule);
 }
 
-int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
+/* Under SHIM_WATCH: the call, a failure logged. */
+static int __attribute__((noinline)) connect_watch(int fd, const struct sockaddr *sa,
+                                                   socklen_t len)
 {
-    if (__builtin_expect(shim_passthrough(), 1))
+    struct shim_call c;
+    c.a = fd;
+    c.sa = sa;
+    c.len = len;
+    int r = shim_real.connect(fd, sa, len);
+    if (__builtin_expect(r < 0, 0))
+        return (int)shim_watch_failed(r, SP_OP_CONNECT, &c);
+    return r;
+}
+
+/* Tail calls only. Nothing decides under SHIM_IDLE and SHIM_WATCH: the call (socket() and
+ * accept() look at the reload deadline). */
+__attribute__((always_inline)) inline int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+    struct sp_policy *p = shim_published();
+    if (__builtin_expect(p == SHIM_NO_POLICY, 1))
         return shim_real.connect(fd, sa, len);
-    return connect_ruled(fd, sa, len);
+    if (!shim_undecided(p))
+        return connect_ruled(fd, sa, len);
+    if (p == SHIM_WATCH)
+        return connect_watch(fd, sa, len);
+    return shim_real.connect(fd, sa, len);
 }
 
 SHIM_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG sa, socklen_t len)

@@ -71,9 +71,25 @@ static int __attribute__((noinline)) listen_ruled(int fd, int backlog)
     return r;
 }
 
+/* Under SHIM_WATCH: the call, a failure logged. */
+static int __attribute__((noinline)) listen_watch(int fd, int backlog)
+{
+    struct shim_call c;
+    c.a = fd;
+    int r = shim_real.listen(fd, backlog);
+    if (__builtin_expect(r < 0, 0))
+        return (int)shim_watch_failed(r, SP_OP_LISTEN, &c);
+    return r;
+}
+
 int shim_listen(int fd, int backlog)
 {
-    if (__builtin_expect(shim_passthrough(), 1))
+    struct sp_policy *p = shim_published();
+    if (__builtin_expect(p == SHIM_NO_POLICY, 1))
+        return shim_real.listen(fd, backlog);
+    if (p == SHIM_WATCH)
+        return listen_watch(fd, backlog);
+    if (shim_undecided(p)) /* SHIM_IDLE */
         return shim_real.listen(fd, backlog);
     return listen_ruled(fd, backlog);
 }

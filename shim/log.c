@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <syslog.h>
@@ -39,6 +40,7 @@ _Atomic unsigned shim_log_npending;
 #define NCFG 3
 struct logcfg {
     struct sp_diagnosis diag;
+    struct sp_sink fallback; /* the default sink, for lines diag.sink cannot deliver */
     _Atomic int sink_state; /* 0 closed, 1 being opened, 2 open (or nowhere) */
     _Atomic unsigned users; /* threads (and signal handlers) writing through this slot now */
     struct {
@@ -49,9 +51,19 @@ struct logcfg {
 };
 static struct logcfg cfgs[NCFG];
 static _Atomic(struct logcfg *) cfg = &cfgs[0];
-/* $SOCKPOLICY_LOG as read at the first set-up: a reload, inside a hook, does not call getenv
- * (the program may be changing its environment at that moment). */
+/* $SOCKPOLICY_LOG as read at start (the constructor), a relative file path made absolute
+ * against the directory the program started in: a reload, inside a hook, does not call getenv
+ * (the program may be changing its environment at that moment), and a program that changes
+ * directory keeps one log file. env_refused: the value could not be used (too long), said
+ * once in a line. */
 static char env_log[256];
+static int env_refused;
+static size_t env_refused_len;
+/* `sockpolicy run` (its $SOCKPOLICY_RUN) or --trace: a user at a terminal, whose default
+ * sink is stderr. Everywhere else (/etc/ld.so.preload, a plain LD_PRELOAD, a systemd
+ * drop-in) the program's stderr is written only when the policy says `log-to stderr`. */
+static int run_mode;
+static int env_read;
 static struct sp_summary summary;
 static _Atomic pid_t summary_pid; /* the process the summary counts (a fork starts afresh) */
 static int ready;              /* set up at least once */
@@ -84,6 +96,45 @@ static dev_t err_dev;
 static ino_t err_ino;
 static int err_known;
 
+/* Reads $SOCKPOLICY_LOG and $SOCKPOLICY_RUN once (ignored when secure). */
+static void read_env(int secure)
+{
+    if (env_read)
+        return;
+    env_read = 1;
+    if (secure)
+        return;
+    const char *run = getenv("SOCKPOLICY_RUN");
+    run_mode = run && *run && strcmp(run, "0") != 0;
+    const char *env = getenv("SOCKPOLICY_LOG");
+    if (!env || !*env)
+        return;
+    size_t n = strlen(env), at = 0;
+    int file = strcmp(env, "stderr") && strcmp(env, "syslog") && strcmp(env, "journald") &&
+               strcmp(env, "off") && strcmp(env, "none");
+    if (file && env[0] != '/') {
+        /* relative: against the directory the program starts in, once */
+        if (!getcwd(env_log, sizeof env_log)) {
+            env_log[0] = 0;
+            env_refused = 1;
+            env_refused_len = n;
+            return;
+        }
+        at = strlen(env_log);
+        if (at > 1)
+            env_log[at++] = '/';
+        else
+            at = 1; /* "/" */
+    }
+    if (at + n >= sizeof env_log) {
+        env_log[0] = 0;
+        env_refused = 1;
+        env_refused_len = at + n;
+        return;
+    }
+    memcpy(env_log + at, env, n + 1);
+}
+
 void shim_log_early(void)
 {
     struct stat st;
@@ -92,6 +143,7 @@ void shim_log_early(void)
         err_ino = st.st_ino;
         err_known = 1;
     }
+    read_env(getauxval(AT_SECURE) != 0);
 }
 
 static const struct sp_diag_ops *real_ops(void)
@@ -114,32 +166,89 @@ static void sink_blank(struct sp_sink *s)
     atomic_store(&s->retired, -1);
 }
 
-/* Opens c's sink; called by its first line, by one thread. */
-static void open_sink(struct logcfg *c)
+/* Whether this process writes its log with privilege (setuid/setgid, or root): then a log
+ * file must be one it can trust (SP_SINK_F_OWNER). */
+static int privileged(void)
+{
+    return getauxval(AT_SECURE) != 0 || geteuid() == 0;
+}
+
+/* fd 2, but only while it is the file it was at start-up: never a file the program put there,
+ * nor after the program closed it. */
+static void stderr_sink(struct sp_sink *s)
+{
+    struct stat st;
+    if (err_known && fstat(2, &st) == 0 && st.st_dev == err_dev && st.st_ino == err_ino)
+        sp_sink_stderr(s, real_ops());
+}
+
+/* The default sink: stderr under `sockpolicy run` and --trace (a user at a terminal), syslog
+ * everywhere else (a host-wide install never writes into a program's stderr unasked). */
+static void default_sink(struct sp_sink *s, int trace)
+{
+    if (run_mode || trace)
+        stderr_sink(s);
+    else
+        sp_sink_syslog(s, real_ops(), NULL, LOG_USER, "sockpolicy");
+}
+
+/* Opens c's sink; called by its first line, by one thread. Where the chosen sink cannot be
+ * used (now or later), its lines go to the fallback: the default sink for a file, journald
+ * for syslog and syslog for journald (so the program's stderr only under `sockpolicy run`);
+ * an explicit stderr has none. Returns the errno of a file that could not be opened (0:
+ * none), for one line saying so. */
+static int open_sink(struct logcfg *c)
 {
     const struct sp_diag_ops *ops = real_ops();
-    struct stat st;
+    int err = 0;
     sink_blank(&c->diag.sink); /* where nothing opens (stderr gone): a sink that holds nothing */
+    sink_blank(&c->fallback);
     switch (c->want.target) {
     case SP_LOGTO_FILE:
-        if (sp_sink_file(&c->diag.sink, ops, c->want.path) == 0)
-            break;
-        /* a file we cannot open: fall back to stderr rather than losing every line */
-        __attribute__((fallthrough));
+        default_sink(&c->fallback, c->want.trace);
+        if (sp_sink_file_ex(&c->diag.sink, ops, c->want.path,
+                            privileged() ? SP_SINK_F_OWNER : 0) != 0)
+            err = errno ? errno : EIO;
+        if (c->diag.sink.kind == SP_SINK_NONE) { /* a path it cannot even hold */
+            c->diag.sink = c->fallback;
+            sink_blank(&c->fallback);
+        }
+        break;
     case SP_LOGTO_DEFAULT:
+        default_sink(&c->diag.sink, c->want.trace);
+        if (c->diag.sink.kind == SP_SINK_SYSLOG)
+            sp_sink_journald(&c->fallback, ops, NULL, "sockpolicy");
+        break;
     case SP_LOGTO_STDERR:
-        /* fd 2 only while it is the file it was at start-up: never a file the program put
-         * there, nor after the program closed it */
-        if (err_known && fstat(2, &st) == 0 && st.st_dev == err_dev && st.st_ino == err_ino)
-            sp_sink_stderr(&c->diag.sink, ops);
+        stderr_sink(&c->diag.sink);
         break;
     case SP_LOGTO_SYSLOG:
         sp_sink_syslog(&c->diag.sink, ops, NULL, LOG_USER, "sockpolicy");
+        sp_sink_journald(&c->fallback, ops, NULL, "sockpolicy");
         break;
     case SP_LOGTO_JOURNALD:
         sp_sink_journald(&c->diag.sink, ops, NULL, "sockpolicy");
+        sp_sink_syslog(&c->fallback, ops, NULL, LOG_USER, "sockpolicy");
         break;
     }
+    c->diag.sink.fallback = c->fallback.kind != SP_SINK_NONE ? &c->fallback : NULL;
+    return err;
+}
+
+/* One line, once per opening, when the log file could not be opened: where its lines go now. */
+static void tell_open_failure(struct logcfg *c, int err)
+{
+    char eb[24];
+    const char *why = err == ELOOP ? "it is a symlink, which a privileged process does not follow"
+                      : err == EPERM ? "a privileged process writes only to a file owned by root or "
+                                       "itself, writable by nobody else, with one link"
+                                     : shim_errname(err, eb, sizeof eb);
+    const char *where = c->fallback.kind == SP_SINK_STDERR     ? "stderr"
+                        : c->fallback.kind == SP_SINK_SYSLOG   ? "syslog"
+                        : c->fallback.kind == SP_SINK_JOURNALD ? "journald"
+                                                               : "nowhere";
+    shim_log(SP_LOG_FAILURES, "log-to file %s: not opened (%s); lines go to %s until it can be "
+             "(tried again at most once a second)", c->want.path, why, where);
 }
 
 /* 1 when the sink can take a line. Racing first lines wait briefly for the opener (bounded:
@@ -151,8 +260,10 @@ static int sink_ready(struct logcfg *c)
     for (int spins = 0; spins < 2000; spins++) {
         int closed = 0;
         if (atomic_compare_exchange_strong(&c->sink_state, &closed, 1)) {
-            open_sink(c);
+            int err = open_sink(c);
             atomic_store_explicit(&c->sink_state, 2, memory_order_release);
+            if (err)
+                tell_open_failure(c, err);
             return 1;
         }
         if (closed == 2)
@@ -224,13 +335,11 @@ static void configure(const struct sp_settings *s, int secure, int trace)
 {
     struct logcfg *c = cur();
     shim_log_early();
-    const char *env = secure ? NULL : getenv("SOCKPOLICY_LOG");
-    if (env && strlen(env) < sizeof env_log)
-        strcpy(env_log, env);
-    else
-        env_log[0] = 0; /* unset, or too long to be a path: as before, ignored */
-    if (atomic_load(&c->sink_state) == 2)
+    read_env(secure);
+    if (atomic_load(&c->sink_state) == 2) {
         sp_sink_close(&c->diag.sink); /* a second setup (the policy's settings): reopen */
+        sp_sink_close(&c->fallback);
+    }
     atomic_store(&c->sink_state, 0);
     enum sp_log_level level = settle(c, s, secure, trace);
     atomic_store(&summary_pid, getpid());
@@ -239,6 +348,12 @@ static void configure(const struct sp_settings *s, int secure, int trace)
     ready = 1;
     stamp_ref_set();
     publish_level(level, c);
+    if (env_refused == 1 && level != SP_LOG_OFF) {
+        env_refused = 2; /* said once */
+        shim_log(SP_LOG_FAILURES, "SOCKPOLICY_LOG refused: a file path of %zu bytes (at most %zu, "
+                 "made absolute); the policy's log-to applies", env_refused_len,
+                 sizeof env_log - 1);
+    }
 }
 
 void shim_log_setup(const struct sp_settings *s, int secure)
@@ -298,8 +413,10 @@ void shim_log_reload_policy(const struct sp_policy *p, int secure)
     } else {
         /* A slot nobody is in (no thread can enter it: it is not current): its old sink
          * closed, the new settings in, then published; the sink opens at its first line. */
-        if (atomic_load(&next->sink_state) == 2)
+        if (atomic_load(&next->sink_state) == 2) {
             sp_sink_close(&next->diag.sink);
+            sp_sink_close(&next->fallback);
+        }
         atomic_store(&next->sink_state, 0);
         next->want = aside.want;
         next->diag.level = aside.diag.level;
@@ -307,6 +424,7 @@ void shim_log_reload_policy(const struct sp_policy *p, int secure)
         next->diag.text_flags = aside.diag.text_flags;
         next->diag.summary = aside.diag.summary;
         sink_blank(&next->diag.sink);
+        sink_blank(&next->fallback);
         sp_rate_init(&next->diag.rate, RATE_PER_S, RATE_BURST);
         atomic_store(&cfg, next);
         publish_level(level, next);
@@ -472,6 +590,75 @@ void shim_log_opt_result(int fd, enum sp_op op, enum bio_opt opt, int err)
     } else if (!(stash.rep.failed & BIO_OPT_BIT(opt))) {
         stash.rep.applied |= BIO_OPT_BIT(opt);
     }
+}
+
+/* ---- calls under SHIM_WATCH (state.h): a policy of log settings alone ---- */
+
+/* A failure worth a line at this level: an operation still going on (a non-blocking
+ * connect's EINPROGRESS, EALREADY, EINTR) is no failure, and nothing to accept or send yet is
+ * an event loop's normal state (debug only), as on the routed paths. */
+static int idle_worth(enum sp_op op, int err)
+{
+    if (op == SP_OP_CONNECT && (err == EINPROGRESS || err == EALREADY || err == EINTR))
+        return 0;
+    if ((op == SP_OP_ACCEPT || op == SP_OP_SEND) &&
+        (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
+        return shim_log_level >= SP_LOG_DEBUG;
+    return 1;
+}
+
+long shim_watch_recheck(long r)
+{
+    shim_recheck(); /* errno preserved */
+    return r;
+}
+
+long shim_watch_failed(long r, enum sp_op op, const struct shim_call *c)
+{
+    int err = errno;
+    int fd = op == SP_OP_SOCKET ? -1 : c->a, family = 0, type = 0;
+    const struct sockaddr *sa = NULL;
+    socklen_t len = 0;
+    if (op == SP_OP_SOCKET) {
+        family = c->a;
+        type = c->b;
+    } else if (op == SP_OP_CONNECT || op == SP_OP_BIND || op == SP_OP_SEND) {
+        sa = c->sa;
+        len = c->len;
+    }
+    if (shim_depth == 0 && shim_log_wants(err) && idle_worth(op, err)) {
+        struct sp_event ev;
+        sp_event_init(&ev, op, fd);
+        ev.err = err;
+        ev.family = family;
+        ev.type = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0 && err != EBADF && err != ENOTSOCK) { /* no fd table under SHIM_WATCH */
+            int v;
+            socklen_t l = sizeof v;
+            if (shim_real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) == 0)
+                ev.family = v;
+            l = sizeof v;
+            if (shim_real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &l) == 0)
+                ev.type = v;
+        }
+        /* The program's address, unless the kernel said it could not be read (EFAULT), its
+         * length is wrong (EINVAL), or the kernel failed before it read it (EBADF, ENOTSOCK:
+         * the descriptor is looked up first): never read what the kernel did not. */
+        if (sa && len >= sizeof(sa_family_t) && err != EFAULT && err != EINVAL && err != EBADF &&
+            err != ENOTSOCK)
+            sp_event_set_addr(&ev, op == SP_OP_BIND ? 0 : 1, sa, len);
+        else if (op == SP_OP_LISTEN && fd >= 0) {
+            bio_addr local;
+            socklen_t llen = sizeof local;
+            if (shim_real.getsockname(fd, &local.sa, &llen) == 0 && llen > sizeof(sa_family_t))
+                sp_event_set_addr(&ev, 0, &local.sa, llen);
+        }
+        shim_log_event(&ev, NULL);
+    }
+    if (shim_tick() >= atomic_load_explicit(&shim_recheck_at, memory_order_relaxed))
+        shim_recheck();
+    errno = err;
+    return r;
 }
 
 /* ---- durations ---- */
@@ -800,4 +987,9 @@ const char *shim_errname(int err, char *buf, size_t size)
         return name;
     shim_fmt(buf, size, "errno %d", err);
     return buf;
+}
+
+int shim_log_env_asks(void)
+{
+    return env_log[0] && strcmp(env_log, "off") != 0 && strcmp(env_log, "none") != 0;
 }

@@ -70,6 +70,9 @@ static inline int shim_log_wants(int err)
     return shim_log_level != SP_LOG_OFF && (shim_log_every || (err != 0 && err != EINPROGRESS));
 }
 
+/* Whether $SOCKPOLICY_LOG asks for a log (set, not "off"/"none"; never when secure). */
+int shim_log_env_asks(void);
+
 /* A message (not a call) at level: formatted by shim_fmt, logged as one line. */
 void shim_log(enum sp_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

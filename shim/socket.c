@@ -66,11 +66,54 @@ static int __attribute__((noinline)) socket_ruled(int domain, int type, int prot
     return socket_routed(p, domain, type, protocol);
 }
 
-int shim_socket(int domain, int type, int protocol)
+/* Under SHIM_WATCH: the call, a failure logged, the reload deadline looked at. */
+static int __attribute__((noinline)) socket_watch(int domain, int type, int protocol)
 {
-    if (__builtin_expect(shim_passthrough(), 1))
+    struct shim_call c;
+    c.a = domain;
+    c.b = type;
+    int fd = shim_real.socket(domain, type, protocol);
+    if (__builtin_expect(fd < 0, 0))
+        return (int)shim_watch_failed(fd, SP_OP_SOCKET, &c);
+    if (__builtin_expect(shim_idle_due(), 0))
+        return (int)shim_watch_recheck(fd);
+    return fd;
+}
+
+/* The reload deadline passed under SHIM_IDLE or SHIM_WATCH: look, then follow what is
+ * published now. */
+static int __attribute__((noinline, cold)) socket_recheck(int domain, int type, int protocol)
+{
+    struct sp_policy *p = shim_recheck();
+    if (p == SHIM_WATCH)
+        return socket_watch(domain, type, protocol);
+    if (!shim_undecided(p))
+        return socket_ruled(domain, type, protocol);
+    return shim_real.socket(domain, type, protocol);
+}
+
+/* Under SHIM_IDLE: the call, after a look at the reload deadline. Apart from the hook's own
+ * path, whose no-policy exit must not share its register moves (rdtsc takes rdx). */
+static int __attribute__((noinline)) socket_idle(int domain, int type, int protocol)
+{
+    if (__builtin_expect(shim_idle_due(), 0))
+        return socket_recheck(domain, type, protocol);
+    return shim_real.socket(domain, type, protocol);
+}
+
+/* Tail calls only. Nothing decides under SHIM_IDLE and SHIM_WATCH: the call, after a look at
+ * the reload deadline (a process whose only hooked call is socket() still picks up an edited
+ * policy). */
+__attribute__((always_inline)) inline int shim_socket(int domain, int type, int protocol)
+{
+    struct sp_policy *p = shim_published();
+    if (__builtin_expect(p == SHIM_NO_POLICY, 1))
         return shim_real.socket(domain, type, protocol);
-    return socket_ruled(domain, type, protocol);
+    if (!shim_undecided(p))
+        return socket_ruled(domain, type, protocol);
+    if (p == SHIM_WATCH)
+        return socket_watch(domain, type, protocol);
+    return socket_idle(domain, type, protocol);
 }
 
 SHIM_EXPORT int socket(int domain, int type, int protocol)

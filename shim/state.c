@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -507,13 +508,23 @@ static struct sp_policy *load_file(struct first_diag *diag, int *strict)
     return p;
 }
 
-/* Publishes pub with its op bits: the bits first, so a reader that sees pub sees them. */
+/* Publishes pub with its op bits: the bits first, so a reader that sees pub sees them. Under
+ * SHIM_IDLE and SHIM_WATCH no hook keeps the fd table (close does not forget, socket does not record): when
+ * a policy that decides follows one, what the table holds is forgotten first (kinds are then
+ * read from the kernel again, as for a descriptor never seen). */
 static void publish(struct sp_policy *pub, uint32_t ops)
 {
+    static struct sp_policy *last;
+    if ((last == SHIM_IDLE || last == SHIM_WATCH) && pub != SHIM_IDLE && pub != SHIM_WATCH)
+        shim_fd_forget(0, INT_MAX);
+    last = pub;
     atomic_store_explicit(&shim_ops, ops, memory_order_release);
     atomic_store_explicit(&shim_policy, pub, memory_order_release);
 }
 
+/* What a loaded policy is published as: itself, or SHIM_IDLE when it has nothing for this
+ * process (then the hooks pass through after the reload check), SHIM_WATCH when it has no
+ * rule at all and asks for a log of failures. */
 /* The fingerprint look() compares: the policy's sources (as recorded in it when now == 0, as
  * they are when now != 0) and the watched files' own identity, main (the policy's record does
  * not depend on what the loader chose to record). */
@@ -539,8 +550,20 @@ static struct sp_policy *adopt(struct sp_policy *p, uint32_t *ops, uint64_t main
     w.seen_id = 0;
     w.retrying = 0;
     *ops = ops_of(p);
+    int logs = 0;
+    if (!*ops && sp_policy_rule_count(p) == 0 && shim_log_level != SP_LOG_OFF &&
+        (sp_policy_settings(p)->log_said || shim_log_env_asks())) {
+        /* A policy of log settings alone logs what they say about every call: failures
+         * from the calls' results (SHIM_WATCH, no fd table: a compare a call);
+         * every event, or a summary, through the routed path of every op, which follows
+         * non-blocking connects to their end. */
+        if (shim_log_every)
+            *ops = (1u << SP_OP_COUNT) - 1;
+        else
+            logs = 1;
+    }
     keys_of(p);
-    return *ops ? p : SHIM_IDLE;
+    return *ops ? p : logs ? SHIM_WATCH : SHIM_IDLE;
 }
 
 /* What a failed load publishes while no policy was ever loaded, and the line it logs. */

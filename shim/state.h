@@ -14,12 +14,24 @@
 
 /* The published policy: NULL before the first load; SHIM_NO_POLICY when there is no policy
  * file at all (nothing is watched: the hooks' one-compare exit); SHIM_IDLE when the file has
- * nothing for this process or failed to load (watched); SHIM_DENY_ALL when it failed to load
- * under `strict` (watched); else the policy. Superseded policies stay mapped (see
- * shim_recheck): a pointer read from here stays valid for the life of the process. */
+ * nothing to decide for this process (no rule for it, or it failed to load): calls go to libc
+ * with no fd table kept, socket() and accept() looking at the reload deadline; SHIM_WATCH when
+ * it has no rule but asks for a log of failures: the same, each call's result watched and a
+ * failure logged (shim_watch_failed); SHIM_DENY_ALL when it failed to load under `strict`
+ * (watched); else the policy. The three without a decision are the odd values: one bit test
+ * (shim_passthrough) sends close(), dup2() and friends straight to libc. Superseded policies
+ * stay mapped (see shim_recheck): a pointer read from here stays valid for the life of the
+ * process. */
 #define SHIM_NO_POLICY ((struct sp_policy *)1)
 #define SHIM_DENY_ALL ((struct sp_policy *)2)
-#define SHIM_IDLE ((struct sp_policy *)3)
+#define SHIM_IDLE ((struct sp_policy *)5)
+#define SHIM_WATCH ((struct sp_policy *)7)
+/* p decides nothing (SHIM_NO_POLICY, SHIM_IDLE or SHIM_WATCH): the odd values. */
+static inline int shim_undecided(const struct sp_policy *p)
+{
+    return ((uintptr_t)p & 1) != 0;
+}
+
 /* Hidden on the declaration too, so that every hook reads it PC-relative (not through the
  * GOT, which the linker turns into an extra lea): one instruction per hook. */
 extern _Atomic(struct sp_policy *) shim_policy __attribute__((visibility("hidden")));
@@ -100,7 +112,7 @@ static inline struct sp_policy *shim_policy_for(enum sp_op op)
         return NULL;
     if (__builtin_expect(shim_tick() >= atomic_load_explicit(&shim_recheck_at, memory_order_relaxed), 0))
         p = shim_recheck();
-    if (!(atomic_load_explicit(&shim_ops, memory_order_relaxed) >> op & 1) || p == SHIM_IDLE)
+    if (!(atomic_load_explicit(&shim_ops, memory_order_relaxed) >> op & 1) || shim_undecided(p))
         return NULL;
     return p;
 }
@@ -119,18 +131,62 @@ static inline struct sp_policy *shim_policy_quick(enum sp_op op)
         __builtin_expect(shim_tick() >= atomic_load_explicit(&shim_recheck_at, memory_order_relaxed), 0))
         return SHIM_SLOW;
     if (shim_depth > 0 || !(atomic_load_explicit(&shim_ops, memory_order_relaxed) >> op & 1) ||
-        p == SHIM_IDLE)
+        shim_undecided(p))
         return NULL;
     return p;
 }
 
-/* The hooks' first test: true when there is no policy file (published as none), so the call
- * goes straight to libc. One load and a compare; the hook's policy work then lives in a
+/* The first test of the hooks that decide (socket, connect, accept, bind, listen): true when
+ * there is no policy file (published as none), so the call goes straight to libc. One load and
+ * a compare; the hook's policy work, SHIM_IDLE and SHIM_WATCH included, then lives in a
  * separate (noinline) function so this path saves no registers. */
-static inline int shim_passthrough(void)
+static inline int shim_no_policy(void)
 {
     return atomic_load_explicit(&shim_policy, memory_order_acquire) == SHIM_NO_POLICY;
 }
+
+/* The first test of the hooks that only keep the fd table true (close, dup2, dup3,
+ * close_range): true when nothing is decided (no policy, SHIM_IDLE, SHIM_WATCH), so no table
+ * is kept. One load and a bit test. */
+static inline int shim_passthrough(void)
+{
+    return ((uintptr_t)atomic_load_explicit(&shim_policy, memory_order_acquire) & 1) != 0;
+}
+
+/* The published policy (one acquire load). */
+static inline struct sp_policy *shim_published(void)
+{
+    return atomic_load_explicit(&shim_policy, memory_order_acquire);
+}
+
+/* Under SHIM_IDLE and SHIM_WATCH: whether the reload deadline has passed (the tick compare of
+ * shim_policy_for, alone), and shim_idle_tick: then reloads a changed policy. */
+static inline int shim_idle_due(void)
+{
+    return shim_tick() >= atomic_load_explicit(&shim_recheck_at, memory_order_relaxed);
+}
+/* Under SHIM_IDLE and SHIM_WATCH: reloads a changed policy when the deadline has passed (the
+ * tick compare of shim_policy_for, alone). */
+static inline void shim_idle_tick(void)
+{
+    if (__builtin_expect(shim_tick() >= atomic_load_explicit(&shim_recheck_at, memory_order_relaxed), 0))
+        shim_recheck();
+}
+
+/* What a call under SHIM_WATCH was given, for the line its failure makes, kept on the
+ * caller's stack across the call (cheaper than the registers the compiler would save). Only
+ * the fields op uses are set: socket: a = domain, b = type; connect, bind, send: a = fd, sa
+ * and len; accept, listen: a = fd. */
+struct shim_call {
+    int a, b;
+    socklen_t len;
+    const struct sockaddr *sa;
+};
+/* A call under SHIM_WATCH failed (r < 0, errno as the call left it): logs the failure as the
+ * level says, then looks at the reload deadline. Returns r with errno unchanged. */
+long shim_watch_failed(long r, enum sp_op op, const struct shim_call *c) __attribute__((cold, noinline));
+/* shim_idle_tick's reload, for a call that succeeded with r: returns r (a tail call). */
+long shim_watch_recheck(long r) __attribute__((cold, noinline));
 
 /* Makes sure every real function is resolved and core's sysops are ours (the table itself is
  * always usable: see real.h). */

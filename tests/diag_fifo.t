@@ -2,7 +2,7 @@
 # Log lines into pipes. `log-to file` naming a FIFO (an operator piping lines into a
 # collector): with a reader, the lines go through it; with none, the program must not hang at
 # its first line (opening a FIFO for writing blocks until a reader comes): the shim falls back
-# to stderr. And a line written to a pipe whose reader has gone (a daemon's stderr piped to a
+# to the default sink (stderr under `sockpolicy run`, as here; syslog elsewhere). And a line written to a pipe whose reader has gone (a daemon's stderr piped to a
 # logger that died) must not kill the program with SIGPIPE.
 . "$(dirname "$0")/shim_lib.sh"
 if ! have_shim; then skip "no $SHIM"; done_testing; exit; fi
@@ -13,7 +13,7 @@ mkfifo "$fifo"
 port=$(free_port)
 printf 'log all\nlog-to file %s\npass connect\n' "$fifo" > "$TMP/p.conf"
 client() {
-    SOCKPOLICY_CONF=$TMP/p.conf LD_PRELOAD=$PRELOAD timeout 10 python3 -c '
+    SOCKPOLICY_RUN=1 SOCKPOLICY_CONF=$TMP/p.conf LD_PRELOAD=$PRELOAD timeout 10 python3 -c '
 import socket, sys
 s = socket.socket()
 try:
@@ -29,7 +29,7 @@ ms=$((($(date +%s%N) - start) / 1000000))
 [ "$rc" = 0 ] && [ "$ms" -lt 5000 ]
 ok $? "no reader on the FIFO: the program does not hang (exit $rc after $ms ms)"
 is "$out" "client errno=111" "and sees its own ECONNREFUSED"
-like "$(cat "$TMP/err")" "127\\.0\\.0\\.1:$port failed ECONNREFUSED" "the line went to stderr instead"
+like "$(cat "$TMP/err")" "127\\.0\\.0\\.1:$port failed ECONNREFUSED" "the line went to stderr instead (the default sink under sockpolicy run)"
 
 timeout 10 cat "$fifo" > "$TMP/read" &
 reader=$!

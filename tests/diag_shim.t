@@ -125,7 +125,7 @@ if command -v unshare > /dev/null && unshare -n true 2> /dev/null; then
         "pending at close: never completed, how long, TCP state SYN_SENT ($out)"
     printf 'log failures\nset connect tfo\nset listen tfo-queue=16\n' > "$TMP/tfo.conf"
     out=$(unshare -n bash -c "ip link set lo up; sysctl -qw net.ipv4.tcp_fastopen=0 || exit 9
-        SOCKPOLICY_CONF=$TMP/tfo.conf LD_PRELOAD='$PRELOAD' timeout 10 '$L' refuse 1 $port" 2>&1)
+        SOCKPOLICY_RUN=1 SOCKPOLICY_CONF=$TMP/tfo.conf LD_PRELOAD='$PRELOAD' timeout 10 '$L' refuse 1 $port" 2>&1)
     like "$out" "sockpolicy\[[0-9]+ diag_loop\]: policy asks for TCP Fast Open: net\.ipv4\.tcp_fastopen is 0.*sysctl -w net\.ipv4\.tcp_fastopen=3" \
         "tcp_fastopen=0 in the namespace: one warning naming the sysctl to set"
     is "$(printf '%s\n' "$out" | grep -c 'TCP Fast Open')" 1 "and only one"

@@ -221,7 +221,7 @@ fi
 # 7. When the shim IS loaded into a setuid process (AT_SECURE), through /etc/ld.so.preload:
 # SOCKPOLICY_CONF and SOCKPOLICY_LOG are ignored, /etc/sockpolicy.conf is used only when root
 # owns it and nobody else may write it. /etc is an overlay in a private mount namespace.
-N7=7
+N7=8
 if [ -z "$AS_NOBODY" ] || [ ! -x "$TMP/suid" ] || ! unshare -m true 2> /dev/null; then
     for _ in $(seq $N7); do skip "AT_SECURE: needs root, unshare -m, setpriv and the setuid copy"; done
 else
@@ -239,8 +239,15 @@ for b in plain suid; do
         timeout 20 "$TMP/\$b" 127.0.0.1 $port libc > "$TMP/sec.\$b" 2> "$TMP/sec.\$b.err"
 done
 chmod 664 /etc/sockpolicy.conf
+# a setuid program's lines go to syslog, never to its user's stderr: /dev/log is ours here
+mkdir -p $TMP/dev.up $TMP/dev.work
+if mount -t overlay overlay -o lowerdir=/dev,upperdir=$TMP/dev.up,workdir=$TMP/dev.work /dev; then
+    python3 $SP_TOP/tests/diag_syslog.py /dev/log $TMP/sec.syslog 20 &
+    for _ in \$(seq 100); do [ -S /dev/log ] && break; sleep 0.05; done
+fi
 $AS_NOBODY env SOCKPOLICY_CONF=$TMP/user.conf timeout 20 "$TMP/suid" 127.0.0.1 $port libc \
     > "$TMP/sec.writable" 2> "$TMP/sec.writable.err"
+sleep 0.2; touch $TMP/sec.syslog.stop; wait
 EOF
     timeout 60 unshare -m --propagation private bash "$TMP/secure.sh" > "$TMP/secure.out" 2>&1
     rc=$?
@@ -252,7 +259,8 @@ EOF
         like "$(cat "$TMP/sec.suid" 2> /dev/null)" '^libc connect=-1 errno=EHOSTUNREACH' "ld.so.preload, setuid: SOCKPOLICY_CONF is ignored, root's /etc/sockpolicy.conf denies"
         [ ! -e "$TMP/pub/user.suid.log" ]; ok $? "and SOCKPOLICY_LOG is ignored (no file made for the user)"
         like "$(cat "$TMP/sec.writable" 2> /dev/null)" '^libc connect=0 keepalive=0' "a group-writable /etc/sockpolicy.conf is not used in a setuid process"
-        like "$(cat "$TMP/sec.writable.err" 2> /dev/null)" 'ignoring /etc/sockpolicy.conf in a setuid' "and the shim says so"
+        like "$(cat "$TMP/sec.syslog" 2> /dev/null)" 'ignoring /etc/sockpolicy.conf in a setuid' "and the shim says so, in syslog"
+        is "$(cat "$TMP/sec.writable.err" 2> /dev/null)" "" "not on the stderr of the user who ran it"
         [ ! -e /etc/ld.so.preload ] || [ "$(cat /etc/ld.so.preload)" != "$SHIM" ]
         ok $? "the namespace's /etc/ld.so.preload is not seen outside it"
     fi

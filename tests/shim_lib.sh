@@ -28,11 +28,12 @@ like() { # like TEXT REGEX NAME
 }
 done_testing() { echo "1..$t_n"; [ "$t_fail" = 0 ]; }
 
-# under CONF CMD...: runs CMD under the shim with policy file CONF (timeout 20 s).
+# under CONF CMD...: runs CMD under the shim with policy file CONF (timeout 20 s), as
+# `sockpolicy run` does (SOCKPOLICY_RUN=1: log lines default to stderr, where tests read them).
 under() {
     local conf=$1
     shift
-    SOCKPOLICY_CONF=$conf LD_PRELOAD=$PRELOAD timeout 20 "$@"
+    SOCKPOLICY_RUN=1 SOCKPOLICY_CONF=$conf LD_PRELOAD=$PRELOAD timeout 20 "$@"
 }
 # field OUTPUT NAME: the value of "NAME=value" in a sp_sock output.
 field() { printf '%s\n' "$1" | sed -n "s/^$2=\([^ ]*\).*/\1/p" | head -1; }

@@ -93,6 +93,10 @@ static void test_file(void)
     int ours = atomic_load(&s.fd);
     close(ours);
     int pfd = open(theirs, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (pfd != ours && pfd >= 0 && dup2(pfd, ours) == ours) { /* ours is high: take it */
+        close(pfd);
+        pfd = ours;
+    }
     is_int(pfd, ours, "the program's new file reuses our descriptor number");
     sp_sink_write(&s, "three\n", 6, NULL, LOG_INFO);
     is_str(slurp(theirs, buf, sizeof buf), "", "nothing was written into the program's file");
@@ -175,7 +179,8 @@ static void test_syslog(void)
            "fake /dev/log got exactly one RFC 3164 datagram: <daemon.warning>tag[pid]: msg");
     int fd = atomic_load(&s.fd);
     sp_sink_close(&s);
-    ok(n_socket == 1 && n_sendto == 2 && n_close == 1 && fcntl(fd, F_GETFD) < 0,
+    /* two closes: the socket's first, low number once moved high, then the sink's own */
+    ok(n_socket == 1 && n_sendto == 2 && n_close == 2 && fcntl(fd, F_GETFD) < 0,
        "socket, sendto and close went through the ops table (%d, %d, %d)", n_socket, n_sendto, n_close);
     close(srv);
 }
