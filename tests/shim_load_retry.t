@@ -22,7 +22,7 @@ port=$(cat "$TMP/port")
 num() { printf '%s\n' "$1" | sed -n "s/^$2=//p" | head -1; }
 
 printf 'deny connect to 127.0.0.1 port %s\n' "$port" > "$TMP/deny.conf"
-out=$(SOCKPOLICY_CONF=$TMP/deny.conf LD_PRELOAD=$PRELOAD timeout 20 "$P" emfile "$port" 1500 2> "$TMP/err")
+out=$(SOCKPOLICY_LOG=stderr SOCKPOLICY_CONF=$TMP/deny.conf LD_PRELOAD=$PRELOAD timeout 20 "$P" emfile "$port" 1500 2> "$TMP/err")
 like "$out" '^first\.socket=EMFILE$' "the first socket call came with no descriptor free"
 like "$(cat "$TMP/err")" 'policy failed to load .*Too many open files.*tried again' "the failed load is logged, saying it is tried again"
 like "$out" '^after\.last=EACCES$' "once descriptors are free the policy is read and denies (it never was before)"
@@ -35,7 +35,7 @@ passed=$(num "$out" after.passed)
 d=$TMP/rl
 mkdir -p "$d"
 printf 'deny connect to 127.0.0.1 port %s\n' "$port" > "$d/p.conf"
-SOCKPOLICY_CONF=$d/p.conf LD_PRELOAD=$PRELOAD timeout 30 "$P" emfile_reload "$port" "$d" 1500 > "$d/out" 2> "$d/err" &
+SOCKPOLICY_LOG=stderr SOCKPOLICY_CONF=$d/p.conf LD_PRELOAD=$PRELOAD timeout 30 "$P" emfile_reload "$port" "$d" 1500 > "$d/out" 2> "$d/err" &
 pid=$!
 for _ in $(seq 100); do grep -q full "$d/out" 2> /dev/null && break; sleep 0.05; done
 printf 'pass connect to 127.0.0.1 port %s\n' "$port" > "$d/p.conf"
