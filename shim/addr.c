@@ -161,11 +161,18 @@ static int raw_unspecified(const struct shim_addr *a, socklen_t len)
            (!memcmp(b, zero, 10) && b[10] == 0xff && b[11] == 0xff && !memcmp(b + 12, zero, 4));
 }
 
-int shim_addr_norm(struct shim_addr *a, int fd, int family, int type, enum sp_op op,
+int shim_addr_norm(struct shim_addr *a, int fd, int *familyp, int *typep, enum sp_op op,
                    socklen_t len, const struct sp_policy *p)
 {
     socklen_t nlen = 0;
     a->rawlen = len;
+    /* A recorded kind the address contradicts may be another socket's: the kernel says. (An
+     * IPv6 socket given an IPv4 address asks each time: the kernel takes it, so it can be its
+     * own kind.) */
+    sa_family_t af = len >= sizeof(sa_family_t) ? a->raw.ss_family : AF_UNSPEC;
+    if (fd >= 0 && af != AF_UNSPEC && af != (sa_family_t)*familyp)
+        shim_sock_kind_sure(fd, familyp, typep);
+    int family = *familyp, type = *typep;
     if (sp_addr_normalize(family, type, op, &a->raw, a->rawlen, &a->norm, &nlen) != 0)
         return 1;
     a->q = (const struct sockaddr *)&a->norm;

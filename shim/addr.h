@@ -96,10 +96,12 @@ static inline int shim_copy_in(void *dst, const void *src, size_t n)
  * unmatched (it refuses it or it names no new destination: *q NULL), -1 when the kernel must
  * get the program's own pointer (it is unreadable, or len is more than the kernel reads: it
  * answers EFAULT or EINVAL itself). With path rules in p for op, a unix path is made
- * canonical (shim_unix_canonical). errno preserved. */
-int shim_addr_norm(struct shim_addr *a, int fd, int family, int type, enum sp_op op,
+ * canonical (shim_unix_canonical). *family and *type are the socket's recorded kind: when the
+ * address's family contradicts it (the number may have been closed and reused behind the
+ * shim's back), the kernel is asked first and they are corrected. errno preserved. */
+int shim_addr_norm(struct shim_addr *a, int fd, int *family, int *type, enum sp_op op,
                    socklen_t len, const struct sp_policy *p);
-static inline int shim_addr_take(struct shim_addr *a, int fd, int family, int type, enum sp_op op,
+static inline int shim_addr_take(struct shim_addr *a, int fd, int *family, int *type, enum sp_op op,
                                  const struct sockaddr *sa, socklen_t len,
                                  const struct sp_policy *p, const struct sockaddr **q,
                                  socklen_t *qlen)
@@ -109,9 +111,9 @@ static inline int shim_addr_take(struct shim_addr *a, int fd, int family, int ty
     /* The common shape, an IPv4 address on an IPv4 socket that is not 0.0.0.0 (bind: any),
      * is already what the rules must see. */
     const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)&a->raw;
-    if (__builtin_expect(family == AF_INET && in->sin_family == AF_INET &&
+    if (__builtin_expect(*family == AF_INET && in->sin_family == AF_INET &&
                          len >= sizeof(struct sockaddr_in), 1) &&
-        (in->sin_addr.s_addr != 0 || op == SP_OP_BIND) && (op != SP_OP_SEND || type != SOCK_STREAM)) {
+        (in->sin_addr.s_addr != 0 || op == SP_OP_BIND) && (op != SP_OP_SEND || *type != SOCK_STREAM)) {
         *q = (const struct sockaddr *)&a->raw;
         *qlen = len;
         return 0;

@@ -36,7 +36,7 @@ static int __attribute__((noinline)) bind_ruled(int fd, const struct sockaddr *s
     struct shim_addr a;
     const struct sockaddr *q;
     socklen_t qlen;
-    int took = shim_addr_take(&a, fd, family, type, SP_OP_BIND, sa, len, p, &q, &qlen);
+    int took = shim_addr_take(&a, fd, &family, &type, SP_OP_BIND, sa, len, p, &q, &qlen);
     if (took < 0)
         return shim_real.bind(fd, sa, len); /* the kernel's EFAULT or EINVAL */
     sa = (const struct sockaddr *)&a.raw;

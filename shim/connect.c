@@ -225,7 +225,7 @@ static int __attribute__((noinline)) connect_sends(int fd, const struct sockaddr
     struct shim_addr a;
     const struct sockaddr *q;
     socklen_t qlen;
-    int r = shim_addr_take(&a, fd, family, type, SP_OP_CONNECT, sa, len, p, &q, &qlen);
+    int r = shim_addr_take(&a, fd, &family, &type, SP_OP_CONNECT, sa, len, p, &q, &qlen);
     if (r < 0)
         return shim_real.connect(fd, sa, len);
     if (r == 0 && connect_send_gate(p, fd, q, qlen, family, type) != 0)
@@ -250,7 +250,7 @@ static int __attribute__((noinline)) connect_ruled(int fd, const struct sockaddr
     struct shim_addr a;
     const struct sockaddr *q;
     socklen_t qlen;
-    int took = shim_addr_take(&a, fd, family, type, SP_OP_CONNECT, sa, len, p, &q, &qlen);
+    int took = shim_addr_take(&a, fd, &family, &type, SP_OP_CONNECT, sa, len, p, &q, &qlen);
     if (took < 0)
         return shim_real.connect(fd, sa, len); /* the kernel's EFAULT or EINVAL */
     sa = (const struct sockaddr *)&a.raw;

@@ -33,7 +33,7 @@ static int send_gate(int fd, int flags, const struct sockaddr *sa, socklen_t len
         return 0;
     const struct sockaddr *q;
     socklen_t qlen;
-    int took = shim_addr_take(a, fd, family, type, op, sa, len, p, &q, &qlen);
+    int took = shim_addr_take(a, fd, &family, &type, op, sa, len, p, &q, &qlen);
     if (took < 0)
         return 0;
     *use = (const struct sockaddr *)&a->raw;
