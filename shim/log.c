@@ -270,10 +270,12 @@ static int open_sink(struct logcfg *c)
 static void tell_open_failure(struct logcfg *c, int err)
 {
     char eb[24];
-    const char *why = err == ELOOP ? "it is a symlink, which a privileged process does not follow"
-                      : err == EPERM ? "a privileged process writes only to a file owned by root or "
-                                       "itself, writable by nobody else, with one link"
-                                     : shim_errname(err, eb, sizeof eb);
+    const char *why = shim_errname(err, eb, sizeof eb);
+    if (err == ELOOP)
+        why = "it is a symlink, which a privileged process does not follow";
+    else if (err == EPERM)
+        why = "a privileged process writes only to a file owned by root or itself, writable by "
+              "nobody else, with one link";
     const char *where = c->fallback.kind == SP_SINK_STDERR     ? "stderr"
                         : c->fallback.kind == SP_SINK_SYSLOG   ? "syslog"
                         : c->fallback.kind == SP_SINK_JOURNALD ? "journald"
