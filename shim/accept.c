@@ -213,7 +213,8 @@ static int __attribute__((noinline)) accept_idle(int fd, struct sockaddr *sa, so
 
 /* Tail calls only. Nothing decides under SHIM_IDLE and SHIM_WATCH: the call, after a look at
  * the reload deadline (a server that only accepts still picks up an edited policy). */
-__attribute__((always_inline)) inline int shim_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+__attribute__((always_inline)) inline int shim_accept4(int fd, struct sockaddr *sa,
+                                                        socklen_t *len, int flags)
 {
     struct sp_policy *p = shim_published();
     if (__builtin_expect(p == SHIM_NO_POLICY, 1))

@@ -291,7 +291,8 @@ static int __attribute__((noinline)) connect_watch(int fd, const struct sockaddr
 
 /* Tail calls only. Nothing decides under SHIM_IDLE and SHIM_WATCH: the call (socket() and
  * accept() look at the reload deadline). */
-__attribute__((always_inline)) inline int shim_connect(int fd, const struct sockaddr *sa, socklen_t len)
+__attribute__((always_inline)) inline int shim_connect(int fd, const struct sockaddr *sa,
+                                                        socklen_t len)
 {
     struct sp_policy *p = shim_published();
     if (__builtin_expect(p == SHIM_NO_POLICY, 1))

@@ -96,17 +96,39 @@ static dev_t err_dev;
 static ino_t err_ino;
 static int err_known;
 
-/* Reads $SOCKPOLICY_LOG and $SOCKPOLICY_RUN once (ignored when secure). */
-static void read_env(int secure)
+/* The environment the process started with, as the loader hands it to constructors: at
+ * start-up, in every process, getenv() or environ would cost a symbol lookup each (issue 7's
+ * start-up budget). */
+static char **start_env;
+
+/* The value of $name in the start-up environment (getenv() when it was not handed over). */
+static const char *env_value(const char *name)
+{
+    if (!start_env)
+        return getenv(name);
+    for (char **e = start_env; *e; e++) {
+        const char *v = *e, *n = name;
+        while (*n && *v == *n) {
+            v++;
+            n++;
+        }
+        if (!*n && *v == '=')
+            return v + 1;
+    }
+    return NULL;
+}
+
+/* Reads $SOCKPOLICY_LOG and $SOCKPOLICY_RUN once, at start (the constructor); whether a
+ * secure process ignores them is decided where they are used (log_secure). */
+static int log_secure;
+static void read_env(void)
 {
     if (env_read)
         return;
     env_read = 1;
-    if (secure)
-        return;
-    const char *run = getenv("SOCKPOLICY_RUN");
-    run_mode = run && *run && strcmp(run, "0") != 0;
-    const char *env = getenv("SOCKPOLICY_LOG");
+    const char *run = env_value("SOCKPOLICY_RUN");
+    run_mode = run && *run && !(run[0] == '0' && !run[1]);
+    const char *env = env_value("SOCKPOLICY_LOG");
     if (!env || !*env)
         return;
     size_t n = strlen(env), at = 0;
@@ -143,7 +165,16 @@ void shim_log_early(void)
         err_ino = st.st_ino;
         err_known = 1;
     }
-    read_env(getauxval(AT_SECURE) != 0);
+}
+
+/* glibc calls constructors with (argc, argv, envp). */
+__attribute__((constructor)) static void shim_log_start(int argc, char **argv, char **envp)
+{
+    (void)argc;
+    (void)argv;
+    start_env = envp;
+    read_env();
+    start_env = NULL; /* the program may change it from now on */
 }
 
 static const struct sp_diag_ops *real_ops(void)
@@ -186,7 +217,7 @@ static void stderr_sink(struct sp_sink *s)
  * everywhere else (a host-wide install never writes into a program's stderr unasked). */
 static void default_sink(struct sp_sink *s, int trace)
 {
-    if (run_mode || trace)
+    if ((run_mode && !log_secure) || trace)
         stderr_sink(s);
     else
         sp_sink_syslog(s, real_ops(), NULL, LOG_USER, "sockpolicy");
@@ -239,10 +270,12 @@ static int open_sink(struct logcfg *c)
 static void tell_open_failure(struct logcfg *c, int err)
 {
     char eb[24];
-    const char *why = err == ELOOP ? "it is a symlink, which a privileged process does not follow"
-                      : err == EPERM ? "a privileged process writes only to a file owned by root or "
-                                       "itself, writable by nobody else, with one link"
-                                     : shim_errname(err, eb, sizeof eb);
+    const char *why = shim_errname(err, eb, sizeof eb);
+    if (err == ELOOP)
+        why = "it is a symlink, which a privileged process does not follow";
+    else if (err == EPERM)
+        why = "a privileged process writes only to a file owned by root or itself, writable by "
+              "nobody else, with one link";
     const char *where = c->fallback.kind == SP_SINK_STDERR     ? "stderr"
                         : c->fallback.kind == SP_SINK_SYSLOG   ? "syslog"
                         : c->fallback.kind == SP_SINK_JOURNALD ? "journald"
@@ -335,7 +368,8 @@ static void configure(const struct sp_settings *s, int secure, int trace)
 {
     struct logcfg *c = cur();
     shim_log_early();
-    read_env(secure);
+    read_env();
+    log_secure = secure;
     if (atomic_load(&c->sink_state) == 2) {
         sp_sink_close(&c->diag.sink); /* a second setup (the policy's settings): reopen */
         sp_sink_close(&c->fallback);
@@ -348,7 +382,7 @@ static void configure(const struct sp_settings *s, int secure, int trace)
     ready = 1;
     stamp_ref_set();
     publish_level(level, c);
-    if (env_refused == 1 && level != SP_LOG_OFF) {
+    if (env_refused == 1 && level != SP_LOG_OFF && !secure) {
         env_refused = 2; /* said once */
         shim_log(SP_LOG_FAILURES, "SOCKPOLICY_LOG refused: a file path of %zu bytes (at most %zu, "
                  "made absolute); the policy's log-to applies", env_refused_len,
@@ -991,5 +1025,5 @@ const char *shim_errname(int err, char *buf, size_t size)
 
 int shim_log_env_asks(void)
 {
-    return env_log[0] && strcmp(env_log, "off") != 0 && strcmp(env_log, "none") != 0;
+    return !log_secure && env_log[0] && strcmp(env_log, "off") != 0 && strcmp(env_log, "none") != 0;
 }

@@ -78,14 +78,15 @@ static ssize_t __attribute__((noinline)) send_ruled(int fd, const void *buf, siz
     const struct sp_rule *rule = NULL;
     int logit = 0;
     if (shim_published() == SHIM_WATCH) { /* no rule: the result watched, a failure logged */
-        ssize_t r = m ? shim_real.sendmsg(fd, m, flags) : shim_real.sendto(fd, buf, n, flags, sa, len);
+        ssize_t r = m ? shim_real.sendmsg(fd, m, flags)
+                      : shim_real.sendto(fd, buf, n, flags, sa, len);
         if (r < 0) {
             struct shim_call c;
             c.a = fd;
             c.sa = sa;
             c.len = len;
-            return (ssize_t)shim_watch_failed(r, (flags & MSG_FASTOPEN) ? SP_OP_CONNECT : SP_OP_SEND,
-                                              &c);
+            enum sp_op op = (flags & MSG_FASTOPEN) ? SP_OP_CONNECT : SP_OP_SEND;
+            return (ssize_t)shim_watch_failed(r, op, &c);
         }
         return r;
     }

@@ -509,9 +509,9 @@ static struct sp_policy *load_file(struct first_diag *diag, int *strict)
 }
 
 /* Publishes pub with its op bits: the bits first, so a reader that sees pub sees them. Under
- * SHIM_IDLE and SHIM_WATCH no hook keeps the fd table (close does not forget, socket does not record): when
- * a policy that decides follows one, what the table holds is forgotten first (kinds are then
- * read from the kernel again, as for a descriptor never seen). */
+ * SHIM_IDLE and SHIM_WATCH no hook keeps the fd table (close does not forget, socket does not
+ * record): when a policy that decides follows one, what the table holds is forgotten first
+ * (kinds are then read from the kernel again, as for a descriptor never seen). */
 static void publish(struct sp_policy *pub, uint32_t ops)
 {
     static struct sp_policy *last;

@@ -160,17 +160,10 @@ static inline struct sp_policy *shim_published(void)
 }
 
 /* Under SHIM_IDLE and SHIM_WATCH: whether the reload deadline has passed (the tick compare of
- * shim_policy_for, alone), and shim_idle_tick: then reloads a changed policy. */
+ * shim_policy_for, alone); then the hook calls shim_recheck (or shim_watch_recheck). */
 static inline int shim_idle_due(void)
 {
     return shim_tick() >= atomic_load_explicit(&shim_recheck_at, memory_order_relaxed);
-}
-/* Under SHIM_IDLE and SHIM_WATCH: reloads a changed policy when the deadline has passed (the
- * tick compare of shim_policy_for, alone). */
-static inline void shim_idle_tick(void)
-{
-    if (__builtin_expect(shim_tick() >= atomic_load_explicit(&shim_recheck_at, memory_order_relaxed), 0))
-        shim_recheck();
 }
 
 /* What a call under SHIM_WATCH was given, for the line its failure makes, kept on the
@@ -184,8 +177,10 @@ struct shim_call {
 };
 /* A call under SHIM_WATCH failed (r < 0, errno as the call left it): logs the failure as the
  * level says, then looks at the reload deadline. Returns r with errno unchanged. */
-long shim_watch_failed(long r, enum sp_op op, const struct shim_call *c) __attribute__((cold, noinline));
-/* shim_idle_tick's reload, for a call that succeeded with r: returns r (a tail call). */
+long shim_watch_failed(long r, enum sp_op op, const struct shim_call *c)
+    __attribute__((cold, noinline));
+/* shim_recheck for a call that succeeded with r, when shim_idle_due: returns r (a tail call,
+ * so the watched hook keeps nothing in saved registers). */
 long shim_watch_recheck(long r) __attribute__((cold, noinline));
 
 /* Makes sure every real function is resolved and core's sysops are ours (the table itself is

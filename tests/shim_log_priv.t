@@ -7,8 +7,10 @@
 #   planted; it says so in one line, to syslog, and its lines go there. A path nobody planted
 #   is created and written as before.
 # - With no log-to, a host-wide install logs to syslog.
+# - `log-to syslog` at EMFILE when the first line is logged: a later line still gets there
+#   (the socket is made again, at most once a second).
 . "$(dirname "$0")/shim_lib.sh"
-N=9
+N=10
 if ! have_shim; then skip "no $SHIM"; done_testing; exit; fi
 if [ "$(id -u)" != 0 ] || ! command -v python3 > /dev/null || ! unshare -m true 2> /dev/null; then
     for _ in $(seq $N); do skip "needs root, python3 and unshare -m"; done; done_testing; exit
@@ -28,6 +30,7 @@ for n in link planted fresh; do
     printf 'log failures\nlog-to file %s\npass connect to 127.0.0.1\n' "$pub/$n.log" > "$TMP/$n.conf"
 done
 printf 'log failures\npass connect to 127.0.0.1\n' > "$TMP/default.conf"
+printf 'log failures\nlog-to syslog\npass connect to 127.0.0.1\n' > "$TMP/emfile.conf"
 cat > "$TMP/ns.sh" << EOF
 mount -t overlay overlay -o lowerdir=/dev,upperdir=$TMP/dev.up,workdir=$TMP/dev.work /dev || exit 3
 python3 $SP_TOP/tests/diag_syslog.py /dev/log $TMP/syslog 30 &
@@ -39,6 +42,7 @@ s = socket.socket()
 try: s.connect(("127.0.0.1", $closed))
 except OSError as e: print("errno=%d" % e.errno)' > $TMP/\$n.out 2> $TMP/\$n.err
 done
+SOCKPOLICY_CONF=$TMP/emfile.conf LD_PRELOAD=$PRELOAD timeout 20 $PROGS/log_fds emfile $closed > $TMP/emfile.out 2>&1
 sleep 0.3
 touch $TMP/syslog.stop
 wait
@@ -56,6 +60,8 @@ like "$log" "log-to file $pub/planted\\.log: not opened \\(a privileged process 
 is "$(cat "$TMP/link.err" "$TMP/planted.err")" "" "nothing on the programs' stderr"
 like "$(cat "$pub/fresh.log" 2> /dev/null)" "127\\.0\\.0\\.1:$closed failed ECONNREFUSED" "a path nobody planted: made and written as before"
 is "$(cat "$TMP/default.err")" "" "no log-to, host-wide: nothing on stderr"
-is "$(grep -c "^<12>sockpolicy\\[[0-9]*\\]: .*127\\.0\\.0\\.1:$closed failed ECONNREFUSED" "$TMP/syslog")" 3 \
+is "$(grep -c "^<12>sockpolicy\\[[0-9]*\\]: .*python3\\]: connect .*127\\.0\\.0\\.1:$closed failed ECONNREFUSED" "$TMP/syslog")" 3 \
     "syslog got the line of each program not writing its own file (user.warning, tagged sockpolicy)"
+is "$(grep -c "sockpolicy\\[[0-9]* log_fds\\]: connect .*127\\.0\\.0\\.1:$closed failed ECONNREFUSED" "$TMP/syslog")" 1 \
+    "log-to syslog, EMFILE at the first line: the line after the descriptors came back reached syslog"
 done_testing
