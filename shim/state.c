@@ -813,8 +813,9 @@ struct sp_policy *shim_recheck(void)
     cur = 0;
     if (!atomic_compare_exchange_strong(&looking, &cur, me)) {
         /* Another thread looks: go on as we are. An owner that is gone (a fork's parent's
-         * thread) will never finish: take its place. */
-        if (cur == me || thread_alive(cur) || !atomic_compare_exchange_strong(&looking, &cur, me))
+         * thread) will never finish: take its place. This very thread cannot be looking
+         * already (nothing nests here with its signals held), so that owner is stale too. */
+        if (cur != me && (thread_alive(cur) || !atomic_compare_exchange_strong(&looking, &cur, me)))
             goto out;
     }
     uint64_t t = shim_tick(), now = mono_ns();
