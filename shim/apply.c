@@ -13,7 +13,9 @@
 /* The exact setsockopt calls that forcing rule's options (which) on a socket of one kind
  * makes, worked out once: this thread's last one is kept (a rule pointer stays unique for the
  * life of the process: superseded policies stay mapped), so forcing is a loop of setsockopt
- * calls with no per-option applicability test. */
+ * calls with no per-option applicability test. A signal handler's hook may run in the middle
+ * of that loop: in_use says so, and the handler works out a plan of its own on its stack
+ * rather than rewrite the one the interrupted loop is reading. */
 struct opt_plan {
     const struct sp_rule *rule;
     uint32_t which, kind;
@@ -22,6 +24,7 @@ struct opt_plan {
     uint32_t set;     /* the options the calls set */
     int simple;       /* every option is a plain int (else bio_opt_apply_kind does it) */
     unsigned n;
+    int in_use;       /* the thread's plan only: a call below on this thread is reading it */
     struct opt_call {
         int level, name, val; /* the value copied from the rule (rules never change) */
         unsigned opt;
@@ -29,41 +32,40 @@ struct opt_plan {
 };
 static __thread struct opt_plan plan __attribute__((tls_model("initial-exec")));
 
-static void __attribute__((noinline)) plan_build(const struct sp_rule *rule, uint32_t which,
-                                                 int family, int type)
+static void __attribute__((noinline)) plan_build(struct opt_plan *pl, const struct sp_rule *rule,
+                                                 uint32_t which, int family, int type)
 {
-    plan.rule = NULL;
-    plan.n = 0;
-    plan.skipped = 0;
-    plan.set = 0;
-    plan.simple = 1;
+    pl->rule = NULL;
+    pl->n = 0;
+    pl->skipped = 0;
+    pl->set = 0;
+    pl->simple = 1;
     for (uint32_t todo = rule->opts.mask & which; todo; todo &= todo - 1) {
         unsigned o = (unsigned)__builtin_ctz(todo);
         int level, name;
         if (!bio_opt_applies((enum bio_opt)o, family, type))
-            plan.skipped |= BIO_OPT_BIT(o);
+            pl->skipped |= BIO_OPT_BIT(o);
         else if (bio_opt_int_key((enum bio_opt)o, family, &level, &name) != 0)
-            plan.simple = 0;
+            pl->simple = 0;
         else {
-            plan.call[plan.n++] = (struct opt_call){ level, name, rule->opts.val[o], o };
-            plan.set |= BIO_OPT_BIT(o);
+            pl->call[pl->n++] = (struct opt_call){ level, name, rule->opts.val[o], o };
+            pl->set |= BIO_OPT_BIT(o);
         }
     }
-    plan.asked = rule->opts.mask & which;
-    plan.which = which;
-    plan.kind = SHIM_FD_KIND(family, type);
-    plan.rule = rule;
+    pl->asked = rule->opts.mask & which;
+    pl->which = which;
+    pl->kind = SHIM_FD_KIND(family, type);
+    pl->rule = rule;
 }
 
-int shim_apply_opts_kind(int fd, const struct sp_rule *rule, uint32_t which, enum sp_op op,
-                         int family, int type)
+/* Inlined twice: on the thread's plan (a TLS address the compiler knows) and on a handler's
+ * own, so the common case reads its plan as directly as before the guard existed. */
+static inline __attribute__((always_inline)) int
+apply_plan(int fd, const struct sp_rule *rule, uint32_t which, enum sp_op op, int family,
+           int type, const struct opt_plan *pl)
 {
-    if (!rule || !(rule->opts.mask & which))
-        return 0;
     struct bio_opt_report rep;
-    if (plan.rule != rule || plan.which != which || plan.kind != SHIM_FD_KIND(family, type))
-        plan_build(rule, which, family, type);
-    if (!plan.simple) {
+    if (!pl->simple) {
         int saved = errno;
         int failed = bio_opt_apply_kind(fd, &rule->opts, which, family, type, &rep);
         shim_log_opts(fd, rule, which, op, &rep); /* into the event the hook logs */
@@ -74,22 +76,50 @@ int shim_apply_opts_kind(int fd, const struct sp_rule *rule, uint32_t which, enu
      * at once (socket() has no later event). */
     int *ep = &errno, saved = *ep;
     uint32_t failed = 0;
-    for (const struct opt_call *c = plan.call, *end = c + plan.n; c < end; c++)
+    for (const struct opt_call *c = pl->call, *end = c + pl->n; c < end; c++)
         if (__builtin_expect(shim_real.setsockopt(fd, c->level, c->name, &c->val, sizeof(int)) != 0,
                              0)) {
             failed |= BIO_OPT_BIT(c->opt);
             rep.err[c->opt] = *ep;
         }
     if (__builtin_expect(!failed && op != SP_OP_SOCKET, 1)) {
-        shim_log_opts_ok(fd, op, plan.asked, plan.set, plan.skipped);
+        shim_log_opts_ok(fd, op, pl->asked, pl->set, pl->skipped);
         return 0;
     }
     *ep = saved;
-    rep.applied = plan.set & ~failed;
-    rep.skipped = plan.skipped;
+    rep.applied = pl->set & ~failed;
+    rep.skipped = pl->skipped;
     rep.failed = failed;
     shim_log_opts(fd, rule, which, op, &rep); /* into the event the hook logs */
     return failed ? __builtin_popcount(failed) : 0;
+}
+
+/* A signal handler's call while this thread was forcing options: a plan of its own. */
+static int __attribute__((noinline, cold)) apply_nested(int fd, const struct sp_rule *rule,
+                                                        uint32_t which, enum sp_op op,
+                                                        int family, int type)
+{
+    struct opt_plan mine;
+    plan_build(&mine, rule, which, family, type);
+    return apply_plan(fd, rule, which, op, family, type, &mine);
+}
+
+int shim_apply_opts_kind(int fd, const struct sp_rule *rule, uint32_t which, enum sp_op op,
+                         int family, int type)
+{
+    if (!rule || !(rule->opts.mask & which))
+        return 0;
+    if (__builtin_expect(plan.in_use, 0))
+        return apply_nested(fd, rule, which, op, family, type);
+    /* A handler between the test and this store finishes before it: it leaves in_use 0. */
+    plan.in_use = 1;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (plan.rule != rule || plan.which != which || plan.kind != SHIM_FD_KIND(family, type))
+        plan_build(&plan, rule, which, family, type);
+    int r = apply_plan(fd, rule, which, op, family, type, &plan);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    plan.in_use = 0;
+    return r;
 }
 
 int shim_apply_opts(int fd, const struct sp_rule *rule, uint32_t which, enum sp_op op)

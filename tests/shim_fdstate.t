@@ -66,6 +66,10 @@ like "$out" "accept=ok" "an accept no rule denies goes through"
 # comes from the primary over SCM_RIGHTS into a number a unix socket had.
 if ! command -v node > /dev/null; then
     skip "node is not installed"
+    skip "node is not installed"
+elif [ "${SANITIZE:-}" = 1 ]; then
+    skip "node does not start with an AddressSanitizer shim preloaded (SANITIZE=1), shim or not"
+    skip "node does not start with an AddressSanitizer shim preloaded (SANITIZE=1), shim or not"
 else
     port=$(free_port)
     cat > "$TMP/cluster.js" << 'EOF'
