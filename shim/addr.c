@@ -166,6 +166,10 @@ int shim_addr_norm(struct shim_addr *a, int fd, int family, int type, enum sp_op
 {
     socklen_t nlen = 0;
     a->rawlen = len;
+    /* Defined bytes past the program's: some checkers (valgrind) read a whole sockaddr_in6
+     * of a 24-byte one. The kernel reads only len. */
+    if (len < sizeof a->raw)
+        memset((char *)&a->raw + len, 0, sizeof a->raw - len < 32 ? sizeof a->raw - len : 32);
     if (sp_addr_normalize(family, type, op, &a->raw, a->rawlen, &a->norm, &nlen) != 0)
         return 1;
     a->q = (const struct sockaddr *)&a->norm;
