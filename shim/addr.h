@@ -83,8 +83,8 @@ static inline int shim_copy_in(void *dst, const void *src, size_t n)
     pid_t pid = atomic_load_explicit(atomic_load_explicit(&shim_pid_slot, memory_order_relaxed),
                                      memory_order_relaxed);
     struct iovec l = { dst, n }, r = { (void *)(uintptr_t)src, n };
-    if (__builtin_expect(pid != 0, 1) &&
-        __builtin_expect(shim_syscall6(SYS_process_vm_readv, pid, (long)&l, 1, (long)&r, 1, 0) ==
+    /* pid 0 (not set up, after a fork) fails with ESRCH: then the slow path. */
+    if (__builtin_expect(shim_syscall6(SYS_process_vm_readv, pid, (long)&l, 1, (long)&r, 1, 0) ==
                              (long)n, 1))
         return 0;
     return shim_copy_in_slow(dst, src, n);
