@@ -88,6 +88,29 @@ static int vm_copy(long nr, void *local, void *remote, size_t n)
     return 0;
 }
 
+size_t shim_copy_out_v(const struct iovec *local, const struct iovec *remote, unsigned n)
+{
+    if (n == 0)
+        return 0;
+    if (atomic_load_explicit(&vm_ok_flag, memory_order_relaxed)) {
+        long got = shim_syscall6(SYS_process_vm_writev, self_pid(), (long)local, n,
+                                 (long)remote, n, 0);
+        if (got >= 0)
+            return (size_t)got;
+        if (got == -EFAULT || got == -ENOMEM)
+            return 0;
+    }
+    /* Refused, or a stale pid: one at a time, through vm_copy's own fallbacks. */
+    size_t done = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (vm_copy(SYS_process_vm_writev, local[i].iov_base, remote[i].iov_base,
+                    local[i].iov_len) != 0)
+            break;
+        done += local[i].iov_len;
+    }
+    return done;
+}
+
 int shim_copy_in_slow(void *dst, const void *src, size_t n)
 {
     return vm_copy(SYS_process_vm_readv, dst, (void *)(uintptr_t)src, n);

@@ -34,6 +34,10 @@ struct shim_addr {
 int shim_copy_in_slow(void *dst, const void *src, size_t n);
 /* The same the other way (process_vm_writev), for n bytes of ours to the program's dst. */
 int shim_copy_out(void *dst, const void *src, size_t n);
+/* n pieces of ours (local[i]) to the program's remote[i], each the same length, in one
+ * process_vm_writev. Returns how many bytes were written, in order (the pieces before the
+ * first that cannot be written). errno preserved. */
+size_t shim_copy_out_v(const struct iovec *local, const struct iovec *remote, unsigned n);
 
 /* Where our pid is: a page the kernel zeroes in a child (addr.c), or a zero that sends
  * shim_copy_in to its slow path (not set up yet; no such page; the system call refused).

@@ -203,12 +203,15 @@ static int __attribute__((noinline)) sendmmsg_ruled(int fd, struct mmsghdr *vec,
             }
             break;
         }
-        /* Each message's msg_len back into the program's vector, as the kernel writes it. */
+        /* Each message's msg_len back into the program's vector, as the kernel writes it (in
+         * one system call); where it cannot, the kernel stops counting too. */
+        struct iovec lv[SENDMMSG_BATCH], rv[SENDMMSG_BATCH];
         for (int i = 0; i < r; i++) {
-            if (shim_copy_out(&vec[sent + i].msg_len, &mv[i].msg_len, sizeof mv[i].msg_len) != 0) {
-                r = i; /* the kernel stops there too */
-                break;
-            }
+            lv[i] = (struct iovec){ &mv[i].msg_len, sizeof mv[i].msg_len };
+            rv[i] = (struct iovec){ &vec[sent + i].msg_len, sizeof mv[i].msg_len };
+        }
+        r = r > 0 ? (int)(shim_copy_out_v(lv, rv, (unsigned)r) / sizeof mv[0].msg_len) : 0;
+        for (int i = 0; i < r; i++) {
             if (logs[i])
                 log_send(fd, flags, mv[i].msg_hdr.msg_name, mv[i].msg_hdr.msg_namelen, rules[i],
                          (ssize_t)mv[i].msg_len, 0, t0);
