@@ -38,11 +38,23 @@ static void log_accept(int fd, int nfd, const bio_addr *peer, socklen_t plen, in
     errno = saved;
 }
 
-/* Whether an accept needs the peer's address: a rule tests it, or a log line names it. */
+/* Whether an accept needs the peer's address before its decision: a rule tests it, or the
+ * accept will be logged whatever the decision (log all). */
 static inline int peer_wanted(const struct sp_policy *p)
 {
-    return shim_log_level != SP_LOG_OFF ||
+    return shim_log_wants(0) ||
            shim_op_tests(p, SP_OP_ACCEPT, SP_TESTS_ADDR | SP_TESTS_PORT | SP_TESTS_PATH);
+}
+
+/* The accepted socket's peer, into ours (one getpeername). Returns 0, or -1 (errno
+ * preserved) when the kernel cannot name it. */
+static int peer_of(int nfd, bio_addr *peer, socklen_t *plen)
+{
+    int saved = errno;
+    *plen = sizeof *peer;
+    int r = getpeername(nfd, &peer->sa, plen);
+    errno = saved;
+    return r;
 }
 
 /* The decision for a peer when accept rules test the port: the peer's address with the local
@@ -96,23 +108,22 @@ static int __attribute__((noinline)) accept_routed(struct sp_policy *p, int fd, 
     uint64_t t0 = shim_stamp();
     const struct sp_rule *sure = l ? __atomic_load_n(&l->inh_sure, __ATOMIC_ACQUIRE) : NULL;
     /* Through the core: bio_accept_sa keeps the program's accept4 flags (and so its blocking
-     * mode) and makes no FIONBIO that would change nothing. */
-    /* A program that asks for the peer gets it from the kernel itself, into its own buffer
-     * (a bad pointer is the kernel's to answer: EFAULT, as without the shim); the rules then
-     * read it back from the socket, into ours. */
+     * mode) and makes no FIONBIO that would change nothing. A program that asks for the peer
+     * gets it from the kernel itself, into its own buffer (a bad pointer is the kernel's to
+     * answer: EFAULT, as without the shim); the rules read it back from the socket, into
+     * ours, when they need it. */
     int nfd = bio_accept_sa(fd, sa ? sa : &peer.sa, sa ? len : &plen, 0, flags);
+    int have_peer = !sa;
     if (nfd >= 0 && sa && peer_wanted(p)) {
-        int saved = errno;
-        if (getpeername(nfd, &peer.sa, &plen) != 0) {
+        if (peer_of(nfd, &peer, &plen) != 0) {
             /* Gone already (a reset): what the kernel says when it cannot name the peer. */
             shim_real.close(nfd);
             errno = ECONNABORTED;
             nfd = -1;
-        } else {
-            errno = saved;
         }
+        have_peer = 1;
     } else if (nfd >= 0 && sa) {
-        peer.sa.sa_family = AF_UNSPEC; /* no rule and no log line reads it */
+        peer.sa.sa_family = AF_UNSPEC; /* no rule reads it */
         plen = 0;
     }
     if (nfd < 0) {
@@ -132,6 +143,9 @@ static int __attribute__((noinline)) accept_routed(struct sp_policy *p, int fd, 
             : shim_decide(p, SP_OP_ACCEPT, nfd, &family, &type, &peer.sa, plen);
     if (__builtin_expect(SHIM_FD_KIND(family, type) != k, 0))
         shim_fd_correct(l, k, family, type); /* the listener's entry was stale (see state.h) */
+    if (d.action != SP_ACT_PASS && d.action != SP_ACT_SET && !have_peer &&
+        peer_of(nfd, &peer, &plen) != 0)
+        plen = 0; /* the gate's log line names the peer it can */
     if (shim_gate(&d, SP_OP_ACCEPT, nfd, &peer.sa, plen) != 0) {
         int err = errno;
         shim_real.close(nfd);

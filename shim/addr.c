@@ -88,6 +88,29 @@ static int vm_copy(long nr, void *local, void *remote, size_t n)
     return 0;
 }
 
+size_t shim_copy_out_v(const struct iovec *local, const struct iovec *remote, unsigned n)
+{
+    if (n == 0)
+        return 0;
+    if (atomic_load_explicit(&vm_ok_flag, memory_order_relaxed)) {
+        long got = shim_syscall6(SYS_process_vm_writev, self_pid(), (long)local, n,
+                                 (long)remote, n, 0);
+        if (got >= 0)
+            return (size_t)got;
+        if (got == -EFAULT || got == -ENOMEM)
+            return 0;
+    }
+    /* Refused, or a stale pid: one at a time, through vm_copy's own fallbacks. */
+    size_t done = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (vm_copy(SYS_process_vm_writev, local[i].iov_base, remote[i].iov_base,
+                    local[i].iov_len) != 0)
+            break;
+        done += local[i].iov_len;
+    }
+    return done;
+}
+
 int shim_copy_in_slow(void *dst, const void *src, size_t n)
 {
     return vm_copy(SYS_process_vm_readv, dst, (void *)(uintptr_t)src, n);
@@ -166,6 +189,10 @@ int shim_addr_norm(struct shim_addr *a, int fd, int *familyp, int *typep, enum s
 {
     socklen_t nlen = 0;
     a->rawlen = len;
+    /* Defined bytes past the program's: some checkers (valgrind) read a whole sockaddr_in6
+     * of a 24-byte one. The kernel reads only len. */
+    if (len < sizeof a->raw)
+        memset((char *)&a->raw + len, 0, sizeof a->raw - len < 32 ? sizeof a->raw - len : 32);
     /* A recorded kind the address contradicts may be another socket's: the kernel says. (An
      * IPv6 socket given an IPv4 address asks each time: the kernel takes it, so it can be its
      * own kind.) */

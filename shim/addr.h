@@ -34,6 +34,10 @@ struct shim_addr {
 int shim_copy_in_slow(void *dst, const void *src, size_t n);
 /* The same the other way (process_vm_writev), for n bytes of ours to the program's dst. */
 int shim_copy_out(void *dst, const void *src, size_t n);
+/* n pieces of ours (local[i]) to the program's remote[i], each the same length, in one
+ * process_vm_writev. Returns how many bytes were written, in order (the pieces before the
+ * first that cannot be written). errno preserved. */
+size_t shim_copy_out_v(const struct iovec *local, const struct iovec *remote, unsigned n);
 
 /* Where our pid is: a page the kernel zeroes in a child (addr.c), or a zero that sends
  * shim_copy_in to its slow path (not set up yet; no such page; the system call refused).
@@ -83,8 +87,8 @@ static inline int shim_copy_in(void *dst, const void *src, size_t n)
     pid_t pid = atomic_load_explicit(atomic_load_explicit(&shim_pid_slot, memory_order_relaxed),
                                      memory_order_relaxed);
     struct iovec l = { dst, n }, r = { (void *)(uintptr_t)src, n };
-    if (__builtin_expect(pid != 0, 1) &&
-        __builtin_expect(shim_syscall6(SYS_process_vm_readv, pid, (long)&l, 1, (long)&r, 1, 0) ==
+    /* pid 0 (not set up, after a fork) fails with ESRCH: then the slow path. */
+    if (__builtin_expect(shim_syscall6(SYS_process_vm_readv, pid, (long)&l, 1, (long)&r, 1, 0) ==
                              (long)n, 1))
         return 0;
     return shim_copy_in_slow(dst, src, n);

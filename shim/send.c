@@ -144,10 +144,23 @@ ssize_t shim_sendmsg(int fd, const struct msghdr *msg, int flags)
     return sendmsg_ruled(fd, msg, flags);
 }
 
+/* Copies the program's vector entries [0, n) into mv, as many as can be read (one system
+ * call, or one per entry when some cannot be read). Returns how many were copied. */
+static unsigned copy_entries(struct mmsghdr *mv, const struct mmsghdr *vec, unsigned n)
+{
+    if (shim_copy_in(mv, vec, n * sizeof *mv) == 0)
+        return n;
+    unsigned k = 0;
+    while (k < n && shim_copy_in(&mv[k], &vec[k], sizeof *mv) == 0)
+        k++;
+    return k;
+}
+
 /* sendmmsg in batches of SENDMMSG_BATCH: each batch's headers copied, each message's name
  * decided as a sendmsg's is, and the kernel given the copies. A denied message ends the call
  * as a failure at that index ends the kernel's: the count sent before it, or -1 with the
- * rule's errno when it is the first. */
+ * rule's errno when it is the first. An entry that cannot be read goes to the kernel as it
+ * is, alone: it fails there with EFAULT, and nothing after it is sent. */
 #define SENDMMSG_BATCH 16
 static int __attribute__((noinline)) sendmmsg_ruled(int fd, struct mmsghdr *vec, unsigned vlen,
                                                     int flags)
@@ -161,47 +174,64 @@ static int __attribute__((noinline)) sendmmsg_ruled(int fd, struct mmsghdr *vec,
     while (sent < vlen) {
         struct mmsghdr mv[SENDMMSG_BATCH];
         struct shim_addr av[SENDMMSG_BATCH];
-        unsigned chunk = vlen - sent < SENDMMSG_BATCH ? vlen - sent : SENDMMSG_BATCH;
-        if (shim_copy_in(mv, vec + sent, chunk * sizeof *mv) != 0) {
-            /* Let the kernel read (and refuse) the rest itself. */
-            int r = shim_real.sendmmsg(fd, vec + sent, vlen - sent, flags);
-            if (r < 0 && sent == 0)
-                return -1;
-            errno = saved;
-            return (int)sent + (r > 0 ? r : 0);
+        const struct sp_rule *rules[SENDMMSG_BATCH];
+        unsigned char logs[SENDMMSG_BATCH];
+        unsigned chunk = copy_entries(mv, vec + sent,
+                                      vlen - sent < SENDMMSG_BATCH ? vlen - sent : SENDMMSG_BATCH);
+        if (chunk == 0) {
+            if (shim_real.sendmmsg(fd, vec + sent, 1, flags) < 0 && sent == 0)
+                return -1; /* EFAULT */
+            break;
         }
         unsigned go = chunk;
         int err = 0;
         for (unsigned i = 0; i < chunk; i++) {
             struct msghdr *h = &mv[i].msg_hdr;
+            rules[i] = NULL;
+            logs[i] = 0;
             if (!h->msg_name || !h->msg_namelen || (int)h->msg_namelen < 0)
                 continue;
             socklen_t len = h->msg_namelen > sizeof(struct sockaddr_storage)
                                 ? (socklen_t)sizeof(struct sockaddr_storage) : h->msg_namelen;
-            const struct sp_rule *rule = NULL;
             int logit = 0;
             const struct sockaddr *use;
             socklen_t uselen;
-            if (send_gate(fd, flags, h->msg_name, len, &av[i], &use, &uselen, &rule, &logit) != 0) {
+            if (send_gate(fd, flags, h->msg_name, len, &av[i], &use, &uselen, &rules[i],
+                          &logit) != 0) {
                 err = errno;
                 go = i;
                 break;
             }
+            logs[i] = (unsigned char)logit;
             h->msg_name = (void *)(uintptr_t)use;
             h->msg_namelen = uselen;
         }
+        uint64_t t0 = sp_diag_now_ns();
         int r = go ? shim_real.sendmmsg(fd, mv, go, flags) : 0;
         if (r < 0) {
-            if (sent == 0)
+            int e = errno;
+            if (logs[0])
+                log_send(fd, flags, mv[0].msg_hdr.msg_name, mv[0].msg_hdr.msg_namelen, rules[0],
+                         -1, e, t0);
+            if (sent == 0) {
+                errno = e;
                 return -1;
+            }
             break;
         }
-        /* Each message's msg_len back into the program's vector, as the kernel writes it. */
-        for (int i = 0; i < r; i++)
-            if (shim_copy_out(&vec[sent + i].msg_len, &mv[i].msg_len, sizeof mv[i].msg_len) != 0) {
-                r = i; /* the kernel stops there too */
-                break;
-            }
+        /* Each message's msg_len back into the program's vector, as the kernel writes it (in
+         * one system call); where it cannot, the kernel stops counting too. */
+        struct iovec lv[SENDMMSG_BATCH], rv[SENDMMSG_BATCH];
+        for (int i = 0; i < r; i++) {
+            lv[i] = (struct iovec){ &mv[i].msg_len, sizeof mv[i].msg_len };
+            rv[i] = (struct iovec){ &vec[sent + i].msg_len, sizeof mv[i].msg_len };
+        }
+        r = r > 0 ? (int)(shim_copy_out_v(lv, rv, (unsigned)r) / sizeof mv[0].msg_len) : 0;
+        for (int i = 0; i < r; i++) {
+            if (logs[i])
+                log_send(fd, flags, mv[i].msg_hdr.msg_name, mv[i].msg_hdr.msg_namelen, rules[i],
+                         (ssize_t)mv[i].msg_len, 0, t0);
+        }
         sent += (unsigned)r;
         if ((unsigned)r < go)
             break;

@@ -54,7 +54,7 @@ static int pending_listener(void)
 
 static long run(const char *name)
 {
-    struct iovec iov = { "x", 1 };
+    static struct iovec iov = { "x", 1 };
     if (!strcmp(name, "connect"))
         return connect(socket(AF_INET, SOCK_STREAM, 0), (struct sockaddr *)bad, 16);
     if (!strcmp(name, "connect-edge")) /* 8 readable bytes, then a fault */
@@ -82,6 +82,17 @@ static long run(const char *name)
         struct mmsghdr v = { .msg_hdr = { .msg_name = bad, .msg_namelen = 16, .msg_iov = &iov,
                                           .msg_iovlen = 1 } };
         return sendmmsg(socket(AF_INET, SOCK_DGRAM, 0), &v, 1, 0);
+    }
+    if (!strcmp(name, "sendmmsg-vec2")) { /* the first entry readable, the second not: 1 sent */
+        static struct sockaddr_in to;
+        to = lo(port);
+        struct mmsghdr *v = (struct mmsghdr *)(bad - sizeof *v);
+        memset(v, 0, sizeof *v);
+        v->msg_hdr.msg_name = &to;
+        v->msg_hdr.msg_namelen = sizeof to;
+        v->msg_hdr.msg_iov = &iov;
+        v->msg_hdr.msg_iovlen = 1;
+        return sendmmsg(socket(AF_INET, SOCK_DGRAM, 0), v, 2, 0);
     }
     if (!strcmp(name, "accept-addr")) {
         socklen_t len = 16;

@@ -44,6 +44,9 @@ int main(int argc, char **argv)
     int fd = socket(AF_INET, SOCK_DGRAM, 0);
     pthread_t t;
     pthread_create(&t, NULL, flip, NULL);
+    /* Let the flipper run before the sends start. */
+    struct timespec ms = { 0, 1000000 };
+    nanosleep(&ms, NULL);
     long sent = 0, failed = 0;
     time_t end = time(NULL) + 20;
     for (long i = 0; i < n && time(NULL) < end; i++) {
