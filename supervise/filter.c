@@ -41,7 +41,7 @@ int sup_filter_install(const struct sp_policy *p, int allow_io_uring)
     };
     int ntrap = (int)(sizeof trap / sizeof trap[0]);
     (void)p;
-    struct sock_filter f[32];
+    struct sock_filter f[64];
     unsigned n = 0;
     f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
     f[n++] = JEQ(SUP_AUDIT_ARCH, 1, 0);
@@ -55,6 +55,14 @@ int sup_filter_install(const struct sp_policy *p, int allow_io_uring)
         f[n++] = JEQ((unsigned)trap[i], 0, 1);
         f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
     }
+    /* sendto with an address (argument 4 not NULL): a datagram to a peer, or MSG_FASTOPEN. */
+    f[n++] = JEQ(SYS_sendto, 0, 6);
+    f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(4));
+    f[n++] = JEQ(0, 0, 2);
+    f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(4) + 4);
+    f[n++] = JEQ(0, 1, 0);
+    f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+    f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW); /* sendto without an address */
     /* getsockopt(fd, SOL_SOCKET, SO_ERROR, ...): a non-blocking connect's outcome. */
     f[n++] = JEQ(SYS_getsockopt, 0, 5);
     f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(1));

@@ -122,6 +122,11 @@ void sup_accept(struct sup_call *c);
 void sup_bind(struct sup_call *c);
 void sup_listen(struct sup_call *c);
 
+/* ---- send.c ---- */
+
+/* Serves a trapped sendto with an address. */
+void sup_send(struct sup_call *c);
+
 /* ---- pending.c: non-blocking connects followed to their end ---- */
 
 /* The socket's identity (device and inode), or 0. */

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# sockpolicy run --supervise (issue 15): bind and listen rules under the seccomp supervisor:
-# a deny gives the rule's errno (python3 bind, a static C server's listen, a Go server's
-# listen) and a log line naming the rule; a set rule's options are on the socket after bind
-# (read back inside the program).
+# sockpolicy run --supervise (issue 15): bind, listen and send rules under the seccomp
+# supervisor: a deny gives the rule's errno (python3 bind, a static C server's listen, a Go
+# server's listen, python3's sendto of a datagram) and a log line naming the rule; a set rule's
+# options are on the socket after bind (read back inside the program); an allowed datagram
+# arrives whole.
 . "$(dirname "$0")/supervise_lib.sh"
 why=$(sup_can)
 if [ -n "$why" ]; then
@@ -42,4 +43,21 @@ if build_go; then
 else
     skip "no Go toolchain"; skip "no Go toolchain"
 fi
+
+# sendto with an address: a denied datagram gets the rule's errno, an allowed one arrives.
+cat > "$TMP/udp.py" << 'PY'
+import errno, socket, sys
+r = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); r.bind(("127.0.0.1", 0)); r.settimeout(2)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for port in (int(sys.argv[1]), r.getsockname()[1]):
+    try:
+        print("sendto=%d" % s.sendto(b"x" * 1000, ("127.0.0.1", port)))
+    except OSError as e:
+        print("sendto=-1 errno=%s" % errno.errorcode.get(e.errno, e.errno))
+print("got=%d" % len(r.recv(4096)))
+PY
+printf 'log all\ndeny send to 127.0.0.1 port %s errno=EACCES\n' "$port" > "$TMP/send.conf"
+out=$(timeout 20 "$CMD" run --supervise -c "$TMP/send.conf" --log "$TMP/send.log" -- python3 "$TMP/udp.py" "$port" 2> /dev/null)
+is "$(echo $out)" "sendto=-1 errno=EACCES sendto=1000 got=1000" "python3 sendto: the denied datagram fails with the rule's errno, the allowed one arrives whole"
+like "$(cat "$TMP/send.log")" "send fd=[0-9]+ udp 127\.0\.0\.1:$port failed EACCES .*\[rule $TMP/send.conf:2 deny\] \(seen by seccomp\)" "and a log line naming the rule"
 done_testing
