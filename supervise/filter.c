@@ -40,7 +40,6 @@ int sup_filter_install(const struct sp_policy *p, int allow_io_uring)
 #endif
     };
     int ntrap = (int)(sizeof trap / sizeof trap[0]);
-    (void)p;
     struct sock_filter f[64];
     unsigned n = 0;
     f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
@@ -63,6 +62,13 @@ int sup_filter_install(const struct sp_policy *p, int allow_io_uring)
     f[n++] = JEQ(0, 1, 0);
     f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
     f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW); /* sendto without an address */
+    /* setsockopt, when the policy pins options (read at start: a `pin` rule a reload adds
+     * later is not enforced until the program runs again). Every level: the supervisor
+     * continues all but a pinned option's. */
+    if (p && sup_policy_pins(p)) {
+        f[n++] = JEQ(SYS_setsockopt, 0, 1);
+        f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+    }
     /* getsockopt(fd, SOL_SOCKET, SO_ERROR, ...): a non-blocking connect's outcome. */
     f[n++] = JEQ(SYS_getsockopt, 0, 5);
     f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(1));

@@ -344,6 +344,9 @@ static void serve_one(void *buf)
     case SYS_listen:
         sup_listen(c);
         return;
+    case SYS_setsockopt:
+        sup_setsockopt(c);
+        return;
     case SYS_getsockopt:
         sup_getsockopt(c);
         return;

@@ -140,10 +140,21 @@ int sup_pending_take(int fd, uint64_t key, int err, enum sp_phase phase, const s
 /* Whether a connect is pending on socket key. */
 int sup_pending_has(uint64_t key);
 
+/* Records that the options rule r forced on socket fd are pinned (`pin`): nothing for a rule
+ * without pin. */
+void sup_pin_add(int fd, const struct sp_rule *r);
+/* The pinned options (BIO_OPT_BIT()s) of socket key, 0 none. */
+uint32_t sup_pin_mask(uint64_t key);
+
 /* ---- sockopt.c ---- */
 
 /* Serves a trapped getsockopt(fd, SOL_SOCKET, SO_ERROR, ...). */
 void sup_getsockopt(struct sup_call *c);
+/* Serves a trapped setsockopt (trapped only when the policy has `pin` rules): a pinned
+ * option's change succeeds and changes nothing; any other is the kernel's. */
+void sup_setsockopt(struct sup_call *c);
+/* Whether p has a rule with `pin`. */
+int sup_policy_pins(const struct sp_policy *p);
 
 /* ---- log.c: the diagnosis pipeline, as the shim's ---- */
 

@@ -60,4 +60,52 @@ printf 'log all\ndeny send to 127.0.0.1 port %s errno=EACCES\n' "$port" > "$TMP/
 out=$(timeout 20 "$CMD" run --supervise -c "$TMP/send.conf" --log "$TMP/send.log" -- python3 "$TMP/udp.py" "$port" 2> /dev/null)
 is "$(echo $out)" "sendto=-1 errno=EACCES sendto=1000 got=1000" "python3 sendto: the denied datagram fails with the rule's errno, the allowed one arrives whole"
 like "$(cat "$TMP/send.log")" "send fd=[0-9]+ udp 127\.0\.0\.1:$port failed EACCES .*\[rule $TMP/send.conf:2 deny\] \(seen by seccomp\)" "and a log line naming the rule"
+
+# pin: the program's setsockopt of a forced option succeeds and changes nothing (Go sets
+# nodelay on every connection; a pinned nodelay=off stays off); another option is its own.
+listener a
+printf 'set connect to 127.0.0.1 port %s keepalive=on nodelay=off pin\n' "$a_port" > "$TMP/pin.conf"
+cat > "$TMP/pin.py" << 'PY'
+import socket, sys
+s = socket.socket(); s.connect(("127.0.0.1", int(sys.argv[1])))
+s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 0)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 7)
+g = s.getsockopt
+print("keepalive=%d nodelay=%d cnt=%d" % (g(socket.SOL_SOCKET, socket.SO_KEEPALIVE), g(socket.IPPROTO_TCP, socket.TCP_NODELAY), g(socket.IPPROTO_TCP, socket.TCP_KEEPCNT)))
+PY
+out=$(timeout 20 "$CMD" run --supervise -c "$TMP/pin.conf" -- python3 "$TMP/pin.py" "$a_port" 2> /dev/null)
+is "$out" "keepalive=1 nodelay=0 cnt=7" "pin: the program cannot undo keepalive or nodelay; an option not forced is its own"
+if [ -x "$TMP/go/sup_dial" ]; then
+    printf 'set connect to 127.0.0.1 port %s nodelay=off pin\n' "$a_port" > "$TMP/pingo.conf"
+    cat > "$TMP/go/nd.go" << 'GO'
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+)
+
+func main() {
+	c, err := net.Dial("tcp", os.Args[1])
+	if err != nil {
+		fmt.Println("error", err)
+		return
+	}
+	raw, _ := c.(*net.TCPConn).SyscallConn()
+	raw.Control(func(fd uintptr) {
+		v, _ := syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY)
+		fmt.Printf("nodelay=%d\n", v)
+	})
+}
+GO
+    go=$(command -v go || ls /usr/lib/go/bin/go)
+    (cd "$TMP/go" && rm -f sup_dial.go && GOCACHE=$TMP/go/cache GOPATH=$TMP/go/path GO111MODULE=on GOFLAGS=-mod=mod GOTOOLCHAIN=local GOPROXY=off CGO_ENABLED=0 timeout 120 "$go" build -o nd nd.go) > "$TMP/nd.err" 2>&1
+    out=$(timeout 20 "$CMD" run -c "$TMP/pingo.conf" -- "$TMP/go/nd" "127.0.0.1:$a_port" 2> /dev/null)
+    is "$out" "nodelay=0" "pin: Go's own TCP_NODELAY on every connection does not undo a pinned nodelay=off"
+else
+    skip "no Go client"
+fi
 done_testing
