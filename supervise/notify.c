@@ -324,7 +324,7 @@ static void serve_one(void *buf)
     }
     memcpy(&c->n, buf, sizeof c->n);
     c->fd = -1;
-    c->p = sup.policy;
+    c->p = sup_policy_for((pid_t)c->n.pid);
     switch (c->n.data.nr) {
     case SYS_connect:
         sup_connect(c);

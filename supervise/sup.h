@@ -97,6 +97,12 @@ static inline int sup_cancelled(struct sup_call *c)
     return atomic_load(&c->cancelled);
 }
 
+/* ---- procs.c ---- */
+
+/* The policy as specialised for the process of thread tid (its name and uid, when the rules
+ * look at them; else the one policy). The loop's thread only. */
+const struct sp_policy *sup_policy_for(pid_t tid);
+
 /* ---- addr.c: the address of a call ---- */
 
 /* Reads the sockaddr of c's call (program address ptr, length len) into c->addr. 0, or the

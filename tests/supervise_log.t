@@ -32,6 +32,19 @@ last=$(tail -1 "$TMP/live.out")
 like "$first" 'connect=-1 errno=EACCES$' "live reload: denied before the edit"
 like "$last" 'connect=0$' "and let through after it, without a restart"
 
+# prog matches are evaluated for each process of the tree, by its own name, as the shim
+# evaluates them in each process: a rule for curl denies curl, not the script that starts it
+# nor the client it starts next.
+if command -v curl > /dev/null; then
+    printf 'log all\ndeny connect prog curl to 127.0.0.1 port %s errno=ENETUNREACH\n' "$a_port" > "$TMP/prog.conf"
+    out=$(timeout 30 "$CMD" run --supervise -c "$TMP/prog.conf" --log "$TMP/prog.log" -- bash -c "curl -sS -o /dev/null --max-time 3 http://127.0.0.1:$a_port/ 2> /dev/null; echo curl=\$?; '$SC' connect 127.0.0.1 $a_port" 2> /dev/null)
+    like "$out" '^curl=7$' "prog curl: curl, started by a script, is denied"
+    like "$out" '^connect=0 ' "and the next program of the same script is not"
+    like "$(cat "$TMP/prog.log")" "sockpolicy\[[0-9]+ curl\]: connect .* failed ENETUNREACH .*\[rule $TMP/prog.conf:2 deny\]" "the log names curl and the rule"
+else
+    skip "no curl"; skip "no curl"; skip "no curl"
+fi
+
 # Exit status and signals: the program's status is run's; SIGTERM sent to run reaches it.
 timeout 20 "$CMD" run --supervise -- sh -c 'exit 7'
 is "$?" 7 "the program's exit status is run's"
