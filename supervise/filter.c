@@ -62,6 +62,11 @@ int sup_filter_install(const struct sp_policy *p, int allow_io_uring)
     f[n++] = JEQ(0, 1, 0);
     f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
     f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW); /* sendto without an address */
+    /* socket, when the policy has socket rules (read at start, as pin). */
+    if (p && sup_policy_wants(p, SP_OP_SOCKET)) {
+        f[n++] = JEQ(SYS_socket, 0, 1);
+        f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+    }
     /* setsockopt, when the policy pins options (read at start: a `pin` rule a reload adds
      * later is not enforced until the program runs again). Every level: the supervisor
      * continues all but a pinned option's. */

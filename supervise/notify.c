@@ -335,6 +335,9 @@ static void serve_one(void *buf)
     case SYS_accept4:
         sup_accept(c);
         return;
+    case SYS_socket:
+        sup_socket(c);
+        return;
     case SYS_sendto:
         sup_send(c);
         return;

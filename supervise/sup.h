@@ -128,6 +128,11 @@ void sup_accept(struct sup_call *c);
 void sup_bind(struct sup_call *c);
 void sup_listen(struct sup_call *c);
 
+/* ---- socket.c ---- */
+
+/* Serves a trapped socket (trapped only when the policy has socket rules at start). */
+void sup_socket(struct sup_call *c);
+
 /* ---- send.c ---- */
 
 /* Serves a trapped sendto with an address. */

@@ -61,6 +61,21 @@ out=$(timeout 20 "$CMD" run --supervise -c "$TMP/send.conf" --log "$TMP/send.log
 is "$(echo $out)" "sendto=-1 errno=EACCES sendto=1000 got=1000" "python3 sendto: the denied datagram fails with the rule's errno, the allowed one arrives whole"
 like "$(cat "$TMP/send.log")" "send fd=[0-9]+ udp 127\.0\.0\.1:$port failed EACCES .*\[rule $TMP/send.conf:2 deny\] \(seen by seccomp\)" "and a log line naming the rule"
 
+# socket rules: a denied socket() gets the rule's errno; a set rule's options are on the
+# socket the program gets (the supervisor makes it and installs it), SOCK_CLOEXEC kept.
+printf 'log all\ndeny socket family inet6 errno=EAFNOSUPPORT\nset socket family inet type stream keepalive=on keepalive-idle=33s\n' > "$TMP/sock.conf"
+out=$(timeout 20 "$CMD" run --supervise -c "$TMP/sock.conf" --log "$TMP/sock.log" -- python3 -c '
+import errno, fcntl, socket
+try:
+    socket.socket(socket.AF_INET6); print("v6=ok")
+except OSError as e:
+    print("v6=%s" % errno.errorcode[e.errno])
+s = socket.socket(socket.AF_INET)
+print("keepalive=%d idle=%d cloexec=%d" % (s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+      s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE), fcntl.fcntl(s.fileno(), fcntl.F_GETFD) & 1))' 2> /dev/null)
+is "$(echo $out)" "v6=EAFNOSUPPORT keepalive=1 idle=33 cloexec=1" "socket rules: the denied family gets the rule's errno; the set rule's options are on the new socket"
+like "$(cat "$TMP/sock.log")" "socket fd=-1 tcp6 failed EAFNOSUPPORT .*\[rule $TMP/sock.conf:2 deny\] \(seen by seccomp\)" "and the denial is logged naming the rule"
+
 # pin: the program's setsockopt of a forced option succeeds and changes nothing (Go sets
 # nodelay on every connection; a pinned nodelay=off stays off); another option is its own.
 listener a
