@@ -2,6 +2,7 @@
 #include <errno.h>
 
 #include "decide.h"
+#include "policy_int.h"
 
 struct sp_decision sp_decide(const struct sp_policy *p, enum sp_op op, int family, int type,
                              const struct sockaddr *sa, socklen_t len)
@@ -20,4 +21,17 @@ struct sp_decision sp_decide(const struct sp_policy *p, enum sp_op op, int famil
         }
     }
     return d;
+}
+
+unsigned sp_policy_process_tests(const struct sp_policy *p)
+{
+    unsigned t = 0;
+    const struct sp_rec *r = sp__recs(p);
+    for (uint32_t i = 0; i < p->nrules; i++) {
+        if (r[i].c.has_prog)
+            t |= SP_PROC_PROG;
+        if (r[i].c.has_uid)
+            t |= SP_PROC_UID;
+    }
+    return t;
 }

@@ -17,4 +17,12 @@ struct sp_decision {
 struct sp_decision sp_decide(const struct sp_policy *p, enum sp_op op, int family, int type,
                              const struct sockaddr *sa, socklen_t len);
 
+/* What the rules of p look at in the process itself (not the call): SP_PROC_PROG (a prog
+ * match), SP_PROC_UID (a uid match); 0 when none, so that one specialisation (sp_policy_
+ * specialise) serves every process. For a front end that serves many processes (the seccomp
+ * supervisor). No syscall; errno untouched. */
+#define SP_PROC_PROG 1u
+#define SP_PROC_UID 2u
+unsigned sp_policy_process_tests(const struct sp_policy *p);
+
 #endif

@@ -133,6 +133,7 @@ static void accept_now(struct sup_call *c)
         asked = r->opts.mask & OPTS_ACCEPT;
         if (asked)
             bio_opt_apply_kind(nfd, &r->opts, OPTS_ACCEPT, c->family, c->type, &rep);
+        sup_pin_add(nfd, r);
         if (r->nonblock) {
             int fl = fcntl(nfd, F_GETFL);
             if (fl >= 0)

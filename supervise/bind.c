@@ -72,6 +72,7 @@ static void forced(struct sup_call *c, uint32_t which, uint32_t *asked, struct b
         return;
     *asked = r->opts.mask & which;
     bio_opt_apply_kind(c->fd, &r->opts, which, c->family, c->type, rep);
+    sup_pin_add(c->fd, r);
 }
 
 void sup_bind(struct sup_call *c)

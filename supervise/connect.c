@@ -80,6 +80,7 @@ static void force_options(struct sup_call *c, struct forced *f)
     f->asked = r->opts.mask & OPTS_CONNECT;
     if (f->asked)
         bio_opt_apply_kind(c->fd, &r->opts, OPTS_CONNECT, c->family, c->type, &f->rep);
+    sup_pin_add(c->fd, r);
     if (r->nonblock && !c->nonblock) { /* read-modify-write: the program's other flags stay */
         int fl = fcntl(c->fd, F_GETFL);
         if (fl >= 0 && fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) == 0)

@@ -40,8 +40,7 @@ int sup_filter_install(const struct sp_policy *p, int allow_io_uring)
 #endif
     };
     int ntrap = (int)(sizeof trap / sizeof trap[0]);
-    (void)p;
-    struct sock_filter f[32];
+    struct sock_filter f[64];
     unsigned n = 0;
     f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
     f[n++] = JEQ(SUP_AUDIT_ARCH, 1, 0);
@@ -53,6 +52,26 @@ int sup_filter_install(const struct sp_policy *p, int allow_io_uring)
     }
     for (int i = 0; i < ntrap; i++) {
         f[n++] = JEQ((unsigned)trap[i], 0, 1);
+        f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+    }
+    /* sendto with an address (argument 4 not NULL): a datagram to a peer, or MSG_FASTOPEN. */
+    f[n++] = JEQ(SYS_sendto, 0, 6);
+    f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(4));
+    f[n++] = JEQ(0, 0, 2);
+    f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(4) + 4);
+    f[n++] = JEQ(0, 1, 0);
+    f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+    f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW); /* sendto without an address */
+    /* socket, when the policy has socket rules (read at start, as pin). */
+    if (p && sup_policy_wants(p, SP_OP_SOCKET)) {
+        f[n++] = JEQ(SYS_socket, 0, 1);
+        f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+    }
+    /* setsockopt, when the policy pins options (read at start: a `pin` rule a reload adds
+     * later is not enforced until the program runs again). Every level: the supervisor
+     * continues all but a pinned option's. */
+    if (p && sup_policy_pins(p)) {
+        f[n++] = JEQ(SYS_setsockopt, 0, 1);
         f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
     }
     /* getsockopt(fd, SOL_SOCKET, SO_ERROR, ...): a non-blocking connect's outcome. */

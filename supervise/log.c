@@ -107,7 +107,7 @@ static void proc_read(pid_t tid, const char *what, char *buf, size_t cap)
 void sup_event_init(struct sp_event *ev, enum sp_op op, const struct sup_call *c)
 {
     int saved = errno;
-    sp_event_init(ev, op, (int)c->n.data.args[0]);
+    sp_event_init(ev, op, op == SP_OP_SOCKET ? -1 : (int)c->n.data.args[0]);
     proc_read((pid_t)c->n.pid, "comm", ev->prog, sizeof ev->prog);
     ev->pid = (pid_t)c->n.pid;
     /* the process, as the shim's getpid(): the thread group of the calling thread */

@@ -324,7 +324,7 @@ static void serve_one(void *buf)
     }
     memcpy(&c->n, buf, sizeof c->n);
     c->fd = -1;
-    c->p = sup.policy;
+    c->p = sup_policy_for((pid_t)c->n.pid);
     switch (c->n.data.nr) {
     case SYS_connect:
         sup_connect(c);
@@ -335,11 +335,20 @@ static void serve_one(void *buf)
     case SYS_accept4:
         sup_accept(c);
         return;
+    case SYS_socket:
+        sup_socket(c);
+        return;
+    case SYS_sendto:
+        sup_send(c);
+        return;
     case SYS_bind:
         sup_bind(c);
         return;
     case SYS_listen:
         sup_listen(c);
+        return;
+    case SYS_setsockopt:
+        sup_setsockopt(c);
         return;
     case SYS_getsockopt:
         sup_getsockopt(c);

@@ -119,3 +119,49 @@ int sup_pending_has(uint64_t key)
     pthread_mutex_unlock(&plock);
     return found;
 }
+
+/* ---- pin: options the program may not undo ---- */
+
+#define NPIN 4096
+struct pinned {
+    uint64_t key; /* 0 free */
+    uint32_t mask;
+};
+static struct pinned pins[NPIN];
+static _Atomic unsigned npins;
+
+void sup_pin_add(int fd, const struct sp_rule *r)
+{
+    if (!r || !r->pin || !r->opts.mask)
+        return;
+    uint64_t key = sup_sock_key(fd);
+    if (!key)
+        return;
+    pthread_mutex_lock(&plock);
+    struct pinned *e = NULL;
+    for (unsigned i = 0; i < NPIN && !e; i++)
+        if (pins[i].key == key || !pins[i].key)
+            e = &pins[i];
+    if (!e)
+        e = &pins[next_slot++ % NPIN];
+    if (!e->key)
+        npins++;
+    e->key = key;
+    e->mask = r->opts.mask;
+    pthread_mutex_unlock(&plock);
+}
+
+uint32_t sup_pin_mask(uint64_t key)
+{
+    uint32_t mask = 0;
+    if (!key || !npins)
+        return 0;
+    pthread_mutex_lock(&plock);
+    for (unsigned i = 0; i < NPIN; i++)
+        if (pins[i].key == key) {
+            mask = pins[i].mask;
+            break;
+        }
+    pthread_mutex_unlock(&plock);
+    return mask;
+}

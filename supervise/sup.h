@@ -97,6 +97,12 @@ static inline int sup_cancelled(struct sup_call *c)
     return atomic_load(&c->cancelled);
 }
 
+/* ---- procs.c ---- */
+
+/* The policy as specialised for the process of thread tid (its name and uid, when the rules
+ * look at them; else the one policy). The loop's thread only. */
+const struct sp_policy *sup_policy_for(pid_t tid);
+
 /* ---- addr.c: the address of a call ---- */
 
 /* Reads the sockaddr of c's call (program address ptr, length len) into c->addr. 0, or the
@@ -122,6 +128,16 @@ void sup_accept(struct sup_call *c);
 void sup_bind(struct sup_call *c);
 void sup_listen(struct sup_call *c);
 
+/* ---- socket.c ---- */
+
+/* Serves a trapped socket (trapped only when the policy has socket rules at start). */
+void sup_socket(struct sup_call *c);
+
+/* ---- send.c ---- */
+
+/* Serves a trapped sendto with an address. */
+void sup_send(struct sup_call *c);
+
 /* ---- pending.c: non-blocking connects followed to their end ---- */
 
 /* The socket's identity (device and inode), or 0. */
@@ -135,10 +151,21 @@ int sup_pending_take(int fd, uint64_t key, int err, enum sp_phase phase, const s
 /* Whether a connect is pending on socket key. */
 int sup_pending_has(uint64_t key);
 
+/* Records that the options rule r forced on socket fd are pinned (`pin`): nothing for a rule
+ * without pin. */
+void sup_pin_add(int fd, const struct sp_rule *r);
+/* The pinned options (BIO_OPT_BIT()s) of socket key, 0 none. */
+uint32_t sup_pin_mask(uint64_t key);
+
 /* ---- sockopt.c ---- */
 
 /* Serves a trapped getsockopt(fd, SOL_SOCKET, SO_ERROR, ...). */
 void sup_getsockopt(struct sup_call *c);
+/* Serves a trapped setsockopt (trapped only when the policy has `pin` rules): a pinned
+ * option's change succeeds and changes nothing; any other is the kernel's. */
+void sup_setsockopt(struct sup_call *c);
+/* Whether p has a rule with `pin`. */
+int sup_policy_pins(const struct sp_policy *p);
 
 /* ---- log.c: the diagnosis pipeline, as the shim's ---- */
 

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# sockpolicy run --supervise (issue 15): --trace logs every call of a static program with no
+# policy and ends with the summary; live reload: an edited policy decides the calls made after
+# it, in a program that keeps running; the exit status and a signal forwarded to the program.
+. "$(dirname "$0")/supervise_lib.sh"
+why=$(sup_can)
+if [ -n "$why" ]; then
+    skip "supervision cannot run here: $why"; done_testing; exit
+fi
+listener a
+closed=$(free_port)
+
+# --trace: a connect that works, one refused; the summary at exit.
+out=$(timeout 20 "$CMD" run --trace -- "$SC" connect 127.0.0.1 "$a_port" 2> /dev/null)
+like "$out" '^connect=0 ' "--trace: the call passes"
+trace=$(timeout 20 "$CMD" run --supervise --trace -- bash -c "'$SC' connect 127.0.0.1 $a_port; '$SC' connect 127.0.0.1 $closed" 2>&1 > /dev/null)
+like "$trace" "sockpolicy\[[0-9]+ sup_client\]: connect fd=[0-9]+ tcp 127\.0\.0\.1:[0-9]+ -> 127\.0\.0\.1:$a_port ok after .* \(seen by seccomp\)" "--trace --supervise: the connect that worked is logged"
+like "$trace" "-> 127\.0\.0\.1:$closed failed ECONNREFUSED .*\(seen by seccomp\)" "and the refused one, with its errno"
+like "$trace" 'summary: connections made 1, failed 1' "and the summary at exit counts both"
+like "$trace" "summary: to 127\.0\.0\.1:$closed made 0, failed 1 \(last ECONNREFUSED\)" "by destination"
+
+# Live reload: the program connects every 100 ms for 4 s; the policy denies its port at first,
+# then the file is rewritten to let it through.
+printf 'deny connect to 127.0.0.1 port %s errno=EACCES\n' "$a_port" > "$TMP/live.conf"
+timeout 30 "$CMD" run --supervise -c "$TMP/live.conf" -- "$SC" loop 127.0.0.1 "$a_port" 40 100 > "$TMP/live.out" 2> /dev/null &
+runner=$!
+sleep 1.2
+printf '# allowed now\npass connect to 127.0.0.1 port %s\n' "$a_port" > "$TMP/live.new" && mv "$TMP/live.new" "$TMP/live.conf"
+wait "$runner"
+first=$(sed -n 1p "$TMP/live.out")
+last=$(tail -1 "$TMP/live.out")
+like "$first" 'connect=-1 errno=EACCES$' "live reload: denied before the edit"
+like "$last" 'connect=0$' "and let through after it, without a restart"
+
+# prog matches are evaluated for each process of the tree, by its own name, as the shim
+# evaluates them in each process: a rule for curl denies curl, not the script that starts it
+# nor the client it starts next.
+if command -v curl > /dev/null; then
+    printf 'log all\ndeny connect prog curl to 127.0.0.1 port %s errno=ENETUNREACH\n' "$a_port" > "$TMP/prog.conf"
+    out=$(timeout 30 "$CMD" run --supervise -c "$TMP/prog.conf" --log "$TMP/prog.log" -- bash -c "curl -sS -o /dev/null --max-time 3 http://127.0.0.1:$a_port/ 2> /dev/null; echo curl=\$?; '$SC' connect 127.0.0.1 $a_port" 2> /dev/null)
+    like "$out" '^curl=7$' "prog curl: curl, started by a script, is denied"
+    like "$out" '^connect=0 ' "and the next program of the same script is not"
+    like "$(cat "$TMP/prog.log")" "sockpolicy\[[0-9]+ curl\]: connect .* failed ENETUNREACH .*\[rule $TMP/prog.conf:2 deny\]" "the log names curl and the rule"
+else
+    skip "no curl"; skip "no curl"; skip "no curl"
+fi
+
+# Exit status and signals: the program's status is run's; SIGTERM sent to run reaches it.
+timeout 20 "$CMD" run --supervise -- sh -c 'exit 7'
+is "$?" 7 "the program's exit status is run's"
+timeout 20 "$CMD" run --supervise -- sh -c 'trap "exit 42" TERM; sleep 5 & wait' &
+runner=$!
+sleep 0.5
+kill -TERM "$runner" 2> /dev/null
+# runner is timeout: it passes SIGTERM on to run, which forwards it to the program
+wait "$runner"
+is "$?" 42 "SIGTERM sent to run is forwarded to the program (its trap exits 42)"
+done_testing
