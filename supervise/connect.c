@@ -34,11 +34,13 @@ struct forced {
 static void connect_done(struct sup_call *c, int r, int err, uint64_t t0, const struct forced *f)
 {
     uint64_t took = now_ns() - t0;
-    sup_answer(c, 0, r == 0 ? 0 : err);
-    if (!sup_log_wants(EIO))
+    if (!sup_log_wants(EIO)) {
+        sup_answer(c, 0, r == 0 ? 0 : err);
         return; /* logging off */
+    }
     uint64_t key = sup_sock_key(c->fd);
     if (sup_pending_has(key)) {
+        sup_answer(c, 0, r == 0 ? 0 : err);
         /* a later connect() on a socket whose non-blocking connect is pending tells how that
          * one ended (EISCONN: connected), as hiredis asks */
         if (r != 0 && (err == EALREADY || err == EINPROGRESS || err == EINTR))
@@ -47,8 +49,11 @@ static void connect_done(struct sup_call *c, int r, int err, uint64_t t0, const 
                          SP_PHASE_LATER_CONNECT, c);
         return;
     }
+    /* Pending before the program hears of it: its getsockopt(SO_ERROR) may reach another
+     * receiving thread at once. */
     if (r != 0 && (err == EINPROGRESS || err == EINTR))
         sup_pending_add(c, t0, f ? f->asked : 0, f ? &f->rep : NULL);
+    sup_answer(c, 0, r == 0 ? 0 : err);
     if (!sup_log_wants(r == 0 ? 0 : err))
         return;
     struct sp_event ev;

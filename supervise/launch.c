@@ -148,7 +148,8 @@ static void reload_check(void)
                     sup.opts->conf);
         return;
     }
-    sup.policy = np; /* the old one stays mapped: calls in flight still read it */
+    /* the old one stays mapped: calls in flight still read it */
+    __atomic_store_n(&sup.policy, np, __ATOMIC_RELEASE);
     sup_log_msg(SP_LOG_ALL, "policy %s reloaded", sup.opts->conf);
 }
 

@@ -1,8 +1,9 @@
-/* supervise/notify.c: the notification loop. Receives each trapped call, serves the quick
- * ones at once and hands those that may block (a blocking connect) to worker threads, so that
- * one slow peer never holds up the other threads of the program. A call whose program thread
- * stops waiting (a signal interrupted it, or the process died) is cancelled: its worker is
- * interrupted with SUP_SIG_CANCEL, exactly as the signal interrupted the program's call. */
+/* supervise/notify.c: the notification loop. Receiving threads take each trapped call and
+ * serve it themselves; one that is about to block (a blocking connect, an accept) first makes
+ * sure another one receives, so that one slow peer never holds up the other threads of the
+ * program. The main thread watches: a call whose program thread stops waiting (a signal
+ * interrupted it, or the process died) is cancelled, its thread interrupted with
+ * SUP_SIG_CANCEL, exactly as the signal interrupted the program's call. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -23,15 +25,19 @@
 #define PIDFD_THREAD O_EXCL
 #endif
 
-struct sup sup = { .listener = -1, .lock = PTHREAD_MUTEX_INITIALIZER,
-                   .more = PTHREAD_COND_INITIALIZER };
+struct sup sup = { .listener = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
 
-/* Workers beyond this wait in the queue. */
+/* Receiving threads at most: beyond, a call waits until a busy one is free. */
 #define MAX_WORKERS 512
 /* How often calls in flight are checked for cancellation and timeouts. */
 #define TICK_MS 10
 
 static size_t notif_size, resp_size;
+/* The main thread sleeps up to a second when nothing is in flight; a call that starts
+ * blocking meanwhile wakes it (kick), so that its cancellation and connect-timeout are
+ * looked at within a tick. */
+static int kick_fd = -1;
+static _Atomic int sleeping_long;
 
 static uint64_t mono_ns(void)
 {
@@ -225,65 +231,79 @@ void sup_sleep_ms(struct sup_call *c, uint32_t ms)
     }
 }
 
-static void *worker_main(void *arg)
+static void serve_one(void *buf);
+static void *receiver_main(void *arg);
+
+/* A receiver more (under sup.lock: the caller counted it in sup.workers). */
+static void spawn_receiver(void)
+{
+    pthread_t t;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, 256 * 1024);
+    if (pthread_create(&t, &a, receiver_main, NULL) != 0) {
+        pthread_mutex_lock(&sup.lock);
+        sup.workers--;
+        pthread_mutex_unlock(&sup.lock);
+        fprintf(stderr, "sockpolicy run: cannot start a thread: calls wait for the busy ones\n");
+    }
+    pthread_attr_destroy(&a);
+}
+
+/* Receivers wait in SECCOMP_IOCTL_NOTIF_RECV (idle) and serve what they receive themselves,
+ * blocking calls included (sup_defer): no hand-over to another thread on the way. One that is
+ * about to block first makes sure another one receives meanwhile. */
+static void *receiver_main(void *arg)
 {
     (void)arg;
-    pthread_mutex_lock(&sup.lock);
+    void *buf = calloc(1, notif_size);
+    if (!buf)
+        return NULL;
     for (;;) {
-        while (!sup.queue) {
-            sup.idle++;
-            pthread_cond_wait(&sup.more, &sup.lock);
-            sup.idle--;
-        }
-        struct sup_call *c = sup.queue;
-        sup.queue = c->next;
-        if (!sup.queue)
-            sup.queue_tail = NULL;
-        c->worker = pthread_self();
-        c->running = 1;
-        c->next = sup.inflight;
-        sup.inflight = c;
-        pthread_mutex_unlock(&sup.lock);
-        c->work(c);
         pthread_mutex_lock(&sup.lock);
-        unlink_inflight(c);
+        sup.idle++;
         pthread_mutex_unlock(&sup.lock);
-        sup_call_free(c);
+        memset(buf, 0, notif_size);
+        int r = ioctl(sup.listener, SECCOMP_IOCTL_NOTIF_RECV, buf);
+        int err = errno;
         pthread_mutex_lock(&sup.lock);
+        sup.idle--;
+        pthread_mutex_unlock(&sup.lock);
+        if (r != 0 && (err == ENOENT || err == EINTR))
+            continue; /* the task went away between the notification and the receive */
+        if (r != 0)
+            break;
+        serve_one(buf);
     }
+    free(buf);
     return NULL;
 }
 
 void sup_defer(struct sup_call *c)
 {
     pthread_mutex_lock(&sup.lock);
-    c->next = NULL;
-    if (sup.queue_tail)
-        sup.queue_tail->next = c;
-    else
-        sup.queue = c;
-    sup.queue_tail = c;
     int spawn = sup.idle == 0 && sup.workers < MAX_WORKERS;
     if (spawn)
         sup.workers++;
-    else
-        pthread_cond_signal(&sup.more);
+    c->worker = pthread_self();
+    c->running = 1;
+    c->next = sup.inflight;
+    sup.inflight = c;
     pthread_mutex_unlock(&sup.lock);
-    if (spawn) {
-        pthread_t t;
-        pthread_attr_t a;
-        pthread_attr_init(&a);
-        pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-        pthread_attr_setstacksize(&a, 256 * 1024);
-        if (pthread_create(&t, &a, worker_main, NULL) != 0) {
-            pthread_mutex_lock(&sup.lock);
-            sup.workers--;
-            pthread_mutex_unlock(&sup.lock);
-            if (sup.workers == 0) /* no thread at all: serve it here */
-                fprintf(stderr, "sockpolicy run: cannot start a worker thread\n");
+    if (spawn)
+        spawn_receiver();
+    if (atomic_exchange(&sleeping_long, 0)) {
+        uint64_t one = 1;
+        if (write(kick_fd, &one, sizeof one) < 0) {
+            /* the counter is full: the main thread is awake anyway */
         }
-        pthread_attr_destroy(&a);
     }
+    c->work(c);
+    pthread_mutex_lock(&sup.lock);
+    unlink_inflight(c);
+    pthread_mutex_unlock(&sup.lock);
+    sup_call_free(c);
 }
 
 /* Interrupts workers whose call is gone or past its deadline. Returns how many are in flight. */
@@ -292,8 +312,6 @@ static unsigned check_inflight(void)
     unsigned n = 0;
     uint64_t now = 0;
     pthread_mutex_lock(&sup.lock);
-    for (struct sup_call *c = sup.queue; c; c = c->next)
-        n++; /* about to be in flight: the next look must come within a tick too */
     for (struct sup_call *c = sup.inflight; c; c = c->next) {
         n++;
         if (!atomic_load(&c->cancelled)) {
@@ -311,16 +329,16 @@ static unsigned check_inflight(void)
     return n;
 }
 
-/* Serves one notification. */
+/* Serves the notification just received into buf. */
 static void serve_one(void *buf)
 {
     struct sup_call *c = calloc(1, sizeof *c);
-    if (!c)
-        return; /* the call waits; the next receive will not see it again: it gets ENOSYS at exit */
-    memset(buf, 0, notif_size);
-    if (ioctl(sup.listener, SECCOMP_IOCTL_NOTIF_RECV, buf) != 0) {
-        free(c);
-        return; /* ENOENT: the task went away meanwhile */
+    if (!c) {
+        /* no memory: the program's call must not wait for ever */
+        struct sup_call tmp;
+        memcpy(&tmp.n, buf, sizeof tmp.n);
+        sup_answer(&tmp, 0, ENOMEM);
+        return;
     }
     memcpy(&c->n, buf, sizeof c->n);
     c->fd = -1;
@@ -370,30 +388,41 @@ int sup_serve(int fd_extra, void (*on_extra)(void), void (*on_tick)(void))
     resp_size = sizes.seccomp_notif_resp;
     if (resp_size > 256)
         return -1; /* sup_answer's buffer */
-    void *buf = calloc(1, notif_size);
-    if (!buf)
-        return -1;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_cancel; /* no SA_RESTART: the worker's call returns EINTR */
     sigaction(SUP_SIG_CANCEL, &sa, NULL);
+    pthread_mutex_lock(&sup.lock);
+    sup.workers += 2;
+    pthread_mutex_unlock(&sup.lock);
+    spawn_receiver();
+    spawn_receiver();
+    /* This thread: signals, cancellation and timeouts, reloads, and the end (the listener
+     * hangs up when no process is left under the filter; events 0: only that is reported). */
+    kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     for (;;) {
+        atomic_store(&sleeping_long, 1); /* before the look: a call registered after it kicks */
         unsigned inflight = check_inflight();
-        struct pollfd pfd[2] = { { sup.listener, POLLIN, 0 }, { fd_extra, POLLIN, 0 } };
-        int r = poll(pfd, fd_extra >= 0 ? 2 : 1, inflight ? TICK_MS : on_tick ? 1000 : -1);
+        if (inflight)
+            atomic_store(&sleeping_long, 0);
+        struct pollfd pfd[3] = { { sup.listener, 0, 0 }, { kick_fd, POLLIN, 0 },
+                                 { fd_extra, POLLIN, 0 } };
+        int r = poll(pfd, fd_extra >= 0 ? 3 : 2, inflight ? TICK_MS : on_tick ? 1000 : -1);
+        atomic_store(&sleeping_long, 0);
         if (on_tick)
             on_tick();
         if (r < 0 && errno != EINTR)
             break;
         if (r <= 0)
             continue;
-        if (fd_extra >= 0 && (pfd[1].revents & POLLIN))
+        uint64_t v;
+        if ((pfd[1].revents & POLLIN) && read(kick_fd, &v, sizeof v) < 0) {
+            /* drained by nobody else: nothing to do */
+        }
+        if (fd_extra >= 0 && (pfd[2].revents & POLLIN))
             on_extra();
-        if (pfd[0].revents & POLLIN)
-            serve_one(buf);
-        else if (pfd[0].revents & (POLLHUP | POLLERR | POLLNVAL))
-            break; /* no process is left under the filter */
+        if (pfd[0].revents & (POLLHUP | POLLERR | POLLNVAL))
+            break;
     }
-    free(buf);
     return 0;
 }

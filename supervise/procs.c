@@ -2,7 +2,7 @@
  * specialises the policy once per process (its name, its uid); the supervisor serves a whole
  * tree, so when the rules have prog or uid matches it keeps one specialised copy per
  * (name, uid) it has seen, the name read as the shim's program_invocation_short_name (the
- * last part of argv[0]) from /proc. Only the loop's thread uses this. */
+ * last part of argv[0]) from /proc. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +23,7 @@ static struct spec specs[NSPEC];
 static unsigned nspecs, gen = 1;
 static const struct sp_policy *for_policy; /* the sup.policy the entries were made from */
 static unsigned tests;
+static pthread_mutex_t spec_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The last part of the process's argv[0]; "" when it cannot be read. */
 static void prog_name(pid_t tid, char *out, size_t cap)
@@ -59,16 +60,27 @@ static uid_t real_uid(pid_t tid)
     return u ? (uid_t)strtoul(u + 5, NULL, 10) : getuid();
 }
 
+static const struct sp_policy *policy_for(pid_t tid);
+
 const struct sp_policy *sup_policy_for(pid_t tid)
 {
-    if (for_policy != sup.policy) { /* started, or reloaded: entries of the old one are stale */
-        for_policy = sup.policy;
-        tests = sup.opts->conf ? sp_policy_process_tests(sup.policy) : 0;
+    pthread_mutex_lock(&spec_lock); /* the receiving threads, and a reload */
+    const struct sp_policy *p = policy_for(tid);
+    pthread_mutex_unlock(&spec_lock);
+    return p;
+}
+
+static const struct sp_policy *policy_for(pid_t tid)
+{
+    struct sp_policy *cur = __atomic_load_n(&sup.policy, __ATOMIC_ACQUIRE);
+    if (for_policy != cur) { /* started, or reloaded: entries of the old one are stale */
+        for_policy = cur;
+        tests = sup.opts->conf ? sp_policy_process_tests(cur) : 0;
         gen++;
         nspecs = 0;
     }
     if (!tests)
-        return sup.policy;
+        return cur;
     char name[64];
     if (tests & SP_PROC_PROG)
         prog_name(tid, name, sizeof name);
@@ -76,12 +88,12 @@ const struct sp_policy *sup_policy_for(pid_t tid)
         snprintf(name, sizeof name, "%s", sup.prog);
     uid_t uid = (tests & SP_PROC_UID) ? real_uid(tid) : getuid();
     if (!strcmp(name, sup.prog) && uid == getuid())
-        return sup.policy; /* specialised for these at start */
+        return cur; /* specialised for these when loaded */
     for (unsigned i = 0; i < nspecs; i++)
         if (specs[i].gen == gen && specs[i].uid == uid && !strcmp(specs[i].name, name))
             return specs[i].p;
     if (nspecs == NSPEC)
-        return sup.policy; /* more names than we keep: the program's own decisions */
+        return cur; /* more names than we keep: the program's own decisions */
     /* Superseded copies are never freed: a call still in flight may read one. */
     struct sp_policy *p = sp_policy_load_ex(sup.opts->conf, SP_LOAD_CACHE | SP_LOAD_NO_WARNINGS,
                                             NULL, NULL);
@@ -90,7 +102,7 @@ const struct sp_policy *sup_policy_for(pid_t tid)
         p = NULL;
     }
     if (!p)
-        return sup.policy;
+        return cur;
     specs[nspecs].gen = gen;
     specs[nspecs].uid = uid;
     snprintf(specs[nspecs].name, sizeof specs[nspecs].name, "%s", name);

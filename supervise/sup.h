@@ -33,9 +33,9 @@ struct sup_call {
     socklen_t addrlen;
     struct sp_decision d;
     const struct sp_policy *p;
-    sup_work_fn work;             /* what a worker runs */
-    /* worker state, under sup.lock */
-    struct sup_call *next;        /* queue, then in-flight list */
+    sup_work_fn work;             /* what sup_defer runs */
+    /* state while a blocking call is made for it, under sup.lock */
+    struct sup_call *next;        /* in-flight list */
     pthread_t worker;
     int running;                  /* a worker is in it: cancel by signal */
     _Atomic int cancelled;        /* 1 the program's call went away, 2 timed out */
@@ -48,9 +48,8 @@ struct sup {
     const struct sup_opts *opts;
     char prog[64];                 /* the program's name, for prog matches */
     pthread_mutex_t lock;
-    pthread_cond_t more;
-    struct sup_call *queue, *queue_tail, *inflight;
-    unsigned idle, workers;
+    struct sup_call *inflight;     /* calls with a blocking call under way */
+    unsigned idle, workers;        /* receiving threads waiting, and all of them */
 };
 extern struct sup sup;
 
@@ -69,7 +68,9 @@ int sup_write_mem(const struct sup_call *c, uint64_t addr, const void *buf, size
 /* Duplicates the program's descriptor fd into c->fd and reads its kind. 0, or -1 with errno
  * (EBADF: no such descriptor; ENOTSOCK: c->fd is kept, family and type 0). */
 int sup_take_fd(struct sup_call *c, int fd);
-/* Hands c to a worker thread (which runs c->work, then frees c). */
+/* Runs c->work in this thread, which may block (a blocking connect, an accept), after making
+ * sure another thread receives meanwhile; c is cancelled (its call interrupted) when the
+ * program stops waiting. Frees c. */
 void sup_defer(struct sup_call *c);
 /* A random number in [0, 1000000), for `fail` rates. */
 uint32_t sup_random_ppm(void);
@@ -100,7 +101,7 @@ static inline int sup_cancelled(struct sup_call *c)
 /* ---- procs.c ---- */
 
 /* The policy as specialised for the process of thread tid (its name and uid, when the rules
- * look at them; else the one policy). The loop's thread only. */
+ * look at them; else the one policy). Thread-safe. */
 const struct sp_policy *sup_policy_for(pid_t tid);
 
 /* ---- addr.c: the address of a call ---- */

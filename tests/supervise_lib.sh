@@ -28,7 +28,9 @@ n = 0
 held = []
 def stop(*_):
     global n
-    s.setblocking(False)  # connections already made wait in the backlog: count them too
+    # connections already made wait in the backlog: count them too, until none has come for
+    # 0.3 s (a loaded machine may still be finishing a handshake)
+    s.settimeout(0.3)
     while True:
         try:
             s.accept()[0].close()
