@@ -112,6 +112,13 @@ static int transient_text(const char *msg)
 static void keep_first_error(void *ctx, const struct sp_diag *d)
 {
     struct first_diag *fd = ctx;
+    if (d->severity == 1 && d->line == 0 && d->msg &&
+        !strncmp(d->msg, "compiled policy refused", 23)) {
+        /* The loader read the text instead of a compiled file that was not made from it
+         * (policy/cache.c): said, once per load, since an operator's .spc is being ignored. */
+        shim_log(SP_LOG_FAILURES, "%s: %s", d->file ? d->file : "?", d->msg);
+        return;
+    }
     if (d->severity != 0)
         return;
     if (transient_text(d->msg))

@@ -26,6 +26,9 @@ printf '%s\n' "$deny" > "$D/app.conf"
 printf 'log off\n' > "$D/staging.conf"
 "$SP" compile -q "$D/staging.conf" -o "$D/app.conf.spc"
 like "$(run)" "$DENIED" "compile staging.conf -o app.conf.spc: app.conf's deny rule still holds"
+err=$( (cd "$TMP/elsewhere" && under "$D/app.conf" "$L" 127.0.0.1 "$port" libc 2>&1 > /dev/null) )
+like "$err" "app.conf.spc: compiled policy refused: compiled from another file .*reading the text instead" \
+    "the library says why it read the text, in one line"
 out=$("$SP" check "$D/app.conf" 2>&1); rc=$?
 is "$out [exit $rc]" "$D/app.conf.spc: warning: compiled policy refused: compiled from another file ($D/staging.conf); reading the text instead [exit 0]" \
     "sockpolicy check says the compiled file was compiled from another file"
