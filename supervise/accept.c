@@ -108,6 +108,8 @@ static void accept_now(struct sup_call *c)
     }
     if (nfd < 0) {
         int err = errno;
+        if (sup_log_wants(err))
+            sup_who(c);
         sup_answer(c, 0, err);
         log_accept(c, -1, -1, err, t0, 0, NULL);
         return;
@@ -146,6 +148,8 @@ static void accept_now(struct sup_call *c)
         sup_answer(c, 0, err);
         return;
     }
+    if (sup_log_wants(0))
+        sup_who(c);
     struct seccomp_notif_addfd add;
     memset(&add, 0, sizeof add);
     add.id = c->n.id;

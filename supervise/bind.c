@@ -112,6 +112,8 @@ void sup_bind(struct sup_call *c)
     uint64_t t0 = sp_diag_now_ns();
     int r = bind(c->fd, (const struct sockaddr *)&c->addr, c->addrlen);
     err = r == 0 ? 0 : errno;
+    if (sup_log_wants(err))
+        sup_who(c);
     sup_answer(c, 0, err);
     log_local(c, SP_OP_BIND, r, err, t0, asked, &rep);
     sup_call_free(c);
@@ -149,6 +151,8 @@ void sup_listen(struct sup_call *c)
         if (rep2.failed)
             rep.err[BIO_OPT_TFO_QLEN] = rep2.err[BIO_OPT_TFO_QLEN];
     }
+    if (sup_log_wants(err))
+        sup_who(c);
     sup_answer(c, 0, err);
     log_local(c, SP_OP_LISTEN, r, err, t0, asked, &rep);
     sup_call_free(c);

@@ -40,6 +40,7 @@ static void connect_done(struct sup_call *c, int r, int err, uint64_t t0, const 
     }
     uint64_t key = sup_sock_key(c->fd);
     if (sup_pending_has(key)) {
+        sup_who(c);
         sup_answer(c, 0, r == 0 ? 0 : err);
         /* a later connect() on a socket whose non-blocking connect is pending tells how that
          * one ended (EISCONN: connected), as hiredis asks */
@@ -53,6 +54,8 @@ static void connect_done(struct sup_call *c, int r, int err, uint64_t t0, const 
      * receiving thread at once. */
     if (r != 0 && (err == EINPROGRESS || err == EINTR))
         sup_pending_add(c, t0, f ? f->asked : 0, f ? &f->rep : NULL);
+    if (sup_log_wants(r == 0 ? 0 : err))
+        sup_who(c);
     sup_answer(c, 0, r == 0 ? 0 : err);
     if (!sup_log_wants(r == 0 ? 0 : err))
         return;

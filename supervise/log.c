@@ -104,12 +104,13 @@ static void proc_read(pid_t tid, const char *what, char *buf, size_t cap)
     buf[strcspn(buf, "\n")] = 0;
 }
 
-void sup_event_init(struct sp_event *ev, enum sp_op op, const struct sup_call *c)
+void sup_who(struct sup_call *c)
 {
+    if (c->tgid)
+        return;
     int saved = errno;
-    sp_event_init(ev, op, op == SP_OP_SOCKET ? -1 : (int)c->n.data.args[0]);
-    proc_read((pid_t)c->n.pid, "comm", ev->prog, sizeof ev->prog);
-    ev->pid = (pid_t)c->n.pid;
+    proc_read((pid_t)c->n.pid, "comm", c->comm, sizeof c->comm);
+    c->tgid = (pid_t)c->n.pid;
     /* the process, as the shim's getpid(): the thread group of the calling thread */
     char path[64], big[1024];
     snprintf(path, sizeof path, "/proc/%d/status", (int)c->n.pid);
@@ -120,8 +121,19 @@ void sup_event_init(struct sp_event *ev, enum sp_op op, const struct sup_call *c
         big[n > 0 ? n : 0] = 0;
         const char *t = strstr(big, "\nTgid:");
         if (t)
-            ev->pid = (pid_t)strtol(t + 6, NULL, 10);
+            c->tgid = (pid_t)strtol(t + 6, NULL, 10);
     }
+    errno = saved;
+}
+
+void sup_event_init(struct sp_event *ev, enum sp_op op, const struct sup_call *c)
+{
+    int saved = errno;
+    sp_event_init(ev, op, op == SP_OP_SOCKET ? -1 : (int)c->n.data.args[0]);
+    struct sup_call *w = (struct sup_call *)c; /* the cache of who called */
+    sup_who(w);
+    memcpy(ev->prog, w->comm, sizeof ev->prog);
+    ev->pid = w->tgid;
     ev->family = c->family;
     ev->type = c->type;
     errno = saved;

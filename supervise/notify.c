@@ -424,5 +424,17 @@ int sup_serve(int fd_extra, void (*on_extra)(void), void (*on_tick)(void))
         if (pfd[0].revents & (POLLHUP | POLLERR | POLLNVAL))
             break;
     }
+    /* No process is left, but a thread may still be logging what a call did after answering
+     * it: wait for them (every call left is gone, so a blocking one is cancelled), 2 s at most. */
+    for (int i = 0; i < 200; i++) {
+        check_inflight();
+        pthread_mutex_lock(&sup.lock);
+        unsigned busy = sup.workers - sup.idle;
+        pthread_mutex_unlock(&sup.lock);
+        if (!busy)
+            break;
+        struct timespec ts = { 0, 10000000 };
+        nanosleep(&ts, NULL);
+    }
     return 0;
 }

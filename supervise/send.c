@@ -25,6 +25,8 @@ static void send_now(struct sup_call *c, struct sendjob *j)
     uint64_t t0 = sp_diag_now_ns();
     ssize_t r = sendto(c->fd, j->data, j->len, j->flags, (const struct sockaddr *)&c->addr, c->addrlen);
     int err = r < 0 ? errno : 0;
+    if (sup_log_wants(err))
+        sup_who(c);
     sup_answer(c, r < 0 ? 0 : (long)r, err);
     if (sup_log_wants(err) && !(err && (err == EAGAIN || err == EWOULDBLOCK) && !sup_log_debug())) {
         struct sp_event ev;

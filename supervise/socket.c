@@ -83,6 +83,8 @@ void sup_socket(struct sup_call *c)
             fcntl(fd, F_SETFL, fl | O_NONBLOCK);
     }
     sup_pin_add(fd, r);
+    if (asked && sup_log_wants(0))
+        sup_who(c);
     struct seccomp_notif_addfd add;
     memset(&add, 0, sizeof add);
     add.id = c->n.id;

@@ -43,6 +43,7 @@ void sup_getsockopt(struct sup_call *c)
         sup_call_free(c);
         return;
     }
+    sup_who(c);
     sup_answer(c, 0, 0);
     if (l >= sizeof v)
         sup_pending_take(c->fd, key, v, SP_PHASE_SO_ERROR, c);

@@ -33,6 +33,8 @@ struct sup_call {
     socklen_t addrlen;
     struct sp_decision d;
     const struct sp_policy *p;
+    char comm[16];                /* the process's name and id for its log line, read by */
+    pid_t tgid;                   /* sup_who before the answer (0: not read) */
     sup_work_fn work;             /* what sup_defer runs */
     /* state while a blocking call is made for it, under sup.lock */
     struct sup_call *next;        /* in-flight list */
@@ -179,6 +181,9 @@ int sup_log_debug(void);
 /* Fills ev for c's call as sp_event_init does for the program itself: pid and name are the
  * program's (the thread group and comm of the calling thread). */
 void sup_event_init(struct sp_event *ev, enum sp_op op, const struct sup_call *c);
+/* Reads the name and process id of c's caller for a log line, while it still waits (after
+ * the answer it may be gone): call before answering a call whose outcome is then logged. */
+void sup_who(struct sup_call *c);
 /* Logs ev ("seen by seccomp" added to its note). */
 void sup_log_event(struct sp_event *ev);
 /* A decision made before the call: deny, injected failure, delay, audit. */
