@@ -214,13 +214,20 @@ static int __attribute__((noinline)) connect_send_gate(struct sp_policy *p, int 
     return shim_gate(&d, SP_OP_SEND, fd, q, qlen);
 }
 
+/* Whether the socket on fd is a datagram (or raw) socket, from the kernel: a recorded kind
+ * may be another socket's (the number closed and reused behind the shim's back), and here it
+ * decides whether send rules apply at all. Only asked when the policy has send rules. */
+static int connect_is_datagram(int fd, int *family, int *type)
+{
+    return shim_sock_kind_sure(fd, family, type) == 0 && (*type == SOCK_DGRAM || *type == SOCK_RAW);
+}
+
 /* A connect with no connect rule: only a datagram socket's destination may meet send rules. */
 static int __attribute__((noinline)) connect_sends(int fd, const struct sockaddr *sa, socklen_t len)
 {
     int family, type;
     struct sp_policy *p = shim_policy_for(SP_OP_SEND);
-    if (!p || !sa || shim_sock_kind(fd, &family, &type) != 0 ||
-        (type != SOCK_DGRAM && type != SOCK_RAW))
+    if (!p || !sa || !connect_is_datagram(fd, &family, &type))
         return shim_real.connect(fd, sa, len);
     struct shim_addr a;
     const struct sockaddr *q;
@@ -259,8 +266,9 @@ static int __attribute__((noinline)) connect_ruled(int fd, const struct sockaddr
     struct shim_decision d = shim_decide(p, SP_OP_CONNECT, fd, &family, &type, q, qlen);
     if (shim_gate(&d, SP_OP_CONNECT, fd, q ? q : sa, q ? qlen : len) != 0)
         return -1;
-    if (__builtin_expect(type != SOCK_STREAM, 0) && (type == SOCK_DGRAM || type == SOCK_RAW) &&
-        took == 0 && connect_send_gate(shim_policy_for(SP_OP_SEND), fd, q, qlen, family, type) != 0)
+    if (__builtin_expect(atomic_load_explicit(&shim_ops, memory_order_relaxed) >> SP_OP_SEND & 1, 0) &&
+        took == 0 && connect_is_datagram(fd, &family, &type) &&
+        connect_send_gate(shim_policy_for(SP_OP_SEND), fd, q, qlen, family, type) != 0)
         return -1;
     if (!d.rule || (d.action != SP_ACT_SET && !d.rule->connect_timeout_ms)) {
         uint64_t t0 = shim_stamp();

@@ -22,6 +22,7 @@ run() {
     send) rule="deny send to 127.0.0.1 port $port errno=EPERM" ;;
     ctype) rule="deny connect type stream to 127.0.0.1 port $port errno=EPERM" ;;
     send6) rule="deny send family inet6 port $port errno=EPERM" ;;
+    dconnect) rule="deny send to 127.0.0.1 port $port errno=EPERM" ;;
     esac
     conf=$TMP/$close-$reuse-$op.conf
     log=$TMP/$close-$reuse-$op.log
@@ -51,6 +52,8 @@ run closefrom dupfd connect
 # A stream socket's number now a datagram socket's: its send to a denied address is checked.
 run syscall dup send
 run fclose scm send
+# ... and its connect(), which sets where its send()s go, meets the send rules.
+run syscall dup dconnect
 # The same family, another type, where a rule names the type; an IPv4 socket's number now a
 # dual-stack IPv6 socket's, which takes an IPv4 address, where a rule names the family.
 run syscall dup ctype

@@ -15,6 +15,8 @@
  *                127.0.0.1:PORT (a UDP socket of this program)
  *          send6: the number was an IPv4 UDP socket, now a dual-stack IPv6 one, which sends
  *                 to the IPv4 address 127.0.0.1:PORT
+ *          dconnect: as send, but the UDP socket connect()s to 127.0.0.1:PORT, then send()s
+ *                    (no address on the send: the connect set the destination)
  * Prints "reused=yes|no" (the number came back), "OP=ok" or "OP=ERRNAME", and
  * "arrived=N": what reached this program's own listener or UDP socket. Exit 0, or 2 when the
  * setup itself failed. */
@@ -128,11 +130,14 @@ int main(int argc, char **argv)
 {
     if (argc != 5) {
         fprintf(stderr, "usage: fd_reuse syscall|fclose|closefrom scm|dup|dupfd "
-                        "accept|listen|connect|ctype|send|send6 PORT\n");
+                        "accept|listen|connect|ctype|send|send6|dconnect PORT\n");
         return 2;
     }
     const char *closeway = argv[1], *reuse = argv[2], *op = argv[3];
     int ctype = !strcmp(op, "ctype"), send6 = !strcmp(op, "send6");
+    int dconnect = !strcmp(op, "dconnect");
+    if (dconnect)
+        op = "send";
     if (ctype)
         op = "connect";
     if (send6)
@@ -205,6 +210,14 @@ int main(int argc, char **argv)
     } else if (!strcmp(op, "connect")) {
         r = connect(got, (struct sockaddr *)&a, sizeof a);
         err = errno;
+        struct pollfd p = { mine, POLLIN, 0 };
+        printf("arrived=%d\n", poll(&p, 1, 200) == 1 ? 1 : 0);
+    } else if (dconnect) {
+        r = connect(got, (struct sockaddr *)&a, sizeof a);
+        if (r == 0)
+            r = (int)send(got, "x", 1, 0);
+        err = errno;
+        op = "dconnect";
         struct pollfd p = { mine, POLLIN, 0 };
         printf("arrived=%d\n", poll(&p, 1, 200) == 1 ? 1 : 0);
     } else {
