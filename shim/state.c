@@ -885,14 +885,15 @@ static struct shim_decision decide(const struct sp_policy *p, enum sp_op op, int
     return d;
 }
 
-/* Whether the kind the hook read may decide op's call on sa under p: the address is of the
- * recorded family (the kernel refuses one of another family, but for an IPv4 address on a
- * dual-stack datagram socket) and no rule of op tells types, or inet from inet6, apart. */
+/* Whether the kind the hook read may decide op's call on sa under p: no rule of op tells
+ * types, or inet from inet6, apart, and the address is of the recorded family (the kernel
+ * refuses one of another family, but for an IPv4 address on a dual-stack datagram socket)
+ * or there is none (an accept whose peer no rule reads: no rule can then tell sockets apart). */
 static int kind_decides(const struct sp_policy *p, enum sp_op op, int family,
                         const struct sockaddr *sa, socklen_t len)
 {
-    return sa && len >= sizeof(sa_family_t) && sa->sa_family == family &&
-           !shim_op_tests(p, op, SP_TESTS_TYPE);
+    return !shim_op_tests(p, op, SP_TESTS_TYPE) &&
+           (!sa || len < sizeof(sa_family_t) || sa->sa_family == family);
 }
 
 static struct shim_decision __attribute__((noinline))

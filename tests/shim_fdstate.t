@@ -110,4 +110,21 @@ EOF
     is "$out" "client got=nothing" "node cluster worker: a denied accept sends nothing"
     like "$(cat "$TMP/node.log" 2> /dev/null)" "accept.*(EPERM|denied)" "node cluster worker: the denied accept is logged"
 fi
+
+# The kernel is asked only where a kind could change the answer: an accept whose peer no rule
+# reads (a rule with no address, no type) asks nothing of the accepted socket's kind.
+if command -v strace > /dev/null; then
+    printf 'set accept nodelay\n' > "$TMP/acc.conf"
+    printf '%s\n' 'import socket' 's = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)' \
+        'for _ in range(3):' \
+        '    c = socket.create_connection(s.getsockname()); a, _ = s.accept(); a.close(); c.close()' \
+        > "$TMP/acc.py"
+    SOCKPOLICY_CONF=$TMP/acc.conf LD_PRELOAD=$PRELOAD strace -qq -f -o "$TMP/acc.trace" \
+        -e trace=accept4,getsockopt python3 "$TMP/acc.py"
+    n=$(grep -c 'accept4(' "$TMP/acc.trace")
+    kinds=$(grep -cE 'SO_DOMAIN|SO_TYPE' "$TMP/acc.trace")
+    is "$n $kinds" "3 0" "3 accepts under a rule that reads no peer: no look at the socket's kind"
+else
+    skip "strace is missing"
+fi
 done_testing
