@@ -1,4 +1,5 @@
 /* shim/state.c: start-up, the lazy policy load, and the decision shared by every hook. */
+#include "decide.h"
 #include "state.h"
 
 #include <errno.h>
@@ -866,23 +867,12 @@ out:
 __thread struct shim_decision_memo shim_memo __attribute__((tls_model("initial-exec")));
 #define memo shim_memo
 
+/* The decision both front ends take (policy/decide.c), in the shim's type. */
 static struct shim_decision decide(const struct sp_policy *p, enum sp_op op, int family, int type,
                                    const struct sockaddr *sa, socklen_t len)
 {
-    struct shim_decision d = { NULL, SP_ACT_PASS, 0 };
-    struct sp_query q = { op, family, type, sa, len };
-    d.rule = sp_policy_match(p, &q);
-    if (d.rule) {
-        d.action = d.rule->action;
-        d.err = d.rule->err;
-    } else {
-        const struct sp_settings *s = sp_policy_settings(p);
-        if (s->default_action[op] == SP_ACT_DENY) {
-            d.action = SP_ACT_DENY;
-            d.err = s->default_errno[op] ? s->default_errno[op] : EACCES;
-        }
-    }
-    return d;
+    struct sp_decision d = sp_decide(p, op, family, type, sa, len);
+    return (struct shim_decision){d.rule, d.action, d.err};
 }
 
 /* Whether the kind the hook read may decide op's call on sa under p: no rule of op tells
