@@ -162,7 +162,7 @@ static int __attribute__((noinline)) accept_routed(struct sp_policy *p, int fd, 
                      family, type, sure);
     if (set)
         shim_pin(nfd, set, family, type);
-    if (shim_log_level != SP_LOG_OFF)
+    if (__builtin_expect(shim_log_wants(0), 0)) /* a success is logged only at `log all` */
         log_accept(fd, nfd, &peer, plen, family, type, d.rule, 0, t0);
     return nfd;
 }
