@@ -36,6 +36,8 @@ struct sup_call {
     char comm[16];                /* the process's name and id for its log line, read by */
     pid_t tgid;                   /* sup_who before the answer (0: not read) */
     sup_work_fn work;             /* what sup_defer runs */
+    int held_fd;                  /* accept: the connection taken before a delay's worker */
+    uint64_t held_t0;             /* and when its accept started */
     /* state while a blocking call is made for it, under sup.lock */
     struct sup_call *next;        /* in-flight list */
     pthread_t worker;
