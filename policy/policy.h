@@ -207,6 +207,15 @@ int sp_errno_from_name(const char *name, size_t len);
 #define SP_TESTS_ALL 15u
 uint32_t sp_policy_tests(const struct sp_policy *p, enum sp_op op);
 
+/* The program name `prog` rules match (policy/prog.c), for every front end: the last part of
+ * the path of the executable the kernel ran, as readlink(2) of /proc/PID/exe gave it (link,
+ * n bytes, not NUL-terminated; room for n + 1 bytes; n <= 0: it could not be read). Writes
+ * the NUL, removes " (deleted)" (an executable replaced on disk since it started is still
+ * itself) and returns a pointer into link; NULL when n <= 0 (the caller falls back on the
+ * name it has). Not argv[0]: a program started with another argv[0] (`exec -a`) is still
+ * itself. Pure: no syscall, errno untouched. */
+const char *sp_prog_from_exe(char *link, ssize_t n);
+
 /* Address normalisation (policy/sockaddr.c), shared by every front end (the shim, the seccomp
  * supervisor). Given the socket's family and type (flags masked), the op (SP_OP_BIND,
  * SP_OP_CONNECT: connect() and a MSG_FASTOPEN send; SP_OP_SEND: a datagram's destination) and

@@ -45,6 +45,16 @@ else
     skip "no curl"; skip "no curl"; skip "no curl"
 fi
 
+# prog matches the executable the kernel ran (/proc/PID/exe), as the shim's (/proc/self/exe),
+# not argv[0]: a program started as `exec -a other` is still itself, and a program given its
+# name as argv[0] is not.
+cp "$SC" "$TMP/progx"
+printf 'deny connect prog progx to 127.0.0.1 port %s errno=ENETUNREACH\n' "$a_port" > "$TMP/progx.conf"
+out=$(timeout 20 "$CMD" run --supervise -c "$TMP/progx.conf" -- bash -c "exec -a other '$TMP/progx' connect 127.0.0.1 $a_port" 2> /dev/null)
+like "$out" '^connect=-1 errno=ENETUNREACH$' "prog: a program started with another argv[0] (exec -a) meets its own rule"
+out=$(timeout 20 "$CMD" run --supervise -c "$TMP/progx.conf" -- bash -c "exec -a progx '$SC' connect 127.0.0.1 $a_port" 2> /dev/null)
+like "$out" '^connect=0 ' "and another program given that name as argv[0] does not"
+
 # A receiving thread that stops (its receive failed) is uncounted: the exit does not wait
 # 2 s for it. The supervisor's first SECCOMP_IOCTL_NOTIF_RECV is made to fail (an
 # interposed ioctl, EIO).
