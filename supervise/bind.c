@@ -83,7 +83,7 @@ static void bind_rest(struct sup_call *c)
     struct bio_opt_report rep;
     forced(c, OPTS_ALL & ~OPT_QLEN, &asked, &rep);
     uint64_t t0 = sp_diag_now_ns();
-    int r = bind(c->fd, (const struct sockaddr *)&c->addr, c->addrlen);
+    int r = bind(c->fd, (const struct sockaddr *)&c->call, c->calllen);
     int err = r == 0 ? 0 : errno;
     if (sup_log_wants(err))
         sup_who(c);
@@ -126,12 +126,16 @@ void sup_bind(struct sup_call *c)
         return;
     }
     int inet = c->family == AF_INET || c->family == AF_INET6;
-    c->d = sup_addr_matchable(c) ? sp_decide(c->p, SP_OP_BIND, c->family, c->type,
-                                             (const struct sockaddr *)&c->addr, c->addrlen)
-                                 : sp_decide(c->p, SP_OP_BIND, c->family, c->type, NULL, 0);
+    err = sup_addr_norm(c, SP_OP_BIND);
+    c->d = sup_decide_addr(c, SP_OP_BIND);
     if (!inet && c->d.action == SP_ACT_PASS &&
         !(sp_policy_tests(c->p, SP_OP_BIND) & SP_TESTS_PATH)) {
         sup_continue(c); /* a local socket's path, in the program's own file system view */
+        sup_call_free(c);
+        return;
+    }
+    if (err) {
+        sup_answer(c, 0, err);
         sup_call_free(c);
         return;
     }
@@ -159,9 +163,9 @@ void sup_listen(struct sup_call *c)
     socklen_t len = sizeof c->addr;
     if (getsockname(c->fd, (struct sockaddr *)&c->addr, &len) == 0)
         c->addrlen = len;
-    c->d = sup_addr_matchable(c) ? sp_decide(c->p, SP_OP_LISTEN, c->family, c->type,
-                                             (const struct sockaddr *)&c->addr, c->addrlen)
-                                 : sp_decide(c->p, SP_OP_LISTEN, c->family, c->type, NULL, 0);
+    /* the address the kernel gives back, as the shim's listen decides on it */
+    c->d = sp_decide(c->p, SP_OP_LISTEN, c->family, c->type,
+                     c->addrlen ? (const struct sockaddr *)&c->addr : NULL, c->addrlen);
     int g = gate(c, SP_OP_LISTEN);
     if (g == 1) {
         sup_call_free(c);

@@ -113,7 +113,7 @@ static void connect_work(struct sup_call *c)
     int rc = -1, err = EINTR;
     sup_cancel_enter();
     if (!sup_cancelled(c)) {
-        rc = connect(c->fd, (const struct sockaddr *)&c->addr, c->addrlen);
+        rc = connect(c->fd, (const struct sockaddr *)&c->call, c->calllen);
         err = rc == 0 ? 0 : errno;
     }
     sup_cancel_leave();
@@ -124,6 +124,36 @@ static void connect_work(struct sup_call *c)
         err = ETIMEDOUT;
     }
     connect_done(c, rc, err, t0, &f);
+}
+
+/* The gate of decision c->d for op: deny and fail answer here (1); audit logs; a delay is
+ * logged and its length returned in *delay. 0: go on. */
+static int gate(struct sup_call *c, enum sp_op op, uint32_t *delay)
+{
+    switch (c->d.action) {
+    case SP_ACT_DENY:
+        sup_log_decision(c, op);
+        sup_answer(c, 0, c->d.err ? c->d.err : EACCES);
+        return 1;
+    case SP_ACT_FAIL:
+        if (c->d.rule && sup_random_ppm() < c->d.rule->fail_rate_ppm) {
+            sup_log_decision(c, op);
+            sup_answer(c, 0, c->d.err ? c->d.err : EIO);
+            return 1;
+        }
+        return 0;
+    case SP_ACT_AUDIT:
+        sup_log_decision(c, op);
+        return 0;
+    case SP_ACT_DELAY:
+        if (c->d.rule && c->d.rule->delay_ms) {
+            sup_log_decision(c, op);
+            *delay = c->d.rule->delay_ms;
+        }
+        return 0;
+    default:
+        return 0;
+    }
 }
 
 void sup_connect(struct sup_call *c)
@@ -141,12 +171,8 @@ void sup_connect(struct sup_call *c)
         return;
     }
     int inet = c->family == AF_INET || c->family == AF_INET6;
-    int matchable = sup_addr_matchable(c);
-    socklen_t mlen = c->family == AF_INET6 && c->addrlen < sizeof(struct sockaddr_in6)
-                         ? (socklen_t)sizeof(struct sockaddr_in6) : c->addrlen;
-    c->d = matchable ? sp_decide(c->p, SP_OP_CONNECT, c->family, c->type,
-                                 (const struct sockaddr *)&c->addr, mlen)
-                     : sp_decide(c->p, SP_OP_CONNECT, c->family, c->type, NULL, 0);
+    err = sup_addr_norm(c, SP_OP_CONNECT);
+    c->d = sup_decide_addr(c, SP_OP_CONNECT);
     if (!inet && c->d.action == SP_ACT_PASS &&
         !(sp_policy_tests(c->p, SP_OP_CONNECT) & SP_TESTS_PATH)) {
         /* A local socket no rule can tell apart by its path: the kernel makes the call, in
@@ -156,33 +182,19 @@ void sup_connect(struct sup_call *c)
         sup_call_free(c);
         return;
     }
-    switch (c->d.action) {
-    case SP_ACT_DENY:
-        sup_log_decision(c, SP_OP_CONNECT);
-        sup_answer(c, 0, c->d.err ? c->d.err : EACCES);
+    if (err) {
+        sup_answer(c, 0, err);
         sup_call_free(c);
         return;
-    case SP_ACT_FAIL:
-        if (c->d.rule && sup_random_ppm() < c->d.rule->fail_rate_ppm) {
-            sup_log_decision(c, SP_OP_CONNECT);
-            sup_answer(c, 0, c->d.err ? c->d.err : EIO);
-            sup_call_free(c);
-            return;
-        }
-        break;
-    case SP_ACT_AUDIT:
-        sup_log_decision(c, SP_OP_CONNECT);
-        break;
-    case SP_ACT_DELAY:
-        if (c->d.rule && c->d.rule->delay_ms)
-            sup_log_decision(c, SP_OP_CONNECT);
-        break;
-    default:
-        break;
+    }
+    uint32_t delay = 0;
+    if (gate(c, SP_OP_CONNECT, &delay)) {
+        sup_call_free(c);
+        return;
     }
     int may_block = !c->nonblock && !(c->d.rule && c->d.rule->action == SP_ACT_SET &&
                                       c->d.rule->nonblock);
-    if (may_block || (c->d.action == SP_ACT_DELAY && c->d.rule && c->d.rule->delay_ms)) {
+    if (may_block || delay) {
         c->work = connect_work;
         sup_defer(c);
         return;
@@ -190,7 +202,7 @@ void sup_connect(struct sup_call *c)
     struct forced f;
     force_options(c, &f);
     uint64_t t0 = now_ns();
-    int rc = connect(c->fd, (const struct sockaddr *)&c->addr, c->addrlen);
+    int rc = connect(c->fd, (const struct sockaddr *)&c->call, c->calllen);
     connect_done(c, rc, rc == 0 ? 0 : errno, t0, &f);
     sup_call_free(c);
 }
