@@ -102,6 +102,8 @@ static void connect_work(struct sup_call *c)
     const struct sp_rule *r = c->d.rule;
     if (c->d.action == SP_ACT_DELAY && r && r->delay_ms)
         sup_sleep_ms(c, r->delay_ms);
+    if (c->send_delay_ms) /* a datagram socket's destination under a delay send rule */
+        sup_sleep_ms(c, c->send_delay_ms);
     struct forced f;
     force_options(c, &f);
     uint64_t t0 = now_ns();
@@ -171,9 +173,12 @@ void sup_connect(struct sup_call *c)
         return;
     }
     int inet = c->family == AF_INET || c->family == AF_INET6;
+    /* A datagram socket's connect sets where its later send()s go: the send rules meet that
+     * destination too, as the shim's connect_send_gate. */
+    int sends = (c->type == SOCK_DGRAM || c->type == SOCK_RAW) && sup_policy_wants(c->p, SP_OP_SEND);
     err = sup_addr_norm(c, SP_OP_CONNECT);
     c->d = sup_decide_addr(c, SP_OP_CONNECT);
-    if (!inet && c->d.action == SP_ACT_PASS &&
+    if (!inet && c->d.action == SP_ACT_PASS && !sends &&
         !(sp_policy_tests(c->p, SP_OP_CONNECT) & SP_TESTS_PATH)) {
         /* A local socket no rule can tell apart by its path: the kernel makes the call, in
          * the program's own file system view (a relative path, a chroot). The socket's family
@@ -192,9 +197,18 @@ void sup_connect(struct sup_call *c)
         sup_call_free(c);
         return;
     }
+    if (sends && c->normlen) {
+        struct sp_decision cd = c->d;
+        c->d = sup_decide_addr(c, SP_OP_SEND);
+        if (gate(c, SP_OP_SEND, &c->send_delay_ms)) {
+            sup_call_free(c);
+            return;
+        }
+        c->d = cd;
+    }
     int may_block = !c->nonblock && !(c->d.rule && c->d.rule->action == SP_ACT_SET &&
                                       c->d.rule->nonblock);
-    if (may_block || delay) {
+    if (may_block || delay || c->send_delay_ms) {
         c->work = connect_work;
         sup_defer(c);
         return;

@@ -40,6 +40,7 @@ struct sup_call {
     char comm[16];                /* the process's name and id for its log line, read by */
     pid_t tgid;                   /* sup_who before the answer (0: not read) */
     sup_work_fn work;             /* what sup_defer runs */
+    uint32_t send_delay_ms;       /* connect: a delay send rule on a datagram destination */
     int held_fd;                  /* accept: the connection taken before a delay's worker */
     uint64_t held_t0;             /* and when its accept started */
     /* state while a blocking call is made for it, under sup.lock */

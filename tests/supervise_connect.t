@@ -231,6 +231,17 @@ spelling sendto 6 ::1 "$d" len=24 'send=-1 errno=EPERM' "normalised: a 24-byte s
 spelling sendto 6 :: "$d" 'send=-1 errno=EPERM' "normalised: sendto([::]) meets the rule for ::1"
 spelling sendto 4 unspec:127.0.0.1 "$d" 'send=-1 errno=EPERM' "normalised: AF_UNSPEC on a UDP sendto is read as AF_INET, as the kernel does"
 
+# 13. A datagram socket's connect sets where its send()s go: the send rules meet it, as the
+# shim's (connect_send_gate); a destination no rule names goes through.
+spelling udp 4 127.0.0.1 "$d2" 'connect=-1 errno=EPERM send=-1 errno=0' "datagram connect: a destination the send rules deny fails its connect"
+spelling udp 4 0.0.0.0 "$d2" 'connect=-1 errno=EPERM send=-1 errno=0' "datagram connect: so does its unspecified spelling"
+spelling udp 4 127.0.0.1 "$(free_port)" 'connect=0 errno=0 send=1 errno=0' "datagram connect: another destination connects and sends"
+spelling tcp 4 127.0.0.1 "$d2" 'connect=-1 errno=ECONNREFUSED' "datagram connect: a TCP connect does not meet the send rules"
+printf 'log all\naudit send to 127.0.0.1 port %s\n' "$d2" > "$TMP/dgaudit.conf"
+out=$(timeout 20 "$CMD" run --supervise -c "$TMP/dgaudit.conf" --log "$TMP/dgaudit.log" -- "$SA" udp 4 127.0.0.1 "$d2" 2> /dev/null)
+is "$out" 'connect=0 errno=0 send=1 errno=0' "datagram connect under an audit send rule goes ahead"
+like "$(cat "$TMP/dgaudit.log" 2> /dev/null)" "send fd=[0-9]+ udp 127\.0\.0\.1:$d2 .*\[rule $TMP/dgaudit.conf:2 audit\] \(audit: the call goes ahead" "and is logged by the send rule"
+
 # 14. A relative unix path is the program's: resolved against its working directory, not the
 # supervisor's, and canonical (as the shim's), both for the decision and for the call.
 mkdir -p "$TMP/ud/sub"
