@@ -242,6 +242,13 @@ out=$(timeout 20 "$CMD" run --supervise -c "$TMP/dgaudit.conf" --log "$TMP/dgaud
 is "$out" 'connect=0 errno=0 send=1 errno=0' "datagram connect under an audit send rule goes ahead"
 like "$(cat "$TMP/dgaudit.log" 2> /dev/null)" "send fd=[0-9]+ udp 127\.0\.0\.1:$d2 .*\[rule $TMP/dgaudit.conf:2 audit\] \(audit: the call goes ahead" "and is logged by the send rule"
 
+printf 'delay send to 127.0.0.1 port %s by=600ms\n' "$d2" > "$TMP/dgdelay.conf"
+s0=$(date +%s%N)
+out=$(timeout 20 "$CMD" run --supervise -c "$TMP/dgdelay.conf" -- "$SA" udp 4 127.0.0.1 "$d2" 2> /dev/null)
+took=$(( ($(date +%s%N) - s0) / 1000000 ))
+is "$out" 'connect=0 errno=0 send=1 errno=0' "datagram connect under a delay send rule goes ahead"
+ok "$([ "$took" -ge 550 ] && [ "$took" -lt 5000 ]; echo $?)" "after the send rule's delay (took $took ms, delay 600 ms)"
+
 # 14. A relative unix path is the program's: resolved against its working directory, not the
 # supervisor's, and canonical (as the shim's), both for the decision and for the call.
 mkdir -p "$TMP/ud/sub"
