@@ -207,6 +207,15 @@ int sp_errno_from_name(const char *name, size_t len);
 #define SP_TESTS_ALL 15u
 uint32_t sp_policy_tests(const struct sp_policy *p, enum sp_op op);
 
+/* The program name `prog` rules match (policy/prog.c), for every front end: the last part of
+ * the path of the executable the kernel ran, as readlink(2) of /proc/PID/exe gave it (link,
+ * n bytes, not NUL-terminated; room for n + 1 bytes; n <= 0: it could not be read). Writes
+ * the NUL, removes " (deleted)" (an executable replaced on disk since it started is still
+ * itself) and returns a pointer into link; NULL when n <= 0 (the caller falls back on the
+ * name it has). Not argv[0]: a program started with another argv[0] (`exec -a`) is still
+ * itself. Pure: no syscall, errno untouched. */
+const char *sp_prog_from_exe(char *link, ssize_t n);
+
 /* Address normalisation (policy/sockaddr.c), shared by every front end (the shim, the seccomp
  * supervisor). Given the socket's family and type (flags masked), the op (SP_OP_BIND,
  * SP_OP_CONNECT: connect() and a MSG_FASTOPEN send; SP_OP_SEND: a datagram's destination) and
@@ -224,5 +233,20 @@ uint32_t sp_policy_tests(const struct sp_policy *p, enum sp_op op);
  * the file system: the caller resolves it). Pure: no syscall, errno untouched. */
 int sp_addr_normalize(int sock_family, int sock_type, enum sp_op op, const void *addr,
                       socklen_t len, struct sockaddr_storage *out, socklen_t *outlen);
+/* The correction sp_addr_normalize leaves to a caller that knows the socket: an unspecified
+ * destination (0.0.0.0, ::, ::ffff:0.0.0.0) of a connect or a send goes where the socket's own
+ * bound address says (the kernel's ip_route_connect and __ip_route_output_key take the source
+ * as the destination, loopback when unbound; tcp_v6_connect and udpv6_sendmsg read :: as ::1,
+ * or as ::ffff:127.0.0.1 on a socket bound to an IPv4-mapped address; an IPv6 socket's IPv4
+ * side from an IPv6 source is 127.0.0.6). sock_family: the socket's (AF_INET or AF_INET6);
+ * raw/rawlen: the address as the program passed it; norm: what sp_addr_normalize made of it
+ * (returned 0), corrected in place from local/locallen, the socket's address as getsockname
+ * gives it. Returns 0 when raw is no unspecified destination (norm is right as it is: the
+ * caller needs no getsockname), 1 when it is; then norm is corrected when local and norm are
+ * given (local NULL: only the question is asked). Bind is not a destination: do not call it
+ * for SP_OP_BIND. Pure: no syscall, errno untouched. */
+int sp_addr_unspecified_dest(int sock_family, const void *raw, socklen_t rawlen,
+                             const struct sockaddr *local, socklen_t locallen,
+                             struct sockaddr_storage *norm);
 
 #endif

@@ -15,6 +15,7 @@
  *  - net/unix/af_unix.c unix_validate_addr: 2 < len <= 110 and AF_UNIX; a stream socket
  *    refuses a send address, a seqpacket one ignores it. */
 #include <netinet/in.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/un.h>
 
@@ -129,4 +130,71 @@ int sp_addr_normalize(int sock_family, int sock_type, enum sp_op op, const void 
     memcpy(out, addr, len);
     *outlen = len;
     return 0;
+}
+
+/* Whether raw (len bytes as the program passed them) is the unspecified destination: 0.0.0.0
+ * (AF_INET, or AF_UNSPEC as udp_sendmsg reads it), ::, ::ffff:0.0.0.0. */
+static int raw_unspecified(const struct sockaddr_storage *raw, socklen_t len)
+{
+    const struct sockaddr_in *r4 = (const struct sockaddr_in *)(const void *)raw;
+    const struct sockaddr_in6 *r6 = (const struct sockaddr_in6 *)(const void *)raw;
+    if ((r4->sin_family == AF_INET || r4->sin_family == AF_UNSPEC) &&
+        len >= sizeof(struct sockaddr_in) && r4->sin_addr.s_addr == htonl(INADDR_ANY))
+        return 1;
+    if (r6->sin6_family != AF_INET6 || len < SIN6_LEN_RFC2133)
+        return 0;
+    static const uint8_t zero[16];
+    const uint8_t *b = r6->sin6_addr.s6_addr;
+    return !memcmp(b, zero, 16) ||
+           (!memcmp(b, zero, 10) && b[10] == 0xff && b[11] == 0xff && !memcmp(b + 12, zero, 4));
+}
+
+int sp_addr_unspecified_dest(int sock_family, const void *raw, socklen_t rawlen,
+                             const struct sockaddr *local, socklen_t locallen,
+                             struct sockaddr_storage *norm)
+{
+    if ((sock_family != AF_INET && sock_family != AF_INET6) || !raw ||
+        rawlen < sizeof(sa_family_t))
+        return 0;
+    struct sockaddr_storage r;
+    memset(&r, 0, sizeof r);
+    memcpy(&r, raw, rawlen < sizeof r ? rawlen : sizeof r);
+    if (!raw_unspecified(&r, rawlen))
+        return 0;
+    if (!local || !norm || locallen < sizeof(sa_family_t) || local->sa_family != sock_family)
+        return 1;
+    struct sockaddr_storage l;
+    memset(&l, 0, sizeof l);
+    memcpy(&l, local, locallen < sizeof l ? locallen : sizeof l);
+    struct sockaddr_in *n4 = (struct sockaddr_in *)(void *)norm;
+    struct sockaddr_in6 *n6 = (struct sockaddr_in6 *)(void *)norm;
+    const struct sockaddr_in6 *r6 = (const struct sockaddr_in6 *)(const void *)&r;
+    if (sock_family == AF_INET) {
+        const struct sockaddr_in *l4 = (const struct sockaddr_in *)(const void *)&l;
+        if (l4->sin_addr.s_addr != htonl(INADDR_ANY))
+            n4->sin_addr = l4->sin_addr;
+        return 1;
+    }
+    const struct sockaddr_in6 *l6 = (const struct sockaddr_in6 *)(const void *)&l;
+    if (IN6_IS_ADDR_UNSPECIFIED(&l6->sin6_addr))
+        return 1;
+    int mapped = IN6_IS_ADDR_V4MAPPED(&l6->sin6_addr);
+    if (r6->sin6_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&r6->sin6_addr)) {
+        if (mapped) /* :: on a socket bound to ::ffff:a.b.c.d: ::ffff:127.0.0.1 */
+            memcpy(&n6->sin6_addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff\x7f\0\0\x01", 16);
+        return 1;
+    }
+    if (r6->sin6_family == AF_INET6) { /* ::ffff:0.0.0.0: IPv4, from the IPv4 source */
+        if (mapped)
+            memcpy(&n6->sin6_addr.s6_addr[12], &l6->sin6_addr.s6_addr[12], 4);
+        else /* an IPv6 source's IPv4 side is LOOPBACK4_IPV6 */
+            memcpy(&n6->sin6_addr.s6_addr[12], "\x7f\0\0\x06", 4);
+        return 1;
+    }
+    /* an AF_INET address on an IPv6 datagram socket: the IPv4 side, as above */
+    if (n4->sin_family == AF_INET && mapped)
+        memcpy(&n4->sin_addr, &l6->sin6_addr.s6_addr[12], 4);
+    else if (n4->sin_family == AF_INET)
+        memcpy(&n4->sin_addr, "\x7f\0\0\x06", 4);
+    return 1;
 }

@@ -121,12 +121,10 @@ int shim_copy_out(void *dst, const void *src, size_t n)
     return vm_copy(SYS_process_vm_writev, (void *)(uintptr_t)src, dst, n);
 }
 
-/* The unspecified destination goes where the socket's own bound address says (the kernel's
- * ip_route_connect and __ip_route_output_key take the source as the destination, loopback
- * when unbound; tcp_v6_connect and udpv6_sendmsg read :: as ::1, or as ::ffff:127.0.0.1 on
- * a socket bound to an IPv4-mapped address). sp_addr_normalize, which knows no socket, gave
- * the unbound answer; this corrects it from getsockname, a system call made only for such a
- * destination. errno preserved. */
+/* An unspecified destination goes where the socket's own bound address says
+ * (sp_addr_unspecified_dest, shared with the supervisor): sp_addr_normalize, which knows no
+ * socket, gave the unbound answer; this corrects it from getsockname, a system call made only
+ * for such a destination. errno preserved. */
 static void __attribute__((noinline)) unspecified_dest(struct shim_addr *a, int fd, int family)
 {
     struct sockaddr_storage local;
@@ -134,54 +132,10 @@ static void __attribute__((noinline)) unspecified_dest(struct shim_addr *a, int 
     int saved = errno;
     int r = getsockname(fd, (struct sockaddr *)&local, &llen);
     errno = saved;
-    if (r != 0 || local.ss_family != family)
+    if (r != 0)
         return;
-    struct sockaddr_in *n4 = (struct sockaddr_in *)&a->norm;
-    struct sockaddr_in6 *n6 = (struct sockaddr_in6 *)&a->norm;
-    const struct sockaddr_in6 *r6 = (const struct sockaddr_in6 *)&a->raw;
-    if (family == AF_INET) {
-        const struct sockaddr_in *l4 = (const struct sockaddr_in *)&local;
-        if (l4->sin_addr.s_addr != htonl(INADDR_ANY))
-            n4->sin_addr = l4->sin_addr;
-        return;
-    }
-    const struct sockaddr_in6 *l6 = (const struct sockaddr_in6 *)&local;
-    if (IN6_IS_ADDR_UNSPECIFIED(&l6->sin6_addr))
-        return;
-    int mapped = IN6_IS_ADDR_V4MAPPED(&l6->sin6_addr);
-    if (r6->sin6_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&r6->sin6_addr)) {
-        if (mapped) /* :: on a socket bound to ::ffff:a.b.c.d: ::ffff:127.0.0.1 */
-            memcpy(&n6->sin6_addr, "\0\0\0\0\0\0\0\0\0\0\xff\xff\x7f\0\0\x01", 16);
-        return;
-    }
-    if (r6->sin6_family == AF_INET6) { /* ::ffff:0.0.0.0: IPv4, from the IPv4 source */
-        if (mapped)
-            memcpy(&n6->sin6_addr.s6_addr[12], &l6->sin6_addr.s6_addr[12], 4);
-        else /* an IPv6 source's IPv4 side is LOOPBACK4_IPV6 */
-            memcpy(&n6->sin6_addr.s6_addr[12], "\x7f\0\0\x06", 4);
-        return;
-    }
-    /* an AF_INET address on an IPv6 datagram socket: the IPv4 side, as above */
-    if (n4->sin_family == AF_INET && mapped)
-        memcpy(&n4->sin_addr, &l6->sin6_addr.s6_addr[12], 4);
-    else if (n4->sin_family == AF_INET)
-        memcpy(&n4->sin_addr, "\x7f\0\0\x06", 4);
-}
-
-/* Whether the program's address is the unspecified one (0.0.0.0, ::, ::ffff:0.0.0.0). */
-static int raw_unspecified(const struct shim_addr *a, socklen_t len)
-{
-    const struct sockaddr_in *r4 = (const struct sockaddr_in *)&a->raw;
-    const struct sockaddr_in6 *r6 = (const struct sockaddr_in6 *)&a->raw;
-    if ((r4->sin_family == AF_INET || r4->sin_family == AF_UNSPEC) &&
-        len >= sizeof(struct sockaddr_in) && r4->sin_addr.s_addr == htonl(INADDR_ANY))
-        return 1;
-    if (r6->sin6_family != AF_INET6 || len < 24)
-        return 0;
-    static const uint8_t zero[16];
-    const uint8_t *b = r6->sin6_addr.s6_addr;
-    return !memcmp(b, zero, 16) ||
-           (!memcmp(b, zero, 10) && b[10] == 0xff && b[11] == 0xff && !memcmp(b + 12, zero, 4));
+    sp_addr_unspecified_dest(family, &a->raw, a->rawlen, (const struct sockaddr *)&local,
+                             llen < sizeof local ? llen : (socklen_t)sizeof local, &a->norm);
 }
 
 int shim_addr_norm(struct shim_addr *a, int fd, int *familyp, int *typep, enum sp_op op,
@@ -204,7 +158,8 @@ int shim_addr_norm(struct shim_addr *a, int fd, int *familyp, int *typep, enum s
         return 1;
     a->q = (const struct sockaddr *)&a->norm;
     a->qlen = nlen;
-    if (op != SP_OP_BIND && (family == AF_INET || family == AF_INET6) && raw_unspecified(a, len))
+    if (op != SP_OP_BIND && (family == AF_INET || family == AF_INET6) &&
+        sp_addr_unspecified_dest(family, &a->raw, len, NULL, 0, NULL))
         unspecified_dest(a, fd, family);
     /* A datagram socket's connect meets the send rules too (shim/connect.c). */
     if (a->norm.ss_family == AF_UNIX &&

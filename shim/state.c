@@ -232,15 +232,8 @@ static const char *prog_name(void)
     int saved = errno;
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     errno = saved;
-    if (n <= 0)
-        return program_invocation_short_name;
-    exe[n] = 0;
-    static const char del[] = " (deleted)";
-    size_t dl = sizeof del - 1;
-    if ((size_t)n > dl && !strcmp(exe + n - dl, del))
-        exe[n - dl] = 0; /* replaced on disk since it started: still its name */
-    const char *slash = strrchr(exe, '/');
-    return slash && slash[1] ? slash + 1 : exe;
+    const char *name = sp_prog_from_exe(exe, n); /* as the supervisor reads it */
+    return name ? name : program_invocation_short_name;
 }
 
 /* What the loader keeps between looks at the policy file. Written only by the first loader

@@ -89,7 +89,22 @@ static int copy_peer(const struct sup_call *c)
     return 0;
 }
 
-static void accept_now(struct sup_call *c)
+static void accept_rest(struct sup_call *c, int nfd, uint64_t t0);
+
+/* A worker's part for a delayed peer taken from a non-blocking listener: the delay, then the
+ * rest (the connection is closed when the program's call went away meanwhile). */
+static void accept_delayed(struct sup_call *c)
+{
+    sup_sleep_ms(c, c->d.rule->delay_ms);
+    if (sup_cancelled(c)) {
+        close(c->held_fd);
+        return;
+    }
+    accept_rest(c, c->held_fd, c->held_t0);
+}
+
+/* Accepts and decides; 1 when a delay is left for a worker (c->work set), else 0 (done). */
+static int accept_now(struct sup_call *c)
 {
     int flags = accept_flags(c);
     uint64_t t0 = sp_diag_now_ns();
@@ -112,7 +127,7 @@ static void accept_now(struct sup_call *c)
             sup_who(c);
         sup_answer(c, 0, err);
         log_accept(c, -1, -1, err, t0, 0, NULL);
-        return;
+        return 0;
     }
     c->addrlen = plen;
     c->d = decide_peer(c, nfd);
@@ -121,12 +136,27 @@ static void accept_now(struct sup_call *c)
         close(nfd);
         sup_log_decision(c, SP_OP_ACCEPT);
         sup_answer(c, 0, c->d.err ? c->d.err : c->d.action == SP_ACT_DENY ? EACCES : EIO);
-        return;
+        return 0;
     }
     if (c->d.action == SP_ACT_AUDIT || (c->d.action == SP_ACT_DELAY && c->d.rule && c->d.rule->delay_ms))
         sup_log_decision(c, SP_OP_ACCEPT);
-    if (c->d.action == SP_ACT_DELAY && c->d.rule && c->d.rule->delay_ms)
+    if (c->d.action == SP_ACT_DELAY && c->d.rule && c->d.rule->delay_ms) {
+        if (!c->running) { /* a non-blocking listener, in a receiving thread: sleep elsewhere */
+            c->held_fd = nfd;
+            c->held_t0 = t0;
+            c->work = accept_delayed;
+            return 1;
+        }
         sup_sleep_ms(c, c->d.rule->delay_ms);
+    }
+    accept_rest(c, nfd, t0);
+    return 0;
+}
+
+/* After the decision: the rule's options, the peer copied out, the new socket installed. */
+static void accept_rest(struct sup_call *c, int nfd, uint64_t t0)
+{
+    int flags = accept_flags(c);
     uint32_t asked = 0;
     struct bio_opt_report rep;
     memset(&rep, 0, sizeof rep);
@@ -205,6 +235,9 @@ void sup_accept(struct sup_call *c)
         sup_defer(c);
         return;
     }
-    accept_now(c);
+    if (accept_now(c)) {
+        sup_defer(c); /* a delay rule: sleeps in a worker, never in a receiving thread */
+        return;
+    }
     sup_call_free(c);
 }

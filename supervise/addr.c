@@ -1,12 +1,17 @@
 /* supervise/addr.c: the address a trapped call passes, read once from the program's memory
  * into the supervisor's own buffer: what the policy decides on is what the call uses, whatever
- * another thread of the program writes there meanwhile.
- * TODO: the shared sp_addr_normalize() (policy/, being written) replaces sup_addr_matchable. */
+ * another thread of the program writes there meanwhile. It is decided on as the shim decides
+ * (shim/addr.c): normalised by sp_addr_normalize, an unspecified destination corrected from the
+ * socket's bound address (sp_addr_unspecified_dest), a unix path made absolute and canonical,
+ * here against the program's working directory (/proc/TID/cwd), not the supervisor's. */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "sup.h"
 
@@ -25,18 +30,138 @@ int sup_read_addr(struct sup_call *c, uint64_t ptr, uint64_t len)
     return 0;
 }
 
-int sup_addr_matchable(const struct sup_call *c)
+/* Opens path with O_PATH (never blocks, needs no permission on the file) and reads back the
+ * canonical path into buf; its length, or 0. */
+static size_t canonical(const char *path, int flags, char *buf, size_t size)
 {
-    if (c->addrlen < sizeof(sa_family_t) || c->addr.ss_family != c->family)
+    int fd = open(path, O_PATH | O_CLOEXEC | flags);
+    if (fd < 0)
         return 0;
-    switch (c->family) {
-    case AF_INET:
-        return c->addrlen >= sizeof(struct sockaddr_in);
-    case AF_INET6:
-        return c->addrlen >= 24; /* SIN6_LEN_RFC2133: no scope id, read as 0 */
-    case AF_UNIX:
-        return c->addrlen > offsetof(struct sockaddr_un, sun_path);
-    default:
+    char link[32];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t r = readlink(link, buf, size);
+    close(fd);
+    if (r <= 0 || (size_t)r >= size || buf[0] != '/')
         return 0;
+    return (size_t)r;
+}
+
+/* "//" and "/./" collapsed, in place; the new length (as the shim's). */
+static size_t lexical(char *p, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '/' && o > 0 && p[o - 1] == '/')
+            continue;
+        if (p[i] == '.' && o > 0 && p[o - 1] == '/' && i + 1 < n && p[i + 1] == '/')
+            continue;
+        p[o++] = p[i];
     }
+    return o;
+}
+
+/* A unix path in c->norm made the absolute path with no symbolic link, "." or ".." the kernel
+ * reaches from the program (shim_unix_canonical's rules: connect and send follow a link at the
+ * end, bind creates the last name in the canonical directory; what cannot be resolved stays
+ * as spelled, "//" and "/./" collapsed); c->call gets the path the supervisor's own call uses.
+ * 0, or an errno (ENAMETOOLONG: no path the supervisor can pass reaches the program's). */
+static int unix_canonical(struct sup_call *c, enum sp_op op)
+{
+    struct sockaddr_un *un = (struct sockaddr_un *)(void *)&c->norm;
+    size_t max = c->normlen - offsetof(struct sockaddr_un, sun_path);
+    if (max > sizeof un->sun_path)
+        max = sizeof un->sun_path;
+    if (max == 0 || un->sun_path[0] == 0)
+        return 0; /* abstract: a name, not a path */
+    char path[sizeof un->sun_path + 1];
+    size_t n = 0;
+    while (n < max && un->sun_path[n])
+        n++;
+    memcpy(path, un->sun_path, n);
+    path[n] = 0;
+    /* The path as the program's file system view reaches it. */
+    char full[sizeof path + 64];
+    if (path[0] == '/')
+        snprintf(full, sizeof full, "%s", path);
+    else
+        snprintf(full, sizeof full, "/proc/%d/cwd/%s", (int)c->n.pid, path);
+    char out[4096];
+    size_t m = 0;
+    if (op != SP_OP_BIND)
+        m = canonical(full, 0, out, sizeof out); /* the socket itself, through any link */
+    if (!m) {
+        size_t fl = strlen(full), slash = fl;
+        while (slash > 0 && full[slash - 1] != '/')
+            slash--;
+        const char *name = full + slash;
+        if (*name && strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
+            char dir[sizeof full];
+            memcpy(dir, full, slash);
+            dir[slash] = 0;
+            m = canonical(dir, O_DIRECTORY, out, sizeof out);
+            size_t nl = strlen(name);
+            if (m && m + 1 + nl < sizeof out) {
+                if (out[m - 1] != '/')
+                    out[m++] = '/';
+                memcpy(out + m, name, nl);
+                m += nl;
+            } else {
+                m = 0;
+            }
+        }
+    }
+    int resolved = m > 0;
+    if (!m) {
+        memcpy(out, path, n);
+        m = lexical(out, n);
+    }
+    /* The call: the resolved path when sun_path holds it, else the program's own spelling
+     * when absolute, else the relative one through /proc/TID/cwd. */
+    struct sockaddr_un *cu = (struct sockaddr_un *)(void *)&c->call;
+    if (resolved && m <= sizeof cu->sun_path) {
+        memset(cu->sun_path, 0, sizeof cu->sun_path);
+        memcpy(cu->sun_path, out, m);
+        c->calllen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + m);
+    } else if (path[0] != '/') {
+        size_t fl = strlen(full);
+        if (fl > sizeof cu->sun_path)
+            return ENAMETOOLONG;
+        memset(cu->sun_path, 0, sizeof cu->sun_path);
+        memcpy(cu->sun_path, full, fl);
+        c->calllen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + fl);
+    }
+    /* the query: the matcher reads at most sun_path's size */
+    if (m > sizeof un->sun_path)
+        m = sizeof un->sun_path;
+    memset(un->sun_path, 0, sizeof un->sun_path);
+    memcpy(un->sun_path, out, m);
+    c->normlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + m);
+    return 0;
+}
+
+int sup_addr_norm(struct sup_call *c, enum sp_op op)
+{
+    c->call = c->addr;
+    c->calllen = c->addrlen;
+    c->normlen = 0;
+    if (sp_addr_normalize(c->family, c->type, op, &c->addr, c->addrlen, &c->norm, &c->normlen) != 0) {
+        c->normlen = 0;
+        return 0; /* no destination the rules may see: decided with no address */
+    }
+    if (op != SP_OP_BIND && sp_addr_unspecified_dest(c->family, &c->addr, c->addrlen, NULL, 0, NULL)) {
+        struct sockaddr_storage local;
+        socklen_t llen = sizeof local;
+        if (c->fd >= 0 && getsockname(c->fd, (struct sockaddr *)&local, &llen) == 0)
+            sp_addr_unspecified_dest(c->family, &c->addr, c->addrlen, (const struct sockaddr *)&local,
+                                     llen < sizeof local ? llen : (socklen_t)sizeof local, &c->norm);
+    }
+    if (c->norm.ss_family == AF_UNIX)
+        return unix_canonical(c, op);
+    return 0;
+}
+
+struct sp_decision sup_decide_addr(const struct sup_call *c, enum sp_op op)
+{
+    return sp_decide(c->p, op, c->family, c->type,
+                     c->normlen ? (const struct sockaddr *)&c->norm : NULL, c->normlen);
 }

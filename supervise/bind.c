@@ -1,8 +1,8 @@
 /* supervise/bind.c: a trapped bind(fd, addr, len) and listen(fd, backlog), as the shim's: the
  * decision on the local address (bind: the one asked for; listen: the one bound), the rule's
  * options forced (bind: before it; listen: around it, TCP Fast Open's queue after), the call
- * made on the duplicate with the supervisor's copy of the address. Both return at once: they
- * are served in the loop. */
+ * made on the duplicate with the supervisor's copy of the address. Both are served in the
+ * receiving thread, but for a delay rule's sleep, which a worker takes (sup_defer). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -33,8 +33,9 @@ static void log_local(const struct sup_call *c, enum sp_op op, int r, int err, u
     sup_log_event(&ev);
 }
 
-/* The gate: deny and fail answer here (1); delay sleeps (in the loop: a delay rule on bind or
- * listen holds up the supervisor for that long), audit logs. 0: go on. */
+/* The gate: deny and fail answer here (1); audit logs; a delay is logged and returns 2: the
+ * caller sleeps it in a worker (sup_defer), never in a receiving thread, where it would hold
+ * up every other trapped call of the tree. 0: go on. */
 static int gate(struct sup_call *c, enum sp_op op)
 {
     switch (c->d.action) {
@@ -55,7 +56,7 @@ static int gate(struct sup_call *c, enum sp_op op)
     case SP_ACT_DELAY:
         if (c->d.rule && c->d.rule->delay_ms) {
             sup_log_decision(c, op);
-            sup_sleep_ms(c, c->d.rule->delay_ms);
+            return 2;
         }
         return 0;
     default:
@@ -73,6 +74,38 @@ static void forced(struct sup_call *c, uint32_t which, uint32_t *asked, struct b
     *asked = r->opts.mask & which;
     bio_opt_apply_kind(c->fd, &r->opts, which, c->family, c->type, rep);
     sup_pin_add(c->fd, r);
+}
+
+/* The bind itself, after the gate. */
+static void bind_rest(struct sup_call *c)
+{
+    uint32_t asked;
+    struct bio_opt_report rep;
+    forced(c, OPTS_ALL & ~OPT_QLEN, &asked, &rep);
+    uint64_t t0 = sp_diag_now_ns();
+    int r = bind(c->fd, (const struct sockaddr *)&c->call, c->calllen);
+    int err = r == 0 ? 0 : errno;
+    if (sup_log_wants(err))
+        sup_who(c);
+    sup_answer(c, 0, err);
+    log_local(c, SP_OP_BIND, r, err, t0, asked, &rep);
+}
+
+/* A worker's part: the rule's delay, then the call (none when the program's call went away). */
+static void bind_delayed(struct sup_call *c)
+{
+    sup_sleep_ms(c, c->d.rule->delay_ms);
+    if (!sup_cancelled(c))
+        bind_rest(c);
+}
+
+static void listen_rest(struct sup_call *c);
+
+static void listen_delayed(struct sup_call *c)
+{
+    sup_sleep_ms(c, c->d.rule->delay_ms);
+    if (!sup_cancelled(c))
+        listen_rest(c);
 }
 
 void sup_bind(struct sup_call *c)
@@ -93,29 +126,30 @@ void sup_bind(struct sup_call *c)
         return;
     }
     int inet = c->family == AF_INET || c->family == AF_INET6;
-    c->d = sup_addr_matchable(c) ? sp_decide(c->p, SP_OP_BIND, c->family, c->type,
-                                             (const struct sockaddr *)&c->addr, c->addrlen)
-                                 : sp_decide(c->p, SP_OP_BIND, c->family, c->type, NULL, 0);
+    err = sup_addr_norm(c, SP_OP_BIND);
+    c->d = sup_decide_addr(c, SP_OP_BIND);
     if (!inet && c->d.action == SP_ACT_PASS &&
         !(sp_policy_tests(c->p, SP_OP_BIND) & SP_TESTS_PATH)) {
         sup_continue(c); /* a local socket's path, in the program's own file system view */
         sup_call_free(c);
         return;
     }
-    if (gate(c, SP_OP_BIND)) {
+    if (err) {
+        sup_answer(c, 0, err);
         sup_call_free(c);
         return;
     }
-    uint32_t asked;
-    struct bio_opt_report rep;
-    forced(c, OPTS_ALL & ~OPT_QLEN, &asked, &rep);
-    uint64_t t0 = sp_diag_now_ns();
-    int r = bind(c->fd, (const struct sockaddr *)&c->addr, c->addrlen);
-    err = r == 0 ? 0 : errno;
-    if (sup_log_wants(err))
-        sup_who(c);
-    sup_answer(c, 0, err);
-    log_local(c, SP_OP_BIND, r, err, t0, asked, &rep);
+    int g = gate(c, SP_OP_BIND);
+    if (g == 1) {
+        sup_call_free(c);
+        return;
+    }
+    if (g == 2) {
+        c->work = bind_delayed;
+        sup_defer(c);
+        return;
+    }
+    bind_rest(c);
     sup_call_free(c);
 }
 
@@ -129,13 +163,25 @@ void sup_listen(struct sup_call *c)
     socklen_t len = sizeof c->addr;
     if (getsockname(c->fd, (struct sockaddr *)&c->addr, &len) == 0)
         c->addrlen = len;
-    c->d = sup_addr_matchable(c) ? sp_decide(c->p, SP_OP_LISTEN, c->family, c->type,
-                                             (const struct sockaddr *)&c->addr, c->addrlen)
-                                 : sp_decide(c->p, SP_OP_LISTEN, c->family, c->type, NULL, 0);
-    if (gate(c, SP_OP_LISTEN)) {
+    /* the address the kernel gives back, as the shim's listen decides on it */
+    c->d = sp_decide(c->p, SP_OP_LISTEN, c->family, c->type,
+                     c->addrlen ? (const struct sockaddr *)&c->addr : NULL, c->addrlen);
+    int g = gate(c, SP_OP_LISTEN);
+    if (g == 1) {
         sup_call_free(c);
         return;
     }
+    if (g == 2) {
+        c->work = listen_delayed;
+        sup_defer(c);
+        return;
+    }
+    listen_rest(c);
+    sup_call_free(c);
+}
+
+static void listen_rest(struct sup_call *c)
+{
     uint32_t asked, asked2;
     struct bio_opt_report rep, rep2;
     forced(c, OPTS_ALL & ~OPT_QLEN, &asked, &rep);
@@ -155,5 +201,4 @@ void sup_listen(struct sup_call *c)
         sup_who(c);
     sup_answer(c, 0, err);
     log_local(c, SP_OP_LISTEN, r, err, t0, asked, &rep);
-    sup_call_free(c);
 }

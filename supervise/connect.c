@@ -102,6 +102,8 @@ static void connect_work(struct sup_call *c)
     const struct sp_rule *r = c->d.rule;
     if (c->d.action == SP_ACT_DELAY && r && r->delay_ms)
         sup_sleep_ms(c, r->delay_ms);
+    if (c->send_delay_ms) /* a datagram socket's destination under a delay send rule */
+        sup_sleep_ms(c, c->send_delay_ms);
     struct forced f;
     force_options(c, &f);
     uint64_t t0 = now_ns();
@@ -113,7 +115,7 @@ static void connect_work(struct sup_call *c)
     int rc = -1, err = EINTR;
     sup_cancel_enter();
     if (!sup_cancelled(c)) {
-        rc = connect(c->fd, (const struct sockaddr *)&c->addr, c->addrlen);
+        rc = connect(c->fd, (const struct sockaddr *)&c->call, c->calllen);
         err = rc == 0 ? 0 : errno;
     }
     sup_cancel_leave();
@@ -124,6 +126,36 @@ static void connect_work(struct sup_call *c)
         err = ETIMEDOUT;
     }
     connect_done(c, rc, err, t0, &f);
+}
+
+/* The gate of decision c->d for op: deny and fail answer here (1); audit logs; a delay is
+ * logged and its length returned in *delay. 0: go on. */
+static int gate(struct sup_call *c, enum sp_op op, uint32_t *delay)
+{
+    switch (c->d.action) {
+    case SP_ACT_DENY:
+        sup_log_decision(c, op);
+        sup_answer(c, 0, c->d.err ? c->d.err : EACCES);
+        return 1;
+    case SP_ACT_FAIL:
+        if (c->d.rule && sup_random_ppm() < c->d.rule->fail_rate_ppm) {
+            sup_log_decision(c, op);
+            sup_answer(c, 0, c->d.err ? c->d.err : EIO);
+            return 1;
+        }
+        return 0;
+    case SP_ACT_AUDIT:
+        sup_log_decision(c, op);
+        return 0;
+    case SP_ACT_DELAY:
+        if (c->d.rule && c->d.rule->delay_ms) {
+            sup_log_decision(c, op);
+            *delay = c->d.rule->delay_ms;
+        }
+        return 0;
+    default:
+        return 0;
+    }
 }
 
 void sup_connect(struct sup_call *c)
@@ -141,13 +173,12 @@ void sup_connect(struct sup_call *c)
         return;
     }
     int inet = c->family == AF_INET || c->family == AF_INET6;
-    int matchable = sup_addr_matchable(c);
-    socklen_t mlen = c->family == AF_INET6 && c->addrlen < sizeof(struct sockaddr_in6)
-                         ? (socklen_t)sizeof(struct sockaddr_in6) : c->addrlen;
-    c->d = matchable ? sp_decide(c->p, SP_OP_CONNECT, c->family, c->type,
-                                 (const struct sockaddr *)&c->addr, mlen)
-                     : sp_decide(c->p, SP_OP_CONNECT, c->family, c->type, NULL, 0);
-    if (!inet && c->d.action == SP_ACT_PASS &&
+    /* A datagram socket's connect sets where its later send()s go: the send rules meet that
+     * destination too, as the shim's connect_send_gate. */
+    int sends = (c->type == SOCK_DGRAM || c->type == SOCK_RAW) && sup_policy_wants(c->p, SP_OP_SEND);
+    err = sup_addr_norm(c, SP_OP_CONNECT);
+    c->d = sup_decide_addr(c, SP_OP_CONNECT);
+    if (!inet && c->d.action == SP_ACT_PASS && !sends &&
         !(sp_policy_tests(c->p, SP_OP_CONNECT) & SP_TESTS_PATH)) {
         /* A local socket no rule can tell apart by its path: the kernel makes the call, in
          * the program's own file system view (a relative path, a chroot). The socket's family
@@ -156,33 +187,28 @@ void sup_connect(struct sup_call *c)
         sup_call_free(c);
         return;
     }
-    switch (c->d.action) {
-    case SP_ACT_DENY:
-        sup_log_decision(c, SP_OP_CONNECT);
-        sup_answer(c, 0, c->d.err ? c->d.err : EACCES);
+    if (err) {
+        sup_answer(c, 0, err);
         sup_call_free(c);
         return;
-    case SP_ACT_FAIL:
-        if (c->d.rule && sup_random_ppm() < c->d.rule->fail_rate_ppm) {
-            sup_log_decision(c, SP_OP_CONNECT);
-            sup_answer(c, 0, c->d.err ? c->d.err : EIO);
+    }
+    uint32_t delay = 0;
+    if (gate(c, SP_OP_CONNECT, &delay)) {
+        sup_call_free(c);
+        return;
+    }
+    if (sends && c->normlen) {
+        struct sp_decision cd = c->d;
+        c->d = sup_decide_addr(c, SP_OP_SEND);
+        if (gate(c, SP_OP_SEND, &c->send_delay_ms)) {
             sup_call_free(c);
             return;
         }
-        break;
-    case SP_ACT_AUDIT:
-        sup_log_decision(c, SP_OP_CONNECT);
-        break;
-    case SP_ACT_DELAY:
-        if (c->d.rule && c->d.rule->delay_ms)
-            sup_log_decision(c, SP_OP_CONNECT);
-        break;
-    default:
-        break;
+        c->d = cd;
     }
     int may_block = !c->nonblock && !(c->d.rule && c->d.rule->action == SP_ACT_SET &&
                                       c->d.rule->nonblock);
-    if (may_block || (c->d.action == SP_ACT_DELAY && c->d.rule && c->d.rule->delay_ms)) {
+    if (may_block || delay || c->send_delay_ms) {
         c->work = connect_work;
         sup_defer(c);
         return;
@@ -190,7 +216,7 @@ void sup_connect(struct sup_call *c)
     struct forced f;
     force_options(c, &f);
     uint64_t t0 = now_ns();
-    int rc = connect(c->fd, (const struct sockaddr *)&c->addr, c->addrlen);
+    int rc = connect(c->fd, (const struct sockaddr *)&c->call, c->calllen);
     connect_done(c, rc, rc == 0 ? 0 : errno, t0, &f);
     sup_call_free(c);
 }

@@ -163,8 +163,10 @@ void sup_log_decision(const struct sup_call *c, enum sp_op op)
     struct sp_event ev;
     char note[48];
     sup_event_init(&ev, op, c);
+    /* the address decided on (normalised), as the shim's gate logs it */
     sp_event_set_addr(&ev, op == SP_OP_BIND || op == SP_OP_LISTEN ? 0 : 1,
-                      (const struct sockaddr *)&c->addr, c->addrlen);
+                      (const struct sockaddr *)(c->normlen ? &c->norm : &c->addr),
+                      c->normlen ? c->normlen : c->addrlen);
     if (fails) {
         ev.err = d->err;
         ev.flags |= SP_EVF_NO_CALL;

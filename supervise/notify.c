@@ -259,7 +259,7 @@ static void *receiver_main(void *arg)
     (void)arg;
     void *buf = calloc(1, notif_size);
     if (!buf)
-        return NULL;
+        goto out; /* counted in sup.workers by whoever started it: uncount, or the exit waits */
     for (;;) {
         pthread_mutex_lock(&sup.lock);
         sup.idle++;
@@ -277,6 +277,10 @@ static void *receiver_main(void *arg)
         serve_one(buf);
     }
     free(buf);
+out:
+    pthread_mutex_lock(&sup.lock);
+    sup.workers--;
+    pthread_mutex_unlock(&sup.lock);
     return NULL;
 }
 

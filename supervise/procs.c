@@ -1,8 +1,8 @@
 /* supervise/procs.c: the policy as specialised for the process that made a call. The shim
  * specialises the policy once per process (its name, its uid); the supervisor serves a whole
  * tree, so when the rules have prog or uid matches it keeps one specialised copy per
- * (name, uid) it has seen, the name read as the shim's program_invocation_short_name (the
- * last part of argv[0]) from /proc. */
+ * (name, uid) it has seen, the name read as the shim reads it: the last part of the path of
+ * the executable the kernel ran (/proc/PID/exe), not argv[0]. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,21 +25,28 @@ static const struct sp_policy *for_policy; /* the sup.policy the entries were ma
 static unsigned tests;
 static pthread_mutex_t spec_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* The last part of the process's argv[0]; "" when it cannot be read. */
+/* The name prog rules match: the executable the kernel ran (/proc/PID/exe), as the shim's
+ * /proc/self/exe (sp_prog_from_exe, shared); argv[0] (the last part) only when that cannot be
+ * read; "" when neither can. */
 static void prog_name(pid_t tid, char *out, size_t cap)
 {
     char path[64], buf[4096];
     out[0] = 0;
-    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return;
-    buf[n] = 0;
-    const char *slash = strrchr(buf, '/'), *base = slash ? slash + 1 : buf;
+    snprintf(path, sizeof path, "/proc/%d/exe", (int)tid);
+    const char *base = sp_prog_from_exe(buf, readlink(path, buf, sizeof buf - 1));
+    if (!base) {
+        snprintf(path, sizeof path, "/proc/%d/cmdline", (int)tid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (n <= 0)
+            return;
+        buf[n] = 0;
+        const char *slash = strrchr(buf, '/');
+        base = slash ? slash + 1 : buf;
+    }
     size_t len = strnlen(base, cap - 1);
     memcpy(out, base, len);
     out[len] = 0;

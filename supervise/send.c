@@ -23,7 +23,7 @@ struct sendjob {
 static void send_now(struct sup_call *c, struct sendjob *j)
 {
     uint64_t t0 = sp_diag_now_ns();
-    ssize_t r = sendto(c->fd, j->data, j->len, j->flags, (const struct sockaddr *)&c->addr, c->addrlen);
+    ssize_t r = sendto(c->fd, j->data, j->len, j->flags, (const struct sockaddr *)&c->call, c->calllen);
     int err = r < 0 ? errno : 0;
     if (sup_log_wants(err))
         sup_who(c);
@@ -67,9 +67,13 @@ void sup_send(struct sup_call *c)
         sup_call_free(c);
         return;
     }
-    c->d = sup_addr_matchable(c) ? sp_decide(c->p, op, c->family, c->type,
-                                             (const struct sockaddr *)&c->addr, c->addrlen)
-                                 : sp_decide(c->p, op, c->family, c->type, NULL, 0);
+    err = sup_addr_norm(c, op);
+    if (err) {
+        sup_answer(c, 0, err);
+        sup_call_free(c);
+        return;
+    }
+    c->d = sup_decide_addr(c, op);
     if (c->d.action == SP_ACT_DENY ||
         (c->d.action == SP_ACT_FAIL && c->d.rule && sup_random_ppm() < c->d.rule->fail_rate_ppm)) {
         sup_log_decision(c, op);

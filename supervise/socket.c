@@ -27,10 +27,19 @@ static int same_netns(pid_t tid)
            a.st_dev == b.st_dev;
 }
 
+static void socket_rest(struct sup_call *c);
+
+/* A worker's part: the rule's delay, then the rest (nothing when the program's call went away). */
+static void socket_delayed(struct sup_call *c)
+{
+    sup_sleep_ms(c, c->d.rule->delay_ms);
+    if (!sup_cancelled(c))
+        socket_rest(c);
+}
+
 void sup_socket(struct sup_call *c)
 {
     int domain = (int)c->n.data.args[0], type = (int)c->n.data.args[1];
-    int proto = (int)c->n.data.args[2];
     c->family = domain;
     c->type = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
     c->d = sp_decide(c->p, SP_OP_SOCKET, c->family, c->type, NULL, 0);
@@ -52,25 +61,33 @@ void sup_socket(struct sup_call *c)
         sup_log_decision(c, SP_OP_SOCKET);
         break;
     case SP_ACT_DELAY:
-        if (c->d.rule && c->d.rule->delay_ms) { /* in the loop: it holds up the supervisor */
+        if (c->d.rule && c->d.rule->delay_ms) { /* in a worker: never hold up the receivers */
             sup_log_decision(c, SP_OP_SOCKET);
-            sup_sleep_ms(c, c->d.rule->delay_ms);
+            c->work = socket_delayed;
+            sup_defer(c);
+            return;
         }
         break;
     default:
         break;
     }
+    socket_rest(c);
+    sup_call_free(c);
+}
+
+static void socket_rest(struct sup_call *c)
+{
+    int domain = (int)c->n.data.args[0], type = (int)c->n.data.args[1];
+    int proto = (int)c->n.data.args[2];
     const struct sp_rule *r = c->d.rule;
     if (!r || r->action != SP_ACT_SET || !(r->opts.mask || r->nonblock) ||
         !same_netns((pid_t)c->n.pid)) {
         sup_continue(c);
-        sup_call_free(c);
         return;
     }
     int fd = socket(domain, type | SOCK_CLOEXEC, proto);
     if (fd < 0) {
         sup_answer(c, 0, errno);
-        sup_call_free(c);
         return;
     }
     struct bio_opt_report rep;
@@ -104,5 +121,4 @@ void sup_socket(struct sup_call *c)
         sup_log_event(&ev);
     }
     close(fd);
-    sup_call_free(c);
 }

@@ -31,11 +31,18 @@ struct sup_call {
     int nonblock;                 /* the program's socket is O_NONBLOCK */
     struct sockaddr_storage addr; /* the supervisor's own copy of the call's address */
     socklen_t addrlen;
+    struct sockaddr_storage norm; /* what the rules see (sup_addr_norm); normlen 0: none */
+    socklen_t normlen;
+    struct sockaddr_storage call; /* what the supervisor's own call passes: addr, but for a */
+    socklen_t calllen;            /* unix path, resolved from the program's directory */
     struct sp_decision d;
     const struct sp_policy *p;
     char comm[16];                /* the process's name and id for its log line, read by */
     pid_t tgid;                   /* sup_who before the answer (0: not read) */
     sup_work_fn work;             /* what sup_defer runs */
+    uint32_t send_delay_ms;       /* connect: a delay send rule on a datagram destination */
+    int held_fd;                  /* accept: the connection taken before a delay's worker */
+    uint64_t held_t0;             /* and when its accept started */
     /* state while a blocking call is made for it, under sup.lock */
     struct sup_call *next;        /* in-flight list */
     pthread_t worker;
@@ -109,11 +116,17 @@ const struct sp_policy *sup_policy_for(pid_t tid);
 /* ---- addr.c: the address of a call ---- */
 
 /* Reads the sockaddr of c's call (program address ptr, length len) into c->addr. 0, or the
- * errno the kernel would give (EINVAL for a bad length, EFAULT for unreadable memory).
- * Replace with sp_addr_normalize() (policy/, the "shapes" work) when it lands. */
+ * errno the kernel would give (EINVAL for a bad length, EFAULT for unreadable memory). */
 int sup_read_addr(struct sup_call *c, uint64_t ptr, uint64_t len);
-/* Whether c->addr is a well-formed address of the socket's family, that rules can match. */
-int sup_addr_matchable(const struct sup_call *c);
+/* Makes c->norm the address the rules see for op, as the shim's (shim/addr.c) for the same
+ * call: sp_addr_normalize, an unspecified destination corrected from the socket's bound
+ * address (getsockname on the duplicate c->fd), a unix path made absolute and canonical from
+ * the program's working directory (/proc/TID/cwd); normlen 0 when the call names no address
+ * the rules may see (decide with none). Sets c->call, the address the supervisor's own call
+ * passes (c->addr, but for a unix path the resolved one). 0, or an errno to answer with. */
+int sup_addr_norm(struct sup_call *c, enum sp_op op);
+/* The decision for op on c->norm (none when normlen is 0). */
+struct sp_decision sup_decide_addr(const struct sup_call *c, enum sp_op op);
 
 /* ---- connect.c ---- */
 

@@ -123,4 +123,15 @@ GO
 else
     skip "no Go client"
 fi
+# A delay rule on bind sleeps in a worker of its own: two processes whose binds are delayed
+# 3 s (as many as the supervisor has receiving threads at first) do not hold up another
+# process's connect meanwhile. Before, the receivers slept, and every trapped call of the tree
+# waited for them.
+SA=$PROGS/sup_addr
+printf 'delay bind on 127.0.0.1 by=3s\nset connect to 127.0.0.1 port %s nodelay=on\n' "$a_port" > "$TMP/dbind.conf"
+out=$(timeout 30 "$CMD" run --supervise -c "$TMP/dbind.conf" -- bash -c "'$SA' bind 0 & '$SA' bind 0 & sleep 0.8; s=\$(date +%s%N); '$SC' connect 127.0.0.1 $a_port; e=\$(date +%s%N); echo took=\$(( (e - s) / 1000000 )); wait" 2> /dev/null)
+like "$out" "connect=0 " "delay bind: another process's connect made during the delayed binds"
+took=$(printf '%s\n' "$out" | sed -n 's/^took=//p')
+ok "$([ -n "$took" ] && [ "$took" -lt 1500 ]; echo $?)" "and not held up by them (took ${took:-?} ms, the binds sleep 3000 ms)"
+is "$(printf '%s\n' "$out" | grep -c '^bind=0 errno=0 waited=[3-5][0-9][0-9][0-9]$')" 2 "and both binds were delayed by the rule, then made"
 done_testing

@@ -205,4 +205,74 @@ else
     skip "systemd-analyze is not installed"
 fi
 
+# 12. The address is decided on as the shim decides it (sp_addr_normalize, then the socket's
+# bound address for an unspecified destination): every spelling of a denied destination is
+# denied, as under --preload. A closed port: a call that got through is refused or sent.
+SA=$PROGS/sup_addr
+d=$(free_port)
+d2=$(free_port)
+printf 'deny connect to 127.0.0.1 port %s errno=ENETUNREACH\ndeny connect to ::1 port %s errno=ENETUNREACH\ndeny connect to 127.0.0.2 port %s errno=ENETUNREACH\ndeny send to 127.0.0.1 port %s,%s errno=EPERM\ndeny send to ::1 port %s errno=EPERM\n' \
+    "$d" "$d" "$d" "$d" "$d2" "$d" > "$TMP/norm.conf"
+# spelling ARGS... WANT NAME: sup_addr ARGS under --supervise prints WANT.
+spelling() {
+    local name=${*: -1} want=${*: -2:1}
+    local args=("${@:1:$#-2}")
+    is "$(timeout 20 "$CMD" run --supervise -c "$TMP/norm.conf" -- "$SA" "${args[@]}" 2> /dev/null)" "$want" "$name"
+}
+DENIED='connect=-1 errno=ENETUNREACH'
+spelling tcp 4 0.0.0.0 "$d" "$DENIED" "normalised: TCP connect(0.0.0.0) meets the rule for 127.0.0.1, where the kernel sends it"
+spelling tcp 6 :: "$d" "$DENIED" "normalised: TCP connect([::]) meets the rule for ::1"
+spelling tcp 6 ::ffff:0.0.0.0 "$d" "$DENIED" "normalised: TCP connect([::ffff:0.0.0.0]) meets the rule for 127.0.0.1"
+spelling tcp 4 0.0.0.0 "$d" from=127.0.0.2 "$DENIED" "normalised: connect(0.0.0.0) from a socket bound to 127.0.0.2 meets the rule for 127.0.0.2"
+spelling tcp 6 ::1 "$d" len=24 "$DENIED" "normalised: a 24-byte sockaddr_in6 meets the rule"
+spelling udp 6 127.0.0.1 "$d" "$DENIED send=-1 errno=0" "normalised: an AF_INET address on an AF_INET6 UDP socket's connect meets the IPv4 rule"
+spelling sendto 6 127.0.0.1 "$d" 'send=-1 errno=EPERM' "normalised: and on its sendto"
+spelling sendto 6 ::1 "$d" len=24 'send=-1 errno=EPERM' "normalised: a 24-byte sockaddr_in6 on sendto"
+spelling sendto 6 :: "$d" 'send=-1 errno=EPERM' "normalised: sendto([::]) meets the rule for ::1"
+spelling sendto 4 unspec:127.0.0.1 "$d" 'send=-1 errno=EPERM' "normalised: AF_UNSPEC on a UDP sendto is read as AF_INET, as the kernel does"
+
+# 13. A datagram socket's connect sets where its send()s go: the send rules meet it, as the
+# shim's (connect_send_gate); a destination no rule names goes through.
+spelling udp 4 127.0.0.1 "$d2" 'connect=-1 errno=EPERM send=-1 errno=0' "datagram connect: a destination the send rules deny fails its connect"
+spelling udp 4 0.0.0.0 "$d2" 'connect=-1 errno=EPERM send=-1 errno=0' "datagram connect: so does its unspecified spelling"
+spelling udp 4 127.0.0.1 "$(free_port)" 'connect=0 errno=0 send=1 errno=0' "datagram connect: another destination connects and sends"
+spelling tcp 4 127.0.0.1 "$d2" 'connect=-1 errno=ECONNREFUSED' "datagram connect: a TCP connect does not meet the send rules"
+printf 'log all\naudit send to 127.0.0.1 port %s\n' "$d2" > "$TMP/dgaudit.conf"
+out=$(timeout 20 "$CMD" run --supervise -c "$TMP/dgaudit.conf" --log "$TMP/dgaudit.log" -- "$SA" udp 4 127.0.0.1 "$d2" 2> /dev/null)
+is "$out" 'connect=0 errno=0 send=1 errno=0' "datagram connect under an audit send rule goes ahead"
+like "$(cat "$TMP/dgaudit.log" 2> /dev/null)" "send fd=[0-9]+ udp 127\.0\.0\.1:$d2 .*\[rule $TMP/dgaudit.conf:2 audit\] \(audit: the call goes ahead" "and is logged by the send rule"
+
+printf 'delay send to 127.0.0.1 port %s by=600ms\n' "$d2" > "$TMP/dgdelay.conf"
+s0=$(date +%s%N)
+out=$(timeout 20 "$CMD" run --supervise -c "$TMP/dgdelay.conf" -- "$SA" udp 4 127.0.0.1 "$d2" 2> /dev/null)
+took=$(( ($(date +%s%N) - s0) / 1000000 ))
+is "$out" 'connect=0 errno=0 send=1 errno=0' "datagram connect under a delay send rule goes ahead"
+ok "$([ "$took" -ge 550 ] && [ "$took" -lt 5000 ]; echo $?)" "after the send rule's delay (took $took ms, delay 600 ms)"
+
+# 14. A relative unix path is the program's: resolved against its working directory, not the
+# supervisor's, and canonical (as the shim's), both for the decision and for the call.
+mkdir -p "$TMP/ud/sub"
+ln -s sub "$TMP/ud/link"
+ud=$(realpath "$TMP/ud/sub")
+python3 - "$ud/s" << 'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1])
+s.listen(16)
+s.settimeout(60)
+try:
+    while True:
+        s.accept()[0].close()
+except OSError:
+    pass
+PY
+CLEANUP="${CLEANUP:-} kill $! 2>/dev/null;"
+for _ in $(seq 100); do [ -S "$ud/s" ] && break; sleep 0.05; done
+printf 'deny connect path %s errno=EACCES\n' "$ud/s" > "$TMP/upath.conf"
+printf 'deny connect path %s/other errno=EACCES\n' "$ud" > "$TMP/upath2.conf"
+out=$(cd / && timeout 20 "$CMD" run --supervise -c "$TMP/upath.conf" -- "$SA" unix "$TMP/ud/link" s 2> /dev/null)
+is "$out" "connect=-1 errno=EACCES" "unix: a relative path after chdir (through a link) meets the rule for its real path"
+out=$(cd / && timeout 20 "$CMD" run --supervise -c "$TMP/upath2.conf" -- "$SA" unix "$TMP/ud/sub" s 2> /dev/null)
+is "$out" "connect=0 errno=0" "unix: under a path rule that does not match, the relative path reaches the program's socket"
+
 done_testing

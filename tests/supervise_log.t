@@ -45,6 +45,54 @@ else
     skip "no curl"; skip "no curl"; skip "no curl"
 fi
 
+# prog matches the executable the kernel ran (/proc/PID/exe), as the shim's (/proc/self/exe),
+# not argv[0]: a program started as `exec -a other` is still itself, and a program given its
+# name as argv[0] is not.
+cp "$SC" "$TMP/progx"
+printf 'deny connect prog progx to 127.0.0.1 port %s errno=ENETUNREACH\n' "$a_port" > "$TMP/progx.conf"
+out=$(timeout 20 "$CMD" run --supervise -c "$TMP/progx.conf" -- bash -c "exec -a other '$TMP/progx' connect 127.0.0.1 $a_port" 2> /dev/null)
+like "$out" '^connect=-1 errno=ENETUNREACH$' "prog: a program started with another argv[0] (exec -a) meets its own rule"
+out=$(timeout 20 "$CMD" run --supervise -c "$TMP/progx.conf" -- bash -c "exec -a progx '$SC' connect 127.0.0.1 $a_port" 2> /dev/null)
+like "$out" '^connect=0 ' "and another program given that name as argv[0] does not"
+
+# A receiving thread that stops (its receive failed) is uncounted: the exit does not wait
+# 2 s for it. The supervisor's first SECCOMP_IOCTL_NOTIF_RECV is made to fail (an
+# interposed ioctl, EIO).
+cat > "$TMP/recvfail.c" << 'C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <linux/seccomp.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
+static int done;
+int ioctl(int fd, unsigned long req, ...)
+{
+    va_list ap;
+    va_start(ap, req);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    if (req == SECCOMP_IOCTL_NOTIF_RECV && !__atomic_exchange_n(&done, 1, __ATOMIC_SEQ_CST)) {
+        errno = EIO;
+        return -1;
+    }
+    int (*real)(int, unsigned long, void *) = (int (*)(int, unsigned long, void *))dlsym(RTLD_NEXT, "ioctl");
+    return real(fd, req, arg);
+}
+C
+if ${CC:-cc} -shared -fPIC -O1 -o "$TMP/recvfail.so" "$TMP/recvfail.c" -ldl 2> "$TMP/recvfail.err"; then
+    printf 'deny connect to 127.0.0.1 port 1\n' > "$TMP/rf.conf"
+    s=$(date +%s%N)
+    LD_PRELOAD=$TMP/recvfail.so timeout 20 "$CMD" run --supervise -c "$TMP/rf.conf" -- /bin/sh -c 'sleep 0.3' 2> /dev/null
+    rc=$?
+    e=$(date +%s%N)
+    took=$(( (e - s) / 1000000 ))
+    is "$rc" 0 "a receiver whose receive failed: the program still runs"
+    ok "$([ "$took" -lt 1500 ]; echo $?)" "and the exit does not wait for the receiver that stopped (took $took ms, the wait is 2000)"
+else
+    skip "cannot build an interposer"; skip "cannot build an interposer"
+fi
+
 # Exit status and signals: the program's status is run's; SIGTERM sent to run reaches it.
 timeout 20 "$CMD" run --supervise -- sh -c 'exit 7'
 is "$?" 7 "the program's exit status is run's"

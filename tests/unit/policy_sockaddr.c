@@ -112,6 +112,43 @@ int main(void)
     un.sun_family = AF_INET;
     is_int(sp_addr_normalize(AF_UNIX, S, C, &un, ul, &out, &outlen), 1, "unix socket, AF_INET: EINVAL");
     is_int(sp_addr_normalize(AF_INET, S, C, NULL, 16, &out, &outlen), 1, "NULL address");
+    /* sp_addr_unspecified_dest: the unspecified destination from a bound socket */
+    {
+        unsigned char raw[28];
+        struct sockaddr_storage local;
+        memset(raw, 0, sizeof raw);
+        memset(&local, 0, sizeof local);
+        struct sockaddr_in *r4 = (void *)raw, *l4 = (void *)&local;
+        struct sockaddr_in6 *r6 = (void *)raw, *l6 = (void *)&local;
+        r4->sin_family = AF_INET;
+        r4->sin_port = htons(80);
+        norm(AF_INET, S, C, AF_INET, "0.0.0.0", 80, 16);
+        is_int(sp_addr_unspecified_dest(AF_INET, raw, 16, NULL, 0, NULL), 1, "unspecified: 0.0.0.0 is asked about");
+        l4->sin_family = AF_INET;
+        inet_pton(AF_INET, "127.0.0.2", &l4->sin_addr);
+        sp_addr_unspecified_dest(AF_INET, raw, 16, (void *)&local, sizeof *l4, &out);
+        is_str(shown(), "inet 127.0.0.2 80", "unspecified: 0.0.0.0 from a socket bound to 127.0.0.2 goes there");
+        l4->sin_addr.s_addr = 0;
+        norm(AF_INET, S, C, AF_INET, "0.0.0.0", 80, 16);
+        sp_addr_unspecified_dest(AF_INET, raw, 16, (void *)&local, sizeof *l4, &out);
+        is_str(shown(), "inet 127.0.0.1 80", "unspecified: from a socket bound to any, loopback");
+        inet_pton(AF_INET, "127.0.0.3", &r4->sin_addr);
+        is_int(sp_addr_unspecified_dest(AF_INET, raw, 16, NULL, 0, NULL), 0, "unspecified: 127.0.0.3 is not");
+        memset(raw, 0, sizeof raw);
+        r6->sin6_family = AF_INET6;
+        norm(AF_INET6, S, C, AF_INET6, "::", 80, 28);
+        memset(&local, 0, sizeof local);
+        l6->sin6_family = AF_INET6;
+        inet_pton(AF_INET6, "::ffff:127.0.0.5", &l6->sin6_addr);
+        is_int(sp_addr_unspecified_dest(AF_INET6, raw, 24, (void *)&local, sizeof *l6, &out), 1,
+               "unspecified: :: (24 bytes) is");
+        is_str(shown(), "inet6 ::ffff:127.0.0.1 80", "unspecified: :: from a socket bound to a mapped address");
+        inet_pton(AF_INET6, "::ffff:0.0.0.0", &r6->sin6_addr);
+        norm(AF_INET6, S, C, AF_INET6, "::ffff:0.0.0.0", 80, 28);
+        sp_addr_unspecified_dest(AF_INET6, raw, 28, (void *)&local, sizeof *l6, &out);
+        is_str(shown(), "inet6 ::ffff:127.0.0.5 80", "unspecified: ::ffff:0.0.0.0 goes to the IPv4 source");
+        is_int(sp_addr_unspecified_dest(AF_INET6, raw, 20, NULL, 0, NULL), 0, "unspecified: too short is not");
+    }
     done_testing();
     return exit_status();
 }
