@@ -1,5 +1,6 @@
 /* shim/fdtab.c: the per-fd table (no allocation per call: one lazy mmap). */
 #include "fdtab.h"
+#include "real.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -280,4 +281,59 @@ uint32_t shim_pin_get(int fd, const struct sp_rule **rule)
     uint32_t mask = s ? __atomic_load_n(&s->mask, __ATOMIC_ACQUIRE) : 0;
     *rule = mask ? __atomic_load_n(&s->rule, __ATOMIC_RELAXED) : NULL;
     return mask;
+}
+
+/* The kind from the kernel. 0, or -1 with errno preserved. */
+static int kernel_kind(int fd, int *family, int *type)
+{
+    int saved = errno, fam = 0, ty = 0;
+    socklen_t l1 = sizeof fam, l2 = sizeof ty;
+    if (shim_real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &fam, &l1) != 0 ||
+        shim_real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &ty, &l2) != 0) {
+        errno = saved;
+        return -1;
+    }
+    *family = fam;
+    *type = ty;
+    return 0;
+}
+
+int shim_sock_kind_slow(int fd, int *family, int *type)
+{
+    int fam, ty;
+    if (kernel_kind(fd, &fam, &ty) != 0)
+        return -1;
+    *family = fam;
+    *type = ty;
+    struct shim_fd *e = shim_fd_get(fd);
+    uint32_t none = 0; /* keep any per-fd state: it has its own inode check */
+    if (e)
+        __atomic_compare_exchange_n(&e->kind, &none, SHIM_FD_KIND(fam, ty), 0, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED);
+    return 0;
+}
+
+int shim_sock_kind_sure(int fd, int *family, int *type)
+{
+    int fam, ty;
+    struct shim_fd *e = shim_fd_peek(fd);
+    uint32_t was = e ? __atomic_load_n(&e->kind, __ATOMIC_RELAXED) : 0;
+    if (kernel_kind(fd, &fam, &ty) != 0) {
+        /* not a socket (any more): what was recorded is some closed socket's */
+        if (was)
+            __atomic_compare_exchange_n(&e->kind, &was, 0, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+        return -1;
+    }
+    *family = fam;
+    *type = ty;
+    uint32_t now = SHIM_FD_KIND(fam, ty);
+    if (!e)
+        e = shim_fd_get(fd);
+    /* Compared with what was read before the look: a socket() of another thread that took
+     * the number meanwhile recorded its own kind, which stays. */
+    if (e && was != now &&
+        __atomic_compare_exchange_n(&e->kind, &was, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED) &&
+        was)
+        shim_fd_drop_state(e); /* another socket's: the listener set-up, the inode */
+    return 0;
 }

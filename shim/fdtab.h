@@ -163,4 +163,13 @@ static inline void shim_fd_correct(struct shim_fd *e, uint32_t was, int family, 
 /* Forgets fds lo..hi (a dup2 target, close_range: before the real call). No syscall. */
 void shim_fd_forget(int lo, int hi);
 
+/* Reading a socket's kind from the kernel (fdtab.c). shim_sock_kind_slow: the kind of fd when
+ * the table has none recorded, from the kernel (then recorded). Returns 0, or -1 (errno
+ * preserved) when fd is not an open socket: then pass through. */
+int shim_sock_kind_slow(int fd, int *family, int *type);
+/* The kind of fd from the kernel, always (two getsockopt): the entry is corrected when it
+ * held another kind (its per-fd state dropped with it: it was another socket's) and forgotten
+ * when fd is no socket. Returns 0, or -1 (errno preserved, *family and *type untouched). */
+int shim_sock_kind_sure(int fd, int *family, int *type);
+
 #endif

@@ -80,7 +80,7 @@ void shim_log(enum sp_log_level level, const char *fmt, ...) __attribute__((form
  * options this thread's hook forced on ev->fd for rule (see shim_log_opts) and, at level
  * debug, reading them back. */
 void shim_log_event(struct sp_event *ev, const struct sp_rule *rule);
-/* A decision made before the call (state.c's gate): a deny or an injected failure (err),
+/* A decision made before the call (decide.c's gate): a deny or an injected failure (err),
  * a delay or an audit (logged before the call is made). */
 void shim_log_decision(const struct sp_rule *rule, enum sp_action action, int err,
                        enum sp_op op, int fd, const struct sockaddr *sa, socklen_t len);

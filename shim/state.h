@@ -267,14 +267,8 @@ static inline int shim_gate(const struct shim_decision *d, enum sp_op op, int fd
 }
 
 /* The family and type (flags masked) of socket fd: as recorded in the fd table (no syscall),
- * else from the kernel (then recorded). Returns 0, or -1 (errno preserved) when fd is not an
- * open socket: then pass through. The recorded kind may be stale: shim_decide checks it where
- * it matters. */
-int shim_sock_kind_slow(int fd, int *family, int *type);
-/* The kind of fd from the kernel, always (two getsockopt): the entry is corrected when it
- * held another kind (its per-fd state dropped with it: it was another socket's) and forgotten
- * when fd is no socket. Returns 0, or -1 (errno preserved, *family and *type untouched). */
-int shim_sock_kind_sure(int fd, int *family, int *type);
+ * else from the kernel (shim_sock_kind_slow, fdtab.h). The recorded kind may be stale:
+ * shim_decide checks it where it matters. */
 static inline int shim_sock_kind(int fd, int *family, int *type)
 {
     if (shim_fd_kind(fd, family, type) == 0)
