@@ -48,3 +48,20 @@ wait_port() {
     return 1
 }
 have_shim() { [ -f "$SHIM" ]; }
+# loopback_listener SECONDS: a server in a process of its own that accepts on 127.0.0.1 and
+# closes each connection, for SECONDS at most; its port (the kernel picks it) in $port. It is
+# killed at exit (CLEANUP). Needs python3.
+loopback_listener() {
+    python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(128); s.settimeout(0.2)
+print(s.getsockname()[1], flush=True)
+end = time.time() + float(sys.argv[1])
+while time.time() < end:
+    try: s.accept()[0].close()
+    except OSError: pass
+' "$1" > "$TMP/port" &
+    CLEANUP="kill $! 2>/dev/null"
+    for _ in $(seq 100); do [ -s "$TMP/port" ] && break; sleep 0.05; done
+    port=$(cat "$TMP/port")
+}

@@ -17,18 +17,7 @@ if [ "$(id -u)" != 0 ] || ! command -v unshare > /dev/null || ! unshare -m true 
 fi
 P=$PROGS/load_probe
 
-python3 -c '
-import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(128); s.settimeout(0.2)
-print(s.getsockname()[1], flush=True)
-end = time.time() + 60
-while time.time() < end:
-    try: s.accept()[0].close()
-    except OSError: pass
-' > "$TMP/port" &
-CLEANUP="kill $! 2>/dev/null"
-for _ in $(seq 100); do [ -s "$TMP/port" ] && break; sleep 0.05; done
-port=$(cat "$TMP/port")
+loopback_listener 60
 closed=$(free_port)
 AS_NOBODY="setpriv --reuid=nobody --regid=$(id -g nobody) --clear-groups"
 

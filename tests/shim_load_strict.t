@@ -8,18 +8,7 @@ if ! have_shim; then skip "no $SHIM"; done_testing; exit; fi
 command -v python3 > /dev/null || { skip "no python3"; done_testing; exit; }
 P=$PROGS/load_probe
 
-python3 -c '
-import socket, sys, time
-s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(128); s.settimeout(0.2)
-print(s.getsockname()[1], flush=True)
-end = time.time() + 30
-while time.time() < end:
-    try: s.accept()[0].close()
-    except OSError: pass
-' > "$TMP/port" &
-CLEANUP="kill $! 2>/dev/null"
-for _ in $(seq 100); do [ -s "$TMP/port" ] && break; sleep 0.05; done
-port=$(cat "$TMP/port")
+loopback_listener 30
 
 # probe NAME: connect under $TMP/NAME.conf (which fails to load); prints the outcome and keeps
 # the log in $TMP/NAME.log.
