@@ -178,9 +178,11 @@ static int __attribute__((noinline, cold)) accept_cold(int fd, struct sockaddr *
     return accept_routed(p, fd, sa, len, flags);
 }
 
-static int __attribute__((noinline)) accept_ruled(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+/* p: what the caller read, a policy that decides (or NULL: not loaded yet). */
+static int __attribute__((noinline)) accept_ruled(int fd, struct sockaddr *sa, socklen_t *len, int flags,
+                                                  struct sp_policy *p)
 {
-    struct sp_policy *p = shim_policy_quick(SP_OP_ACCEPT);
+    p = shim_policy_quick_decided(p, SP_OP_ACCEPT);
     if (__builtin_expect(p == SHIM_SLOW, 0))
         return accept_cold(fd, sa, len, flags);
     if (!p)
@@ -211,7 +213,7 @@ static int __attribute__((noinline, cold)) accept_recheck(int fd, struct sockadd
     if (p == SHIM_WATCH)
         return accept_watch(fd, sa, len, flags);
     if (!shim_undecided(p))
-        return accept_ruled(fd, sa, len, flags);
+        return accept_ruled(fd, sa, len, flags, p);
     return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
 }
 
@@ -234,7 +236,7 @@ __attribute__((always_inline)) inline int shim_accept4(int fd, struct sockaddr *
     if (__builtin_expect(p == SHIM_NO_POLICY, 1))
         return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
     if (!shim_undecided(p))
-        return accept_ruled(fd, sa, len, flags);
+        return accept_ruled(fd, sa, len, flags, p);
     if (p == SHIM_WATCH)
         return accept_watch(fd, sa, len, flags);
     return accept_idle(fd, sa, len, flags);

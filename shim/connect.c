@@ -61,6 +61,14 @@ static inline int connect_logs(int r)
             atomic_load_explicit(&shim_log_npending, memory_order_relaxed));
 }
 
+/* connect_logs(0), the test that is rarely true first: one branch in the common case. */
+static inline int connect_logs_success(void)
+{
+    return __builtin_expect(shim_log_every |
+                                atomic_load_explicit(&shim_log_npending, memory_order_relaxed), 0) &&
+           shim_log_level != SP_LOG_OFF;
+}
+
 static void log_connect_do(int fd, const struct sockaddr *sa, socklen_t len, int family,
                            int type, const struct sp_rule *rule, int r, int err, uint64_t t0);
 
@@ -139,7 +147,7 @@ static int options_connect(int fd, const struct sockaddr *sa, socklen_t len, int
     if (__builtin_expect(bio_connect_sa(fd, sa, len, SP_BIO_KEEP_MODE) == 1, 1)) {
         /* Nothing on this path changes errno (log_connect and shim_pin preserve it): the
          * caller's stays, unread. */
-        if (connect_logs(0))
+        if (connect_logs_success())
             log_connect(fd, sa, len, family, type, rule, 0, 0, t0);
         shim_pin(fd, rule, family, type);
         return 0;
@@ -240,9 +248,11 @@ static int __attribute__((noinline)) connect_sends(int fd, const struct sockaddr
     return shim_real.connect(fd, (const void *)&a.raw, len);
 }
 
-static int __attribute__((noinline)) connect_ruled(int fd, const struct sockaddr *sa, socklen_t len)
+/* p: what shim_connect read, a policy that decides. */
+static int __attribute__((noinline)) connect_ruled(int fd, const struct sockaddr *sa, socklen_t len,
+                                                   struct sp_policy *p)
 {
-    struct sp_policy *p = shim_policy_for(SP_OP_CONNECT);
+    p = shim_policy_decided(p, SP_OP_CONNECT);
     if (!p) {
         /* Send rules may still decide a datagram socket's destination (one bit test when
          * the policy has none). */
@@ -273,7 +283,7 @@ static int __attribute__((noinline)) connect_ruled(int fd, const struct sockaddr
     if (!d.rule || (d.action != SP_ACT_SET && !d.rule->connect_timeout_ms)) {
         uint64_t t0 = shim_stamp();
         int r = shim_real.connect(fd, sa, len);
-        if (__builtin_expect(!connect_logs(r), 1))
+        if (__builtin_expect(r == 0 ? !connect_logs_success() : !connect_logs(r), 1))
             return r;
         int err = errno; /* on success still the caller's: libc leaves it alone */
         log_connect(fd, sa, len, family, type, d.rule, r, err, t0);
@@ -306,7 +316,7 @@ __attribute__((always_inline)) inline int shim_connect(int fd, const struct sock
     if (__builtin_expect(p == SHIM_NO_POLICY, 1))
         return shim_real.connect(fd, sa, len);
     if (!shim_undecided(p))
-        return connect_ruled(fd, sa, len);
+        return connect_ruled(fd, sa, len, p);
     if (p == SHIM_WATCH)
         return connect_watch(fd, sa, len);
     return shim_real.connect(fd, sa, len);

@@ -117,23 +117,49 @@ static inline struct sp_policy *shim_policy_for(enum sp_op op)
     return p;
 }
 
-/* shim_policy_for without its calls, for a hook that then makes only tail calls (and so
- * saves no registers): the policy, NULL (pass through), or SHIM_SLOW when the policy is not
- * loaded yet or the reload deadline passed: then the hook calls its cold path, which asks
- * shim_policy_for. */
-#define SHIM_SLOW ((struct sp_policy *)4)
-static inline struct sp_policy *shim_policy_quick(enum sp_op op)
+/* shim_policy_for for the policy p a hook has just read and found deciding (not one of the
+ * odd values): the same answer, without the tests the hook made. */
+static inline struct sp_policy *shim_policy_decided(struct sp_policy *p, enum sp_op op)
 {
-    struct sp_policy *p = atomic_load_explicit(&shim_policy, memory_order_acquire);
-    if (__builtin_expect(p == SHIM_NO_POLICY, 1))
+    if (__builtin_expect(p == NULL, 0)) {
+        p = shim_policy_load_slow();
+        if (p == NULL || shim_undecided(p))
+            return NULL;
+    }
+    if (shim_depth > 0)
         return NULL;
+    if (__builtin_expect(shim_tick() >= atomic_load_explicit(&shim_recheck_at, memory_order_relaxed), 0)) {
+        p = shim_recheck();
+        if (p == NULL || shim_undecided(p))
+            return NULL;
+    }
+    if (!(atomic_load_explicit(&shim_ops, memory_order_relaxed) >> op & 1))
+        return NULL;
+    return p;
+}
+
+/* shim_policy_quick_decided: shim_policy_for without its calls, for a hook that then makes
+ * only tail calls (and so saves no registers), given the policy p it has just read and found
+ * deciding (not one of the odd values): the policy, NULL (pass through), or SHIM_SLOW when the
+ * policy is not loaded yet or the reload deadline passed: then the hook calls its cold path,
+ * which asks shim_policy_for. shim_policy_quick reads p itself. */
+#define SHIM_SLOW ((struct sp_policy *)4)
+static inline struct sp_policy *shim_policy_quick_decided(struct sp_policy *p, enum sp_op op)
+{
     if (__builtin_expect(p == NULL, 0) ||
         __builtin_expect(shim_tick() >= atomic_load_explicit(&shim_recheck_at, memory_order_relaxed), 0))
         return SHIM_SLOW;
-    if (shim_depth > 0 || !(atomic_load_explicit(&shim_ops, memory_order_relaxed) >> op & 1) ||
-        shim_undecided(p))
+    if (shim_depth > 0 || !(atomic_load_explicit(&shim_ops, memory_order_relaxed) >> op & 1))
         return NULL;
     return p;
+}
+
+static inline struct sp_policy *shim_policy_quick(enum sp_op op)
+{
+    struct sp_policy *p = atomic_load_explicit(&shim_policy, memory_order_acquire);
+    if (__builtin_expect(p == SHIM_NO_POLICY, 1) || (p && shim_undecided(p)))
+        return NULL;
+    return shim_policy_quick_decided(p, op);
 }
 
 /* The first test of the hooks that decide (socket, connect, accept, bind, listen): true when
