@@ -252,7 +252,8 @@ static int __attribute__((noinline)) connect_sends(int fd, const struct sockaddr
 static int __attribute__((noinline)) connect_ruled(int fd, const struct sockaddr *sa, socklen_t len,
                                                    struct sp_policy *p)
 {
-    p = shim_policy_decided(p, SP_OP_CONNECT);
+    uint32_t ops;
+    p = shim_policy_decided(p, SP_OP_CONNECT, &ops);
     if (!p) {
         /* Send rules may still decide a datagram socket's destination (one bit test when
          * the policy has none). */
@@ -276,8 +277,7 @@ static int __attribute__((noinline)) connect_ruled(int fd, const struct sockaddr
     struct shim_decision d = shim_decide(p, SP_OP_CONNECT, fd, &family, &type, q, qlen);
     if (shim_gate(&d, SP_OP_CONNECT, fd, q ? q : sa, q ? qlen : len) != 0)
         return -1;
-    if (__builtin_expect(atomic_load_explicit(&shim_ops, memory_order_relaxed) >> SP_OP_SEND & 1, 0) &&
-        took == 0 && connect_is_datagram(fd, &family, &type) &&
+    if (__builtin_expect(ops >> SP_OP_SEND & 1, 0) && took == 0 && connect_is_datagram(fd, &family, &type) &&
         connect_send_gate(shim_policy_for(SP_OP_SEND), fd, q, qlen, family, type) != 0)
         return -1;
     if (!d.rule || (d.action != SP_ACT_SET && !d.rule->connect_timeout_ms)) {

@@ -118,9 +118,12 @@ static inline struct sp_policy *shim_policy_for(enum sp_op op)
 }
 
 /* shim_policy_for for the policy p a hook has just read and found deciding (not one of the
- * odd values): the same answer, without the tests the hook made. */
-static inline struct sp_policy *shim_policy_decided(struct sp_policy *p, enum sp_op op)
+ * odd values): the same answer, without the tests the hook made. *ops: the op bits it went
+ * by (shim_ops), for the hook's own tests of other ops. */
+static inline struct sp_policy *shim_policy_decided(struct sp_policy *p, enum sp_op op,
+                                                    uint32_t *ops)
 {
+    *ops = 0;
     if (__builtin_expect(p == NULL, 0)) {
         p = shim_policy_load_slow();
         if (p == NULL || shim_undecided(p))
@@ -133,7 +136,8 @@ static inline struct sp_policy *shim_policy_decided(struct sp_policy *p, enum sp
         if (p == NULL || shim_undecided(p))
             return NULL;
     }
-    if (!(atomic_load_explicit(&shim_ops, memory_order_relaxed) >> op & 1))
+    *ops = atomic_load_explicit(&shim_ops, memory_order_relaxed);
+    if (!(*ops >> op & 1))
         return NULL;
     return p;
 }
@@ -149,7 +153,7 @@ static inline struct sp_policy *shim_policy_quick_decided(struct sp_policy *p, e
     if (__builtin_expect(p == NULL, 0) ||
         __builtin_expect(shim_tick() >= atomic_load_explicit(&shim_recheck_at, memory_order_relaxed), 0))
         return SHIM_SLOW;
-    if (shim_depth > 0 || !(atomic_load_explicit(&shim_ops, memory_order_relaxed) >> op & 1))
+    if (!(atomic_load_explicit(&shim_ops, memory_order_relaxed) >> op & 1) || shim_depth > 0)
         return NULL;
     return p;
 }
