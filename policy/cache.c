@@ -196,7 +196,7 @@ static int content_hash(const char *path, uint64_t size, int nofollow, uint64_t 
             munmap(buf, len);
         }
     }
-    close(fd);
+    sp__close(fd);
     return rc;
 }
 
@@ -308,7 +308,7 @@ int sp_policy_save(const struct sp_policy *p, const char *path)
         rc = write_all(fd, m, mlen);
         if (rc == 0)
             rc = fchmod(fd, 0644); /* whatever the umask: the shim reads it as any user */
-        if (close(fd) != 0)
+        if (sp__close(fd) != 0)
             rc = -1;
         if (rc == 0)
             rc = rename(tmp, path);
@@ -492,33 +492,33 @@ static struct sp_policy *map_bound(const char *path, const char *src, int sev, s
     if (fd < 0)
         return refuse(path, sev, diag, ctx, errno, "cannot open", strerrordesc_np(errno));
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
+        sp__close(fd);
         return refuse(path, sev, diag, ctx, EBADMSG, "not a regular file", NULL);
     }
     if ((sb.st_mode & (S_IWGRP | S_IWOTH)) || (sb.st_uid != 0 && sb.st_uid != geteuid())) {
-        close(fd);
+        sp__close(fd);
         return refuse(path, sev, diag, ctx, EPERM, "writable by others, or owned by another user", NULL);
     }
     uint64_t fsize = (uint64_t)sb.st_size;
     ssize_t got = fsize >= CACHE_HDR ? pread(fd, &h, sizeof h, 0) : 0;
     if (got != (ssize_t)sizeof h || memcmp(h.magic, CACHE_MAGIC, 8) != 0) {
-        close(fd);
+        sp__close(fd);
         return refuse(path, sev, diag, ctx, EBADMSG, "not a compiled policy", NULL);
     }
     uint64_t check = h.hdr_check;
     hdr_seal(&h);
     if (h.hdr_check != check || h.version != CACHE_VERSION || h.hdr_size != CACHE_HDR ||
         h.layout != layout_id()) {
-        close(fd);
+        sp__close(fd);
         return refuse(path, sev, diag, ctx, EBADMSG, "damaged header, or written by another version", NULL);
     }
     if (h.blob_size != fsize - CACHE_HDR || h.blob_size < sizeof(struct sp_policy) ||
         h.blob_size > 0xffffffffu) {
-        close(fd);
+        sp__close(fd);
         return refuse(path, sev, diag, ctx, EBADMSG, "truncated or extended", NULL);
     }
     char *m = mmap((void *)(uintptr_t)h.base, fsize, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-    close(fd);
+    sp__close(fd);
     if (m == MAP_FAILED)
         return refuse(path, sev, diag, ctx, ENOMEM, "cannot map it", NULL);
     struct sp_policy *p = (struct sp_policy *)(void *)(m + CACHE_HDR);

@@ -141,6 +141,10 @@ struct sp_policy *sp__compile(struct sp_policy *p, int borrowed);
 /* 64-bit checksum of n bytes (a fast hash against accidental corruption, not an attacker). */
 uint64_t sp__checksum(const void *buf, size_t n);
 
+/* close(2) as a raw system call: inside libsockpolicy.so a plain close() binds to the shim's
+ * own exported close hook. Returns and sets errno as close(2). */
+int sp__close(int fd);
+
 /* Text helpers (no locale, no allocation). */
 struct sp_sbuf {
     char *p;
