@@ -115,7 +115,7 @@ int sp__parse_option(struct sp_ld *L, struct sp_rule *r, int op, const struct sp
 /* Parses an errno= value; 0 and a report when unknown. */
 int sp__parse_errno_value(struct sp_ld *L, const char *v, size_t n, unsigned col);
 
-/* Trust (policy/cache.c). Whether this process is privileged: AT_SECURE, or euid 0. */
+/* Trust (policy/trust.c). Whether this process is privileged: AT_SECURE, or euid 0. */
 int sp__privileged(void);
 /* Why a privileged process must not trust the file or directory sb describes: NULL when root
  * or euid owns it and neither group nor others may write it, else a reason ("writable by
