@@ -15,41 +15,15 @@
 #include <unistd.h>
 
 #include "diag_sink_int.h"
+#include "libc.h"
 
-static int libc_connect(int fd, const struct sockaddr *sa, socklen_t len)
-{
-    return connect(fd, sa, len);
-}
-
-static ssize_t libc_sendto(int fd, const void *buf, size_t len, int flags,
-                           const struct sockaddr *sa, socklen_t salen)
-{
-    return sendto(fd, buf, len, flags, sa, salen);
-}
-
-/* Local wrappers rather than libc's addresses: an address in a table is a symbol lookup when
- * the preload library is loaded, in every process (issue 7's start-up cost). */
-static int libc_socket(int domain, int type, int protocol)
-{
-    return socket(domain, type, protocol);
-}
-
-static int libc_close(int fd)
-{
-    return close(fd);
-}
-
-static int libc_getsockopt(int fd, int level, int name, void *val, socklen_t *len)
-{
-    return getsockopt(fd, level, name, val, len);
-}
-
+/* Plain libc, through core's wrappers (core/libc.h). */
 static const struct sp_diag_ops libc_ops = {
-    .socket = libc_socket,
-    .connect = libc_connect,
-    .sendto = libc_sendto,
-    .close = libc_close,
-    .getsockopt = libc_getsockopt,
+    .socket = bio_libc_socket,
+    .connect = bio_libc_connect,
+    .sendto = bio_libc_sendto,
+    .close = bio_libc_close,
+    .getsockopt = bio_libc_getsockopt,
 };
 
 const struct sp_diag_ops *sp_diag_libc_ops(void)

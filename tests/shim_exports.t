@@ -10,14 +10,14 @@ others=$(nm -D --defined-only "$SHIM" | awk '$2 !~ /^[TtWiV]$/ && $3 !~ /^(_init
 is "$others" "" "no data symbols exported"
 
 # Inside the library a plain close() or connect() binds to its own exported hook: the only
-# calls to a hooked name through the PLT are the plain-libc default tables (libc_*), which the
-# shim replaces with the real functions before using them. The policy loader closes its files
-# with sp__close (a raw system call).
+# calls to a hooked name through the PLT are core's plain-libc wrappers (core/libc.h:
+# bio_libc_*), which the shim replaces with the real functions before using them. The policy
+# loader closes its files with sp__close (a raw system call).
 if command -v objdump > /dev/null; then
     hooked=$(echo "$want" | tr ' ' '\n' | grep -v '^__' | paste -sd'|')
     via_plt=$(objdump -d --no-show-raw-insn "$SHIM" | awk -v re="<($hooked)@plt>" '
         /^[0-9a-f]+ <.*>:$/ { fn = $2 }
-        ($0 ~ /\t(call|jmp) / && $NF ~ re && fn !~ /^<libc_/) { print fn, $NF }' | sort -u | tr '\n' ' ')
+        ($0 ~ /\t(call|jmp) / && $NF ~ re && fn !~ /^<bio_libc_/) { print fn, $NF }' | sort -u | tr '\n' ' ')
     is "$via_plt" "" "no internal code calls a hooked name but the plain-libc tables"
 else
     skip "no objdump"
