@@ -156,14 +156,20 @@ void sp__puts(struct sp_sbuf *b, const char *s)
     sp__putn(b, s, sp__strlen(s));
 }
 
-void sp__putu(struct sp_sbuf *b, uint64_t v)
+size_t sp_u64_digits(uint64_t v, char tmp[SP_U64_DIGITS])
 {
-    char tmp[24];
-    size_t i = sizeof tmp;
+    size_t i = SP_U64_DIGITS;
     do {
         tmp[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
+    return i;
+}
+
+void sp__putu(struct sp_sbuf *b, uint64_t v)
+{
+    char tmp[SP_U64_DIGITS];
+    size_t i = sp_u64_digits(v, tmp);
     sp__putn(b, tmp + i, sizeof tmp - i);
 }
 
