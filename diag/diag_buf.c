@@ -45,12 +45,8 @@ void sp_buf_putc(struct sp_buf *b, char c)
 
 void sp_buf_putu(struct sp_buf *b, uint64_t v)
 {
-    char tmp[24];
-    size_t i = sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
+    char tmp[SP_U64_DIGITS];
+    size_t i = sp_u64_digits(v, tmp);
     sp_buf_put(b, tmp + i, sizeof tmp - i);
 }
 

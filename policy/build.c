@@ -309,18 +309,3 @@ void sp_policy_free(struct sp_policy *p)
     }
     errno = saved;
 }
-
-const struct sp_settings *sp_policy_settings(const struct sp_policy *p)
-{
-    return &p->settings;
-}
-
-size_t sp_policy_rule_count(const struct sp_policy *p)
-{
-    return p ? p->nrules : 0;
-}
-
-const struct sp_rule *sp_policy_rule(const struct sp_policy *p, size_t i)
-{
-    return p && i < p->nrules ? &sp__recs(p)[i].pub : NULL;
-}

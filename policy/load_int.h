@@ -1,5 +1,8 @@
-/* policy/load_int.h: the loader's state, shared by load.c (files, lines, settings), rule.c
- * (one rule line) and shadow.c (rules an earlier rule covers). */
+/* policy/load_int.h: the loader's state, shared by its parts, each below the one before:
+ * load.c (the driver: lines, words, the blob), include.c (files and includes), settings.c
+ * (the setting lines), rule.c and option.c (one rule line), shadow.c (rules an earlier rule
+ * covers), report.c (the diagnostics). include.c and load.c call each other: an include line
+ * reads a file whose lines are parsed in turn. */
 #ifndef SOCKPOLICY_LOAD_INT_H
 #define SOCKPOLICY_LOAD_INT_H
 
@@ -12,6 +15,15 @@ struct sp_word {
     const char *s;
     uint32_t n, col;
 };
+
+/* The index of w among names[0..n), or -1. */
+static inline int sp__word_find(const struct sp_word *w, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (sp__streq(w->s, w->n, names[i]))
+            return i;
+    return -1;
+}
 
 enum { SP_SET_LOG, SP_SET_LOGTO, SP_SET_LOGFMT, SP_SET_STRICT, SP_SET_SUMMARY, SP_SET_COUNT };
 
@@ -67,6 +79,30 @@ void sp__report(struct sp_ld *L, int sev, unsigned col, const char *pre, const c
                 size_t wn, const char *post);
 /* The same with a message already in L->msg. */
 void sp__report_msg(struct sp_ld *L, int sev, unsigned col);
+/* The same with a number: pre V post. */
+void sp__report_num(struct sp_ld *L, int sev, unsigned col, const char *pre, uint64_t v,
+                    const char *post);
+/* An error about a file: pre 'path' post post2 at the include line, or pre post post2
+ * without a line when path is the top file. */
+void sp__report_file(struct sp_ld *L, const char *pre, const char *path, const char *post,
+                     const char *post2);
+
+/* Parses the lines of buf (a file's text, or a policy in memory) into L (load.c). */
+void sp__parse_buffer(struct sp_ld *L, const char *buf, size_t len);
+/* Reads and parses the file at path (NUL-terminated); errors about it are reported at the
+ * current line (the include), or without a line for the top file (include.c). */
+void sp__load_file(struct sp_ld *L, const char *path);
+/* Parses "include PATH-OR-PATTERN" (include.c). */
+void sp__parse_include(struct sp_ld *L);
+/* Reserves the arenas for a top file of len bytes (address space only). */
+void sp__size_for_input(struct sp_ld *L, size_t len);
+
+/* Parses a setting line (log, log-to, log-format, strict, log-summary): 1 when w[0] named
+ * one (errors reported), 0 when it is no setting (settings.c). */
+int sp__parse_setting(struct sp_ld *L);
+/* Whether the line has min to max words; 0 after reporting the missing value (pre 'w0'
+ * what) or the first extra word. */
+int sp__want_words(struct sp_ld *L, unsigned min, unsigned max, const char *what);
 
 /* Parses the rule on the current line (words in L->w) and appends its records. */
 void sp__parse_rule(struct sp_ld *L);
@@ -79,7 +115,7 @@ int sp__parse_option(struct sp_ld *L, struct sp_rule *r, int op, const struct sp
 /* Parses an errno= value; 0 and a report when unknown. */
 int sp__parse_errno_value(struct sp_ld *L, const char *v, size_t n, unsigned col);
 
-/* Trust (policy/cache.c). Whether this process is privileged: AT_SECURE, or euid 0. */
+/* Trust (policy/trust.c). Whether this process is privileged: AT_SECURE, or euid 0. */
 int sp__privileged(void);
 /* Why a privileged process must not trust the file or directory sb describes: NULL when root
  * or euid owns it and neither group nor others may write it, else a reason ("writable by

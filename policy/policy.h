@@ -216,6 +216,12 @@ uint32_t sp_policy_tests(const struct sp_policy *p, enum sp_op op);
  * itself. Pure: no syscall, errno untouched. */
 const char *sp_prog_from_exe(char *link, ssize_t n);
 
+/* v in decimal, written backwards ending at tmp[SP_U64_DIGITS] (no NUL): returns the index
+ * of the first digit. The one number formatter under the loader's messages and diag's
+ * buffers: no locale, no stdio. Pure. */
+#define SP_U64_DIGITS 20
+size_t sp_u64_digits(uint64_t v, char tmp[SP_U64_DIGITS]);
+
 /* Address normalisation (policy/sockaddr.c), shared by every front end (the shim, the seccomp
  * supervisor). Given the socket's family and type (flags masked), the op (SP_OP_BIND,
  * SP_OP_CONNECT: connect() and a MSG_FASTOPEN send; SP_OP_SEND: a datagram's destination) and

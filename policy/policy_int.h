@@ -141,6 +141,21 @@ struct sp_policy *sp__compile(struct sp_policy *p, int borrowed);
 /* 64-bit checksum of n bytes (a fast hash against accidental corruption, not an attacker). */
 uint64_t sp__checksum(const void *buf, size_t n);
 
+/* The sources of a compiled policy (sources.c). Reads a source recorded as racy (changed in
+ * the tick it was read in) again once that tick is over, and clears racy when its bytes and
+ * identity are still the same. */
+void sp__settle_racy(struct sp_src *s, const char *path);
+/* NULL when every source still holds what p was compiled from, else the path at fault with
+ * *why (the reason) and *err (ESTALE, or EPERM: privileged and not trusted) set. */
+const char *sp__stale_source(const struct sp_policy *p, int priv, const char **why, int *err);
+/* Whether p was compiled from the file at src (the same path made absolute, or the same
+ * device and inode). */
+int sp__compiled_from(const struct sp_policy *p, const char *src);
+
+/* close(2) as a raw system call: inside libsockpolicy.so a plain close() binds to the shim's
+ * own exported close hook. Returns and sets errno as close(2). */
+int sp__close(int fd);
+
 /* Text helpers (no locale, no allocation). */
 struct sp_sbuf {
     char *p;

@@ -88,14 +88,6 @@ static int word_is(const struct sp_word *w, const char *s)
     return sp__streq(w->s, w->n, s);
 }
 
-static int find(const struct sp_word *w, const char *const *names, int n)
-{
-    for (int i = 0; i < n; i++)
-        if (word_is(w, names[i]))
-            return i;
-    return -1;
-}
-
 static void *tmp_at(struct sp_ld *L, uint32_t off)
 {
     return L->tmp.base + off;
@@ -415,7 +407,7 @@ static uint16_t ft_mask(unsigned fmask, unsigned tmask)
 
 static int parse_op(struct sp_ld *L, const struct sp_word *w)
 {
-    int op = find(w, op_words, 7);
+    int op = sp__word_find(w, op_words, 7);
     if (op < 0)
         unknown(L, w, w->n, "operation", op_words, 7,
                 "socket, bind, listen, connect, accept, send or any");
@@ -427,7 +419,7 @@ void sp__parse_rule(struct sp_ld *L)
     struct rb r;
     const struct sp_word *w = L->w;
     memset(&r, 0, sizeof r);
-    r.action = find(&w[0], action_names, 6);
+    r.action = sp__word_find(&w[0], action_names, 6);
     if (r.action < 0) {
         static const char *const first[] = {"set", "pass", "deny", "audit", "fail", "delay",
                                             "default", "log", "log-to", "log-format",
@@ -452,7 +444,7 @@ void sp__parse_rule(struct sp_ld *L)
     r.rec.pub.fail_rate_ppm = r.action == SP_ACT_FAIL ? 1000000 : 0;
     size_t mark = L->tmp.used;
     for (unsigned i = 2; i < L->nw; i++) {
-        int m = find(&w[i], match_names, M_COUNT);
+        int m = sp__word_find(&w[i], match_names, M_COUNT);
         if (m >= 0) {
             if (i + 1 >= L->nw) {
                 sp__report(L, 0, w[i].col + w[i].n, "missing value after ", w[i].s, w[i].n, "");

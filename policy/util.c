@@ -1,8 +1,10 @@
-/* policy/util.c: the loader's small tools: an mmap arena, text output without stdio, number
- * parsing without locale, a glob matcher without allocation, heap sort, and range lists. */
+/* policy/util.c: the loader's small tools: an mmap arena, a close that no hook sees, text
+ * output without stdio, number parsing without locale, a glob matcher without allocation, heap sort, and range lists. */
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "policy_int.h"
 
@@ -128,6 +130,11 @@ void sp__arena_move(struct sp_arena *a, char *dst, size_t n)
     sp__arena_free(a);
 }
 
+int sp__close(int fd)
+{
+    return (int)syscall(SYS_close, fd);
+}
+
 void sp__putn(struct sp_sbuf *b, const char *s, size_t n)
 {
     for (size_t i = 0; i < n && b->len + 1 < b->cap; i++)
@@ -149,14 +156,20 @@ void sp__puts(struct sp_sbuf *b, const char *s)
     sp__putn(b, s, sp__strlen(s));
 }
 
-void sp__putu(struct sp_sbuf *b, uint64_t v)
+size_t sp_u64_digits(uint64_t v, char tmp[SP_U64_DIGITS])
 {
-    char tmp[24];
-    size_t i = sizeof tmp;
+    size_t i = SP_U64_DIGITS;
     do {
         tmp[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
+    return i;
+}
+
+void sp__putu(struct sp_sbuf *b, uint64_t v)
+{
+    char tmp[SP_U64_DIGITS];
+    size_t i = sp_u64_digits(v, tmp);
     sp__putn(b, tmp + i, sizeof tmp - i);
 }
 

@@ -9,13 +9,11 @@
 #include <link.h>
 #include <string.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "libc.h"
 #include "sysops.h"
 
 _Atomic int shim_real_state;
@@ -130,37 +128,14 @@ static void *resolve(const char *name)
 SHIM_REAL_FUNCS(SHIM_REAL_FIRST)
 #undef SHIM_REAL_FIRST
 
-/* Not hooked: libc's own are the real ones, called through the PLT (bound lazily) rather than
- * taken by address (a symbol lookup at load time). */
-static int libc_getsockname(int fd, struct sockaddr *sa, socklen_t *len)
-{
-    return getsockname(fd, sa, len);
-}
-
-static int libc_ioctl(int fd, unsigned long request, ...)
-{
-    va_list ap;
-    va_start(ap, request);
-    void *arg = va_arg(ap, void *);
-    va_end(ap);
-    return ioctl(fd, request, arg);
-}
-
-static int libc_fcntl(int fd, int cmd, ...)
-{
-    va_list ap;
-    va_start(ap, cmd);
-    void *arg = va_arg(ap, void *); /* an int or a pointer: passed on in the same register */
-    va_end(ap);
-    return fcntl(fd, cmd, arg);
-}
-
 #define SHIM_REAL_INIT_FIRST(name, ret, params, args) .name = first_##name,
 struct shim_real shim_real = {
     SHIM_REAL_FUNCS(SHIM_REAL_INIT_FIRST)
-    .getsockname = libc_getsockname,
-    .ioctl = libc_ioctl,
-    .fcntl = libc_fcntl,
+    /* not hooked: libc's own are the real ones, through core's plain-libc wrappers (bound
+     * lazily through the PLT rather than taken by address: no lookup at load time) */
+    .getsockname = bio_libc_getsockname,
+    .ioctl = bio_libc_ioctl,
+    .fcntl = bio_libc_fcntl,
 };
 #undef SHIM_REAL_INIT_FIRST
 

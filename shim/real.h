@@ -1,6 +1,9 @@
 /* shim/real.h: the real libc functions behind our hooks, found with dlsym(RTLD_NEXT).
- * Everything the shim and core call internally goes through these pointers, never through
- * the public (hooked) names. The table is usable from the first instruction: each pointer
+ * Everything the shim calls internally goes through these pointers, never through the public
+ * (hooked) names; core's sysops and the log's sink ops are filled from them. The policy
+ * loader, below the shim, closes its files with a raw close system call (sp__close), as
+ * diag_tfo.c does; tests/shim_exports.t checks that no other code in the library calls a
+ * hooked name. The table is usable from the first instruction: each pointer
  * starts at a resolver of our own that looks its one name up the first time it is called and
  * then calls it, so a process that never calls a hooked name pays no dlsym at start-up. */
 #ifndef SOCKPOLICY_SHIM_REAL_H

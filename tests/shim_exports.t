@@ -9,6 +9,20 @@ is "$got" "$want" "nm -D --defined-only lists only the hooked names"
 others=$(nm -D --defined-only "$SHIM" | awk '$2 !~ /^[TtWiV]$/ && $3 !~ /^(_init|_fini|_edata|_end|__bss_start)$/ {print $3}' | sort | tr '\n' ' ')
 is "$others" "" "no data symbols exported"
 
+# Inside the library a plain close() or connect() binds to its own exported hook: the only
+# calls to a hooked name through the PLT are core's plain-libc wrappers (core/libc.h:
+# bio_libc_*), which the shim replaces with the real functions before using them. The policy
+# loader closes its files with sp__close (a raw system call).
+if command -v objdump > /dev/null; then
+    hooked=$(echo "$want" | tr ' ' '\n' | grep -v '^__' | paste -sd'|')
+    via_plt=$(objdump -d --no-show-raw-insn "$SHIM" | awk -v re="<($hooked)@plt>" '
+        /^[0-9a-f]+ <.*>:$/ { fn = $2 }
+        ($0 ~ /\t(call|jmp) / && $NF ~ re && fn !~ /^<bio_libc_/) { print fn, $NF }' | sort -u | tr '\n' ' ')
+    is "$via_plt" "" "no internal code calls a hooked name but the plain-libc tables"
+else
+    skip "no objdump"
+fi
+
 port=$(free_port)
 "$PROGS/sp_sock" server -c 1 "$port" > "$TMP/srv" &
 wait_port "$port"
