@@ -130,7 +130,7 @@ int shim_apply_opts(int fd, const struct sp_rule *rule, uint32_t which, enum sp_
     if (shim_sock_kind(fd, &family, &type) != 0) {
         char eb[24];
         shim_log(SP_LOG_FAILURES, "%s fd=%d: cannot read the socket's kind to force options: %s",
-                 sp_op_name(op), fd, shim_errname(errno, eb, sizeof eb));
+                 sp_op_name(op), fd, sp_diag_errno_label(errno, eb, sizeof eb));
         errno = saved;
         return 0;
     }
