@@ -106,7 +106,8 @@ void shim_publish(struct sp_policy *pub, uint32_t ops)
 }
 
 /* What a loaded policy is published as: itself, or SHIM_IDLE when it has nothing for this
- * process (then the hooks pass through after the reload check). first: the load at start-up,
+ * process (then the hooks pass through after the reload check), SHIM_WATCH when it has no
+ * rule at all and asks for a log of failures. first: the load at start-up,
  * before any other thread can log (the logger is set up afresh); else a reload while other
  * threads may be logging. */
 struct sp_policy *shim_adopt(struct sp_policy *p, uint32_t *ops, uint64_t main, int first)

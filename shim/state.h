@@ -234,7 +234,7 @@ static inline struct shim_decision shim_decide(const struct sp_policy *p, enum s
 {
     if (sa && sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
         uint32_t seq = shim_memo.seq;
-        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        atomic_signal_fence(memory_order_seq_cst);
         if (shim_memo.p == p &&
             shim_memo.what ==
                 ((uint32_t)op | (uint32_t)(*type & 0xff) << 8 | (uint32_t)*family << 16)) {
@@ -244,7 +244,7 @@ static inline struct shim_decision shim_decide(const struct sp_policy *p, enum s
              * AF_INET address, whose k[1] and k[2] are zero. */
             if (shim_memo.k[0] == (k0 & shim_memo.kmask)) {
                 struct shim_decision d = shim_memo.d;
-                __atomic_signal_fence(__ATOMIC_SEQ_CST);
+                atomic_signal_fence(memory_order_seq_cst);
                 if (__builtin_expect(shim_memo.seq == seq, 1))
                     return d;
             }
