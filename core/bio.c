@@ -1,6 +1,6 @@
 /* core/bio.c: the BIO socket routines, step by step as ../shared/spec/bio-sockets.md section 1
  * describes OpenSSL 3.0 on Linux (TFO as 3.2+ on Linux with TCP_FASTOPEN_CONNECT).
- * Every system call goes through bio_sysops(); errors go to the per-thread queue with the
+ * Every system call goes through the table bio_sysops() returns (bio__ops); errors go to the per-thread queue with the
  * same codes and data strings as libcrypto's. errno is whatever the failing call left: the
  * queue never touches it, and nothing here sets it on success. */
 #include <errno.h>
@@ -65,7 +65,7 @@ int bio_socket(int domain, int socktype, int protocol, int options)
     int fd;
 
     (void)options; /* ignored in every OpenSSL version */
-    fd = bio_sysops()->socket(domain, socktype, protocol);
+    fd = bio__ops->socket(domain, socktype, protocol);
     if (fd == -1) {
         bio_err_sys(errno, "calling socket()");
         bio_err_bio(BIO_R_UNABLE_TO_CREATE_SOCKET);
@@ -78,7 +78,7 @@ int bio_socket_nbio(int s, int mode)
 {
     int l = mode; /* passed through unnormalised, as BIO does */
 
-    if (bio_sysops()->ioctl(s, FIONBIO, &l) < 0) {
+    if (bio__ops->ioctl(s, FIONBIO, &l) < 0) {
         bio_err_sys(errno, "calling ioctlsocket()");
         return 0;
     }
@@ -87,12 +87,12 @@ int bio_socket_nbio(int s, int mode)
 
 int bio_set_tcp_ndelay(int sock, int turn_on)
 {
-    return bio_sysops()->setsockopt(sock, SOL_TCP, TCP_NODELAY, &turn_on, sizeof turn_on) == 0;
+    return bio__ops->setsockopt(sock, SOL_TCP, TCP_NODELAY, &turn_on, sizeof turn_on) == 0;
 }
 
 int bio_bind_sa(int sock, const struct sockaddr *sa, socklen_t len, int options)
 {
-    const struct bio_sysops *ops = bio_sysops();
+    const struct bio_sysops *ops = bio__ops;
 
     if (sock == -1) {
         bio_err_bio(BIO_R_INVALID_SOCKET);
@@ -130,7 +130,7 @@ static int __attribute__((noinline)) connect_failed(void)
  * shim's, whose options were set already) costs a call and a test. */
 static inline int connect_only(int sock, const struct sockaddr *sa, socklen_t len)
 {
-    if (__builtin_expect(bio_sysops()->connect(sock, sa, len) == 0, 1))
+    if (__builtin_expect(bio__ops->connect(sock, sa, len) == 0, 1))
         return 1;
     return connect_failed();
 }
@@ -139,7 +139,7 @@ static inline int connect_only(int sock, const struct sockaddr *sa, socklen_t le
 static int __attribute__((noinline)) connect_flags(int sock, const struct sockaddr *sa, socklen_t len,
                                                    int options)
 {
-    const struct bio_sysops *ops = bio_sysops();
+    const struct bio_sysops *ops = bio__ops;
     if (!(options & SP_BIO_KEEP_MODE) && !bio_socket_nbio(sock, (options & BIO_SOCK_NONBLOCK) != 0))
         return 0;
     if (!set_keepalive_nodelay(ops, sock, options))
@@ -170,7 +170,7 @@ int bio_connect(int sock, const bio_addr *addr, int options)
 
 int bio_listen(int sock, const bio_addr *addr, int options)
 {
-    const struct bio_sysops *ops = bio_sysops();
+    const struct bio_sysops *ops = bio__ops;
     int socktype;
     socklen_t len = sizeof socktype;
 
@@ -219,10 +219,6 @@ int bio_listen(int sock, const bio_addr *addr, int options)
     return 1;
 }
 
-/* sa == NULL: the peer goes to a scratch bio_addr, and *len is left alone (the kernel's
- * accept(fd, NULL, len) does not write it either). sa != NULL with len == NULL: sa is taken
- * to hold a whole bio_addr. The new fd's blocking mode is always set: non-blocking when
- * options has BIO_SOCK_NONBLOCK or flags has SOCK_NONBLOCK. */
 /* accept() failed with errno: the error queue as OpenSSL fills it (not for EAGAIN and the
  * like). Returns -1. */
 static int __attribute__((noinline)) accept_failed(void)
@@ -235,14 +231,18 @@ static int __attribute__((noinline)) accept_failed(void)
     return -1;
 }
 
-/* always_nbio: BIO_accept_ex sets the accepted socket's mode with ioctl(FIONBIO) every time.
+/* sa == NULL: the peer goes to a scratch bio_addr, and *len is left alone (the kernel's
+ * accept(fd, NULL, len) does not write it either). sa != NULL with len == NULL: sa is taken
+ * to hold a whole bio_addr. The new fd's blocking mode is set: non-blocking when options has
+ * BIO_SOCK_NONBLOCK or flags has SOCK_NONBLOCK.
+ * always_nbio: BIO_accept_ex sets the accepted socket's mode with ioctl(FIONBIO) every time.
  * The accept4 variant skips that ioctl when accept4's own flags already gave the mode asked
  * for (an accepted socket on Linux takes its mode from those flags alone, never from the
  * listener), so the shim's accept pays no syscall that changes nothing. */
 static int __attribute__((noinline)) accept_common(int accept_sock, struct sockaddr *sa, socklen_t *len, int options,
                          int flags, int always_nbio)
 {
-    const struct bio_sysops *ops = bio_sysops();
+    const struct bio_sysops *ops = bio__ops;
     bio_addr scratch;
     socklen_t scratch_len = sizeof(bio_addr);
     int fd, mode;
@@ -272,7 +272,7 @@ int bio_accept_sa(int accept_sock, struct sockaddr *sa, socklen_t *len, int opti
     if (options == 0 && sa && len) {
         /* No mode to make (the flags gave it), a place for the peer: the call and a test,
          * nothing kept across it (the shim's accept). */
-        const struct bio_sysops *ops = bio_sysops();
+        const struct bio_sysops *ops = bio__ops;
         int fd = flags ? ops->accept4(accept_sock, sa, len, flags) : ops->accept(accept_sock, sa, len);
         if (__builtin_expect(fd == -1, 0))
             return accept_failed();
@@ -290,7 +290,7 @@ int bio_closesocket(int sock)
 {
     if (sock < 0)
         return 0;
-    return bio_sysops()->close(sock) < 0 ? 0 : 1;
+    return bio__ops->close(sock) < 0 ? 0 : 1;
 }
 
 int bio_sock_error(int sock)
@@ -298,7 +298,7 @@ int bio_sock_error(int sock)
     int j = 0;
     socklen_t len = sizeof j;
 
-    if (bio_sysops()->getsockopt(sock, SOL_SOCKET, SO_ERROR, &j, &len) < 0)
+    if (bio__ops->getsockopt(sock, SOL_SOCKET, SO_ERROR, &j, &len) < 0)
         return errno;
     return j;
 }
@@ -311,7 +311,7 @@ int bio_sock_info(int sock, enum bio_sock_info_type type, union bio_sock_info_u 
         bio_err_bio(BIO_R_UNKNOWN_INFO_TYPE);
         return 0;
     }
-    if (bio_sysops()->getsockname(sock, &info->addr->sa, &len) == -1) {
+    if (bio__ops->getsockname(sock, &info->addr->sa, &len) == -1) {
         bio_err_sys(errno, "calling getsockname()");
         bio_err_bio(BIO_R_GETSOCKNAME_ERROR);
         return 0;

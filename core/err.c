@@ -7,6 +7,7 @@
  * A signal handler may use the queue: each writer fills a slot before it publishes the new
  * top, and the index updates are single stores seen in program order by a handler on the same
  * thread (signal fences). A handler that interrupts a push can at worst lose one entry. */
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "bio.h"
@@ -31,9 +32,9 @@ static void errq_push(unsigned long code, const char *data)
         q->bottom = (q->bottom + 1) % ERRQ_SLOTS;
     q->code[top] = code;
     q->data[top] = data;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    atomic_signal_fence(memory_order_seq_cst);
     q->top = top;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    atomic_signal_fence(memory_order_seq_cst);
 }
 
 void bio_err_sys(int err, const char *data)
@@ -61,9 +62,9 @@ unsigned long bio_err_get(const char **data)
     code = q->code[i];
     if (data)
         *data = q->data[i];
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    atomic_signal_fence(memory_order_seq_cst);
     q->bottom = i;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    atomic_signal_fence(memory_order_seq_cst);
     return code;
 }
 
@@ -79,7 +80,7 @@ void bio_err_clear(void)
     struct errq *q = &errq;
 
     q->bottom = q->top;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    atomic_signal_fence(memory_order_seq_cst);
 }
 
 struct reason_text {

@@ -6,10 +6,10 @@
 #include "bio.h"
 #include "sysops.h"
 
-/* The table bio_sysops() returns, read directly inside core/ (hidden: not a symbol of the
- * library, so a program linking core and libcrypto sees no new name). */
+/* The table bio_sysops() returns, read directly inside core/ without the call (hidden: not a
+ * symbol of the library, so a program linking core and libcrypto sees no new name). Spelled
+ * bio__ops at each use, not through a macro named like the function, so grep tells them apart. */
 extern const struct bio_sysops *bio__ops __attribute__((visibility("hidden")));
-#define bio_sysops() (bio__ops)
 
 /* Queues a system entry (BIO_ERR_SYS_FLAG | err) with its static data string
  * ("calling connect()"). Never touches errno. */

@@ -126,7 +126,7 @@ static int opt_set(const struct bio_sysops *ops, int fd, enum bio_opt opt, int f
 int bio_opt_apply_kind(int fd, const struct bio_optset *set, uint32_t which, int family, int type,
                        struct bio_opt_report *rep)
 {
-    const struct bio_sysops *ops = bio_sysops();
+    const struct bio_sysops *ops = bio__ops;
     int saved = errno, failures = 0, r;
     uint32_t todo = set->mask & which;
 
@@ -159,7 +159,7 @@ int bio_opt_apply_kind(int fd, const struct bio_optset *set, uint32_t which, int
 
 int bio_opt_apply(int fd, const struct bio_optset *set, uint32_t which, struct bio_opt_report *rep)
 {
-    const struct bio_sysops *ops = bio_sysops();
+    const struct bio_sysops *ops = bio__ops;
     int family, type;
     struct bio_opt_report local;
 
@@ -175,7 +175,7 @@ int bio_opt_apply(int fd, const struct bio_optset *set, uint32_t which, struct b
 
 int bio_opt_read(int fd, enum bio_opt opt, const struct bio_optset *set, int *val)
 {
-    const struct bio_sysops *ops = bio_sysops();
+    const struct bio_sysops *ops = bio__ops;
     int level, name, family = AF_UNSPEC, v = 0;
     socklen_t len;
     struct linger lg;

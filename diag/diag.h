@@ -10,6 +10,7 @@
 #ifndef SOCKPOLICY_SHIM_DIAG_H
 #define SOCKPOLICY_SHIM_DIAG_H
 
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -127,6 +128,17 @@ const char *sp_diag_family_name(int family);
 const char *sp_diag_type_name(int type);
 /* "ok", "failed", "in-progress" or "never-completed", as the JSON "result" field. */
 const char *sp_diag_result_name(const struct sp_event *ev);
+
+/* ---- messages: a printf of our own (diag_printf.c) ---- */
+
+/* Formats like snprintf for %s %c %d %i %u %x %p %% with l/ll/z, optional '-'/'0' and a width;
+ * never allocates, async-signal-safe. Returns the length written (truncated to size-1,
+ * NUL-terminated when size > 0). errno untouched. */
+size_t sp_diag_fmt(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+size_t sp_diag_vfmt(char *buf, size_t size, const char *fmt, va_list ap);
+/* err's name ("ECONNREFUSED"), or "errno 123" written into buf when it has none. Returns one
+ * or the other; errno untouched. */
+const char *sp_diag_errno_label(int err, char *buf, size_t size);
 
 /* ---- explanations (diag_explain.c) ---- */
 

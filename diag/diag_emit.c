@@ -99,7 +99,7 @@ static void scratch_give(int i)
 }
 
 /* The level, format, flags and summary of a struct sp_diagnosis may be changed by a live reload
- * while lines are written (shim/log.c): each is read once, whole. */
+ * while lines are written (shim/log_cfg.c): each is read once, whole. */
 #define RD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
 /* Without a free slot: a line cut to this (a JSON line stays valid, marked truncated). */

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 
 #include "bio.h"
 #include "fdtab.h"
@@ -113,11 +114,11 @@ int shim_apply_opts_kind(int fd, const struct sp_rule *rule, uint32_t which, enu
         return apply_nested(fd, rule, which, op, family, type);
     /* A handler between the test and this store finishes before it: it leaves in_use 0. */
     plan.in_use = 1;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    atomic_signal_fence(memory_order_seq_cst);
     if (plan.rule != rule || plan.which != which || plan.kind != SHIM_FD_KIND(family, type))
         plan_build(&plan, rule, which, family, type);
     int r = apply_plan(fd, rule, which, op, family, type, &plan);
-    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    atomic_signal_fence(memory_order_seq_cst);
     plan.in_use = 0;
     return r;
 }
@@ -130,7 +131,7 @@ int shim_apply_opts(int fd, const struct sp_rule *rule, uint32_t which, enum sp_
     if (shim_sock_kind(fd, &family, &type) != 0) {
         char eb[24];
         shim_log(SP_LOG_FAILURES, "%s fd=%d: cannot read the socket's kind to force options: %s",
-                 sp_op_name(op), fd, shim_errname(errno, eb, sizeof eb));
+                 sp_op_name(op), fd, sp_diag_errno_label(errno, eb, sizeof eb));
         errno = saved;
         return 0;
     }

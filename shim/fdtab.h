@@ -47,15 +47,15 @@ struct shim_fd {
      * an accept that read this before its call needs no getsockopt to confirm. Cleared with
      * inh_rule. */
     const struct sp_rule *inh_sure;
-    /* What forcing connect's options did, for a connect that ends later (log.c). */
+    /* What forcing connect's options did, for a connect that ends later (pending.c). */
     uint32_t opts_asked, opts_applied, opts_skipped, opts_failed;
     uint8_t opts_err[BIO_OPT_COUNT]; /* errno of each failed option */
     int inh_orig[SHIM_INH_OPTS]; /* the listener's own values, for peers of other rules */
     uint32_t connect_ms;       /* CLOCK_MONOTONIC ms of a connect we routed (0: none) */
     uint32_t logged;           /* the outcome of that connect was logged */
     bio_addr peer;             /* where it was connecting */
-    uint32_t connect_us;       /* log.c: CLOCK_MONOTONIC us (mod 2^32) that connect began */
-    const struct sp_rule *connect_rule; /* log.c: the rule that decided it, or NULL */
+    uint32_t connect_us;       /* pending.c: CLOCK_MONOTONIC us (mod 2^32) that connect began */
+    const struct sp_rule *connect_rule; /* pending.c: the rule that decided it, or NULL */
 } __attribute__((aligned(64))); /* an entry starts a cache line (see shim_fd_drop_state) */
 
 _Static_assert(offsetof(struct shim_fd, inh_sure) + sizeof(void *) <= 64 &&
@@ -171,5 +171,15 @@ int shim_sock_kind_slow(int fd, int *family, int *type);
  * held another kind (its per-fd state dropped with it: it was another socket's) and forgotten
  * when fd is no socket. Returns 0, or -1 (errno preserved, *family and *type untouched). */
 int shim_sock_kind_sure(int fd, int *family, int *type);
+
+/* The family and type (flags masked) of socket fd: as recorded in the fd table (no syscall),
+ * else from the kernel (shim_sock_kind_slow). The recorded kind may be stale:
+ * shim_decide checks it where it matters. */
+static inline int shim_sock_kind(int fd, int *family, int *type)
+{
+    if (shim_fd_kind(fd, family, type) == 0)
+        return 0; /* recorded when socket() or accept() made it: no syscall */
+    return shim_sock_kind_slow(fd, family, type);
+}
 
 #endif

@@ -30,10 +30,9 @@ void shim_log_setup_policy(const struct sp_policy *p, int secure);
  * a new destination from its first line on, the old one closed at the next reload that changes
  * it). Nothing under --trace. */
 void shim_log_reload_policy(const struct sp_policy *p, int secure);
-/* `sockpolicy run --trace`: when $SOCKPOLICY_TRACE is set (ignored when secure), the policy
- * to publish instead of any file: no rule but a `pass` for every operation, log all, to
- * $SOCKPOLICY_LOG or stderr, with a summary at exit. NULL when not tracing. */
-struct sp_policy *shim_log_trace_policy(int secure);
+/* `sockpolicy run --trace` with no policy file (the loader's trace_policy): log all, to
+ * $SOCKPOLICY_LOG (unless secure) or stderr, with a summary at exit, whatever a policy says. */
+void shim_log_setup_trace(int secure);
 
 /* The level now (SP_LOG_OFF until set up), and whether every event is wanted (level all or
  * debug, or a summary is kept), not only failures. Written with atomic stores (a live reload
@@ -73,7 +72,7 @@ static inline int shim_log_wants(int err)
 /* Whether $SOCKPOLICY_LOG asks for a log (set, not "off"/"none"; never when secure). */
 int shim_log_env_asks(void);
 
-/* A message (not a call) at level: formatted by shim_fmt, logged as one line. */
+/* A message (not a call) at level: formatted by sp_diag_fmt, logged as one line. */
 void shim_log(enum sp_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Logs ev (filled by sp_event_init and the hook) through the pipeline, first adding the
@@ -90,9 +89,8 @@ void shim_log_decision(const struct sp_rule *rule, enum sp_action action, int er
  * is logged at once. */
 void shim_log_opts(int fd, const struct sp_rule *rule, uint32_t which, enum sp_op op,
                    const struct bio_opt_report *rep);
-/* shim_log_opts for a forcing where every option applied (asked: the rule's options asked
- * for, applied: those set, skipped: those that do not apply to the socket's kind); not for
- * socket(), whose report is logged at once. Nothing when logging is off. */
+/* What this thread's hook forced on one fd, kept for the event it logs next (log_event.c);
+ * pending.c copies it into a connect that ends later. */
 struct shim_log_stash {
     int fd;
     enum sp_op op;
@@ -101,6 +99,9 @@ struct shim_log_stash {
 };
 extern __thread struct shim_log_stash shim_log_stash
     __attribute__((tls_model("initial-exec"), visibility("hidden")));
+/* shim_log_opts for a forcing where every option applied (asked: the rule's options asked
+ * for, applied: those set, skipped: those that do not apply to the socket's kind); not for
+ * socket(), whose report is logged at once. Nothing when logging is off. */
 static inline void shim_log_opts_ok(int fd, enum sp_op op, uint32_t asked, uint32_t applied,
                                     uint32_t skipped)
 {
@@ -115,6 +116,11 @@ static inline void shim_log_opts_ok(int fd, enum sp_op op, uint32_t asked, uint3
 }
 /* An option BIO sets itself (keepalive, nodelay, TFO, reuseaddr) applied (err 0) or refused. */
 void shim_log_opt_result(int fd, enum sp_op op, enum bio_opt opt, int err);
+/* A call under SHIM_WATCH failed with err: logs it unless it is an operation still going on
+ * (EINPROGRESS) or, below debug, an event loop's EAGAIN. fd -1 for socket(), which gives
+ * family and type; sa (len bytes) is the program's, read only when the kernel read it. */
+void shim_log_watched(enum sp_op op, int fd, int family, int type, const struct sockaddr *sa,
+                      socklen_t len, int err);
 
 /* Timing a call for its log line. At the default level only failures are logged, so a call
  * takes a stamp (the CPU's time stamp counter where there is one: one instruction, no vDSO
@@ -136,38 +142,7 @@ static inline uint64_t shim_stamp(void)
  * CLOCK_MONOTONIC since the logger was set up (the duration is bounded by that span). */
 uint64_t shim_stamp_elapsed_ns(uint64_t stamp);
 
-/* Non-blocking connects, followed to their outcome. */
-/* Remembers a connect to sa that returned EINPROGRESS on fd (start: sp_diag_now_ns()). */
-void shim_log_connect_pending(int fd, const struct sockaddr *sa, socklen_t len, int family,
-                              int type, const struct sp_rule *rule, uint64_t start);
-/* Logs how a pending connect ended: err (0 connected) learnt in phase (SO_ERROR, a later
- * connect(), or SP_PHASE_CLOSE: then err is ignored and the socket's TCP state and pending
- * error are read). note may be NULL. Nothing when fd has no pending connect. */
-void shim_log_connect_end(int fd, int err, enum sp_phase phase, const char *note);
-/* Whether fd has a connect pending whose end is not logged: one load when it has not. */
-static inline int shim_log_pending(int fd)
-{
-    struct shim_fd *e = shim_fd_peek(fd);
-    return e && __atomic_load_n(&e->ino, __ATOMIC_RELAXED) && e->connect_ms && !e->logged;
-}
-/* Logs the pending connects among fds lo..hi that are about to be closed (dup2, dup3,
- * close_range); a walk over the table's entries only when some connect is pending. */
-void shim_log_pending_range(int lo, int hi);
-/* connects pending in the table (a hint). Hidden: every hook reads it PC-relative. */
-extern _Atomic unsigned shim_log_npending __attribute__((visibility("hidden")));
-/* fds lo..hi are about to be closed (close, a dup2/dup3 target, close_range): logs the
- * connects still pending on them. One load when no connect is pending anywhere. */
-static inline void shim_log_fd_gone(int lo, int hi)
-{
-    if (__builtin_expect(atomic_load_explicit(&shim_log_npending, memory_order_relaxed) != 0, 0))
-        shim_log_pending_range(lo, hi);
-}
-
-/* Formats like snprintf for %s %c %d %i %u %x %p %% with l/ll/z, optional '-'/'0' and a width;
- * never allocates. Returns the length written (truncated to size-1, NUL-terminated). */
-size_t shim_fmt(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-size_t shim_vfmt(char *buf, size_t size, const char *fmt, va_list ap);
-/* "ECONNREFUSED" or "errno 123". */
-const char *shim_errname(int err, char *buf, size_t size);
+/* Non-blocking connects, followed to their outcome: pending.h. */
+#include "pending.h"
 
 #endif

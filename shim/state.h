@@ -39,7 +39,7 @@ extern _Atomic(struct sp_policy *) shim_policy __attribute__((visibility("hidden
 extern _Atomic uint32_t shim_ops __attribute__((visibility("hidden")));
 
 /* What each op's rules test (sp_policy_tests), 4 bits per op, valid for the policy
- * shim_keys_p (state.c: written by the one thread that loads, shim_keys_p NULL meanwhile). */
+ * shim_keys_p (load.c: written by the one thread that loads, shim_keys_p NULL meanwhile). */
 extern _Atomic(const struct sp_policy *) shim_keys_p __attribute__((visibility("hidden")));
 extern _Atomic uint32_t shim_keys_tests __attribute__((visibility("hidden")));
 /* Whether op's rules in p may test any part of what (SP_TESTS_*): 1 when not known for p (a
@@ -264,7 +264,7 @@ static inline struct shim_decision shim_decide(const struct sp_policy *p, enum s
 {
     if (sa && sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
         uint32_t seq = shim_memo.seq;
-        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        atomic_signal_fence(memory_order_seq_cst);
         if (shim_memo.p == p &&
             shim_memo.what ==
                 ((uint32_t)op | (uint32_t)(*type & 0xff) << 8 | (uint32_t)*family << 16)) {
@@ -274,7 +274,7 @@ static inline struct shim_decision shim_decide(const struct sp_policy *p, enum s
              * AF_INET address, whose k[1] and k[2] are zero. */
             if (shim_memo.k[0] == (k0 & shim_memo.kmask)) {
                 struct shim_decision d = shim_memo.d;
-                __atomic_signal_fence(__ATOMIC_SEQ_CST);
+                atomic_signal_fence(memory_order_seq_cst);
                 if (__builtin_expect(shim_memo.seq == seq, 1))
                     return d;
             }
@@ -294,16 +294,6 @@ static inline int shim_gate(const struct shim_decision *d, enum sp_op op, int fd
     if (__builtin_expect(d->action == SP_ACT_PASS || d->action == SP_ACT_SET, 1))
         return 0;
     return shim_gate_slow(d, op, fd, sa, len);
-}
-
-/* The family and type (flags masked) of socket fd: as recorded in the fd table (no syscall),
- * else from the kernel (shim_sock_kind_slow, fdtab.h). The recorded kind may be stale:
- * shim_decide checks it where it matters. */
-static inline int shim_sock_kind(int fd, int *family, int *type)
-{
-    if (shim_fd_kind(fd, family, type) == 0)
-        return 0; /* recorded when socket() or accept() made it: no syscall */
-    return shim_sock_kind_slow(fd, family, type);
 }
 
 /* Per-thread random number in [0, 1000000) for `fail` rates. */

@@ -88,7 +88,7 @@ if [ $tsan_ok = 0 ]; then
 
             # Live reload of the log settings while 16 threads connect and log every event:
             # the destination moves a -> b (JSON) -> c -> a (failures) -> b -> c, about every
-            # 1.2 s; the logger's slots (shim/log.c) are switched under the writers. The
+            # 1.2 s; the logger's slots (shim/log_cfg.c) are switched under the writers. The
             # torture's descriptor count is not judged here: each file sink holds one.
             R=$T/reload
             mkdir -p "$R"
