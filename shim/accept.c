@@ -11,6 +11,13 @@
 #include "log.h"
 #include "state.h"
 
+/* The program's call itself: accept() is accept4(..., 0), each to its own libc function (a
+ * seccomp filter or an old kernel may allow one and not the other). */
+static inline int accept_real(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+{
+    return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
+}
+
 /* The accept's event: the new fd with its local address and the peer, or the listening fd
  * and the error. Nothing waiting on a non-blocking socket is an event loop's normal state:
  * logged only at level debug. */
@@ -21,7 +28,7 @@ static void log_accept(int fd, int nfd, const bio_addr *peer, socklen_t plen, in
         return;
     if ((err == EAGAIN || err == EWOULDBLOCK || err == EINTR) && shim_log_level < SP_LOG_DEBUG)
         return;
-    int saved = errno; /* accept_routed's success path relies on it */
+    int saved = errno; /* accept_decided's success path relies on it */
     struct sp_event ev;
     sp_event_init(&ev, SP_OP_ACCEPT, err ? fd : nfd);
     ev.family = family;
@@ -83,7 +90,7 @@ decide_local_port(const struct sp_policy *p, int nfd, int *family, int *type, bi
 }
 
 /* An accept the policy has rules for. */
-static int __attribute__((noinline)) accept_routed(struct sp_policy *p, int fd, struct sockaddr *sa,
+static int __attribute__((noinline)) accept_decided(struct sp_policy *p, int fd, struct sockaddr *sa,
                                                    socklen_t *len, int flags)
 {
     int family, type;
@@ -92,12 +99,12 @@ static int __attribute__((noinline)) accept_routed(struct sp_policy *p, int fd, 
     struct shim_fd *l = shim_fd_peek(fd);
     uint32_t k = l ? __atomic_load_n(&l->kind, __ATOMIC_RELAXED) : 0;
     if (sa && !len)
-        return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
+        return accept_real(fd, sa, len, flags);
     if (__builtin_expect(k & 0xffff, 1)) {
         family = SHIM_FD_FAMILY(k);
         type = SHIM_FD_TYPE(k);
     } else if (shim_sock_kind_slow(fd, &family, &type) != 0) {
-        return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
+        return accept_real(fd, sa, len, flags);
     } else {
         l = shim_fd_peek(fd); /* the slow path may have mapped the table */
     }
@@ -167,18 +174,18 @@ static int __attribute__((noinline)) accept_routed(struct sp_policy *p, int fd, 
     return nfd;
 }
 
-/* The policy check, in a function of its own so that an accept the policy has nothing for
- * saves no registers: it ends in a tail call of libc's. */
+/* The first call (the policy loads) or a reload deadline passed. */
 static int __attribute__((noinline, cold)) accept_cold(int fd, struct sockaddr *sa, socklen_t *len,
                                                        int flags)
 {
     struct sp_policy *p = shim_policy_for(SP_OP_ACCEPT); /* loads, or looks for a reload */
     if (!p)
-        return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
-    return accept_routed(p, fd, sa, len, flags);
+        return accept_real(fd, sa, len, flags);
+    return accept_decided(p, fd, sa, len, flags);
 }
 
-/* p: what the caller read, a policy that decides (or NULL: not loaded yet). */
+/* The ruled path, tail calls only (hooks.h). p: what the caller read, a policy that decides
+ * (or NULL: not loaded yet). */
 static int __attribute__((noinline)) accept_ruled(int fd, struct sockaddr *sa, socklen_t *len, int flags,
                                                   struct sp_policy *p)
 {
@@ -186,8 +193,8 @@ static int __attribute__((noinline)) accept_ruled(int fd, struct sockaddr *sa, s
     if (__builtin_expect(p == SHIM_SLOW, 0))
         return accept_cold(fd, sa, len, flags);
     if (!p)
-        return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
-    return accept_routed(p, fd, sa, len, flags);
+        return accept_real(fd, sa, len, flags);
+    return accept_decided(p, fd, sa, len, flags);
 }
 
 /* Under SHIM_WATCH: the call, a failure logged, the reload deadline looked at. */
@@ -196,7 +203,7 @@ static int __attribute__((noinline)) accept_watch(int fd, struct sockaddr *sa, s
 {
     struct shim_call c;
     c.a = fd;
-    int nfd = flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
+    int nfd = accept_real(fd, sa, len, flags);
     if (__builtin_expect(nfd < 0, 0))
         return (int)shim_watch_failed(nfd, SP_OP_ACCEPT, &c);
     if (__builtin_expect(shim_idle_due(), 0))
@@ -214,7 +221,7 @@ static int __attribute__((noinline, cold)) accept_recheck(int fd, struct sockadd
         return accept_watch(fd, sa, len, flags);
     if (!shim_undecided(p))
         return accept_ruled(fd, sa, len, flags, p);
-    return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
+    return accept_real(fd, sa, len, flags);
 }
 
 /* Under SHIM_IDLE: the call, after a look at the reload deadline. Apart from the hook's own
@@ -224,7 +231,7 @@ static int __attribute__((noinline)) accept_idle(int fd, struct sockaddr *sa, so
 {
     if (__builtin_expect(shim_idle_due(), 0))
         return accept_recheck(fd, sa, len, flags);
-    return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
+    return accept_real(fd, sa, len, flags);
 }
 
 /* Tail calls only. Nothing decides under SHIM_IDLE and SHIM_WATCH: the call, after a look at
@@ -234,7 +241,7 @@ __attribute__((always_inline)) inline int shim_accept4(int fd, struct sockaddr *
 {
     struct sp_policy *p = shim_published();
     if (__builtin_expect(p == SHIM_NO_POLICY, 1))
-        return flags ? shim_real.accept4(fd, sa, len, flags) : shim_real.accept(fd, sa, len);
+        return accept_real(fd, sa, len, flags);
     if (!shim_undecided(p))
         return accept_ruled(fd, sa, len, flags, p);
     if (p == SHIM_WATCH)

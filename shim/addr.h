@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "policy.h"
+#include "state.h"
 
 /* One address of one call. */
 struct shim_addr {
@@ -126,6 +127,37 @@ static inline int shim_addr_take(struct shim_addr *a, int fd, int *family, int *
     *q = r == 0 ? a->q : NULL;
     *qlen = r == 0 ? a->qlen : 0;
     return r;
+}
+
+/* What the start of a ruled path learns about a call that names an address. */
+struct shim_addr_call {
+    struct shim_addr a;          /* our copy: a.raw is what the kernel gets */
+    const struct sockaddr *q;    /* what the rules saw (NULL: no address they may name) */
+    socklen_t qlen;
+    int family, type;            /* the socket's kind */
+    int took;                    /* shim_addr_take's answer, 0 or 1 */
+    struct shim_decision d;
+};
+
+/* The start of the ruled path of a call that names an address (bind, connect): the socket's
+ * kind, our copy of the address, the decision and its gate, into *c. An address the kernel
+ * refuses, or AF_UNSPEC (a disconnect), meets only the rules that name no address. Returns 0
+ * to go on with c->a.raw as the address, 1 to hand the program's own call to the kernel (no
+ * socket we know, or an address only the kernel may judge: EFAULT, EINVAL), -1 when the gate
+ * failed the call (errno set). */
+static inline int shim_addr_decide(struct shim_addr_call *c, struct sp_policy *p, enum sp_op op,
+                                   int fd, const struct sockaddr *sa, socklen_t len)
+{
+    if (!sa || shim_sock_kind(fd, &c->family, &c->type) != 0)
+        return 1;
+    c->took = shim_addr_take(&c->a, fd, &c->family, &c->type, op, sa, len, p, &c->q, &c->qlen);
+    if (c->took < 0)
+        return 1;
+    c->d = shim_decide(p, op, fd, &c->family, &c->type, c->q, c->qlen);
+    if (shim_gate(&c->d, op, fd, c->q ? c->q : (const struct sockaddr *)&c->a.raw,
+                  c->q ? c->qlen : len) != 0)
+        return -1;
+    return 0;
 }
 
 /* Rewrites the unix path in a->norm as the absolute path with no symbolic link, "." or ".."

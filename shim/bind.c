@@ -8,57 +8,36 @@
 #include "log.h"
 #include "state.h"
 
-/* The bind's event: the address asked for, and what the program was told. */
-static void log_bind(int fd, const struct sockaddr *sa, socklen_t len, int family, int type,
-                     const struct sp_rule *rule, int r, int err, uint64_t t0)
-{
-    if (!shim_log_wants(r ? err : 0))
-        return;
-    struct sp_event ev;
-    sp_event_init(&ev, SP_OP_BIND, fd);
-    ev.family = family;
-    ev.type = type;
-    ev.err = r ? err : 0;
-    ev.duration_ns = sp_diag_now_ns() - t0;
-    sp_event_set_addr(&ev, 0, sa, len);
-    shim_log_event(&ev, rule);
-}
 
-static int __attribute__((noinline)) bind_ruled(int fd, const struct sockaddr *sa, socklen_t len)
+/* The ruled path (hooks.h). p: what shim_bind read, a policy that decides. */
+static int __attribute__((noinline)) bind_ruled(int fd, const struct sockaddr *sa, socklen_t len,
+                                                struct sp_policy *p)
 {
-    struct sp_policy *p = shim_policy_for(SP_OP_BIND);
+    uint32_t ops;
+    p = shim_policy_decided(p, SP_OP_BIND, &ops);
     if (!p)
         return shim_real.bind(fd, sa, len);
-    int family, type;
-    if (!sa || shim_sock_kind(fd, &family, &type) != 0)
-        return shim_real.bind(fd, sa, len);
-    /* The rules decide on our own copy, normalised, and the kernel gets the same copy. */
-    struct shim_addr a;
-    const struct sockaddr *q;
-    socklen_t qlen;
-    int took = shim_addr_take(&a, fd, &family, &type, SP_OP_BIND, sa, len, p, &q, &qlen);
-    if (took < 0)
-        return shim_real.bind(fd, sa, len); /* the kernel's EFAULT or EINVAL */
-    sa = (const struct sockaddr *)&a.raw;
-    /* An address the kernel refuses (or a unix autobind) meets only the rules that name none. */
-    struct shim_decision d = shim_decide(p, SP_OP_BIND, fd, &family, &type, q, qlen);
-    if (shim_gate(&d, SP_OP_BIND, fd, q ? q : sa, q ? qlen : len) != 0)
-        return -1;
+    struct shim_addr_call c;
+    int go = shim_addr_decide(&c, p, SP_OP_BIND, fd, sa, len);
+    if (go != 0)
+        return go < 0 ? -1 : shim_real.bind(fd, sa, len);
+    sa = (const struct sockaddr *)&c.a.raw;
     int saved = errno;
-    if (d.action != SP_ACT_SET || !d.rule) {
+    if (c.d.action != SP_ACT_SET || !c.d.rule) {
         if (shim_log_level == SP_LOG_OFF)
             return shim_real.bind(fd, sa, len);
         uint64_t t0 = sp_diag_now_ns();
         int r = shim_real.bind(fd, sa, len);
         int err = errno;
-        log_bind(fd, sa, len, family, type, d.rule, r, err, t0);
+        shim_log_call(SP_OP_BIND, fd, c.family, c.type, sa, len, 0, c.d.rule, r ? err : 0,
+                      sp_diag_now_ns() - t0, 0);
         errno = r == 0 ? saved : err;
         return r;
     }
     uint64_t t0 = shim_log_level != SP_LOG_OFF ? sp_diag_now_ns() : 0;
     uint32_t which = SHIM_OPTS_ALL & ~SHIM_OPTS_LISTEN_AFTER;
-    int flags = shim_bio_flags(d.rule, family, type, &which, BIO_SOCK_REUSEADDR);
-    shim_apply_opts(fd, d.rule, which, SP_OP_BIND);
+    int flags = shim_bio_flags(c.d.rule, c.family, c.type, &which, BIO_SOCK_REUSEADDR);
+    shim_apply_opts(fd, c.d.rule, which, SP_OP_BIND);
     int r = 0;
     for (int tries = 0; tries < 4; tries++) {
         r = bio_bind_sa(fd, sa, len, flags);
@@ -68,11 +47,12 @@ static int __attribute__((noinline)) bind_ruled(int fd, const struct sockaddr *s
     bio_err_clear();
     int err = errno;
     if (r == 1)
-        shim_pin(fd, d.rule, family, type);
+        shim_pin(fd, c.d.rule, c.family, c.type);
     if (shim_log_level != SP_LOG_OFF) {
         if (flags & BIO_SOCK_REUSEADDR)
             shim_log_opt_result(fd, SP_OP_BIND, BIO_OPT_REUSEADDR, 0);
-        log_bind(fd, sa, len, family, type, d.rule, r == 1 ? 0 : -1, err, t0);
+        shim_log_call(SP_OP_BIND, fd, c.family, c.type, sa, len, 0, c.d.rule, r == 1 ? 0 : err,
+                      sp_diag_now_ns() - t0, 0);
     }
     errno = r == 1 ? saved : err;
     return r == 1 ? 0 : -1;
@@ -96,11 +76,11 @@ int shim_bind(int fd, const struct sockaddr *sa, socklen_t len)
     struct sp_policy *p = shim_published();
     if (__builtin_expect(p == SHIM_NO_POLICY, 1))
         return shim_real.bind(fd, sa, len);
+    if (!shim_undecided(p))
+        return bind_ruled(fd, sa, len, p);
     if (p == SHIM_WATCH)
         return bind_watch(fd, sa, len);
-    if (shim_undecided(p)) /* SHIM_IDLE */
-        return shim_real.bind(fd, sa, len);
-    return bind_ruled(fd, sa, len);
+    return shim_real.bind(fd, sa, len); /* SHIM_IDLE */
 }
 
 SHIM_EXPORT int bind(int fd, __CONST_SOCKADDR_ARG sa, socklen_t len)

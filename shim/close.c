@@ -25,7 +25,7 @@ static int __attribute__((noinline, cold)) close_pending(int fd)
     return shim_real.close(fd);
 }
 
-/* Tail calls only, so that it keeps nothing on the stack. */
+/* Tail calls only (hooks.h). */
 static int __attribute__((noinline)) close_tracked(int fd)
 {
     if (__builtin_expect(atomic_load_explicit(&shim_log_npending, memory_order_relaxed) != 0, 0))

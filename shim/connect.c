@@ -98,23 +98,8 @@ static void log_connect_do(int fd, const struct sockaddr *sa, socklen_t len, int
     uint64_t took = shim_stamp_elapsed_ns(t0);
     if (r != 0 && (err == EINPROGRESS || err == EINTR)) /* EINTR: it goes on, too */
         shim_log_connect_pending(fd, sa, len, family, type, rule, sp_diag_now_ns() - took);
-    if (!shim_log_wants(r ? err : 0))
-        return;
-    struct sp_event ev;
-    sp_event_init(&ev, SP_OP_CONNECT, fd);
-    ev.family = family;
-    ev.type = type;
-    ev.err = r ? err : 0;
-    ev.duration_ns = took;
-    sp_event_set_addr(&ev, 1, sa, len);
-    bio_addr local;
-    socklen_t llen = sizeof local;
-    if (shim_real.getsockname(fd, &local.sa, &llen) == 0 && llen > sizeof(sa_family_t))
-        sp_event_set_addr(&ev, 0, &local.sa, llen);
-    int fl = shim_real.fcntl(fd, F_GETFL);
-    if (fl >= 0 && (fl & O_NONBLOCK))
-        ev.flags |= SP_EVF_NONBLOCK;
-    shim_log_event(&ev, rule);
+    shim_log_call(SP_OP_CONNECT, fd, family, type, sa, len, 1, rule, r ? err : 0, took,
+                  SHIM_LOG_LOCAL | SHIM_LOG_MODE);
 }
 
 /* The BIO_SOCK_* flags that reached the socket, in the event's options. */
@@ -161,8 +146,9 @@ static int options_connect(int fd, const struct sockaddr *sa, socklen_t len, int
     return -1;
 }
 
-/* Success leaves the caller's errno as it was. */
-static int routed_connect(int fd, const struct sockaddr *sa, socklen_t len, int family, int type,
+/* A connect whose rule forces something: the call goes through the core (bio_connect_sa) with
+ * the BIO flags the rule asks for. Success leaves the caller's errno as it was. */
+static int connect_core(int fd, const struct sockaddr *sa, socklen_t len, int family, int type,
                           const struct sp_rule *rule)
 {
     if (rule->action == SP_ACT_SET && !rule->nonblock && !rule->connect_timeout_ms &&
@@ -261,36 +247,26 @@ static int __attribute__((noinline)) connect_ruled(int fd, const struct sockaddr
             return shim_real.connect(fd, sa, len);
         return connect_sends(fd, sa, len);
     }
-    int family, type;
-    if (!sa || shim_sock_kind(fd, &family, &type) != 0)
-        return shim_real.connect(fd, sa, len);
-    /* The rules decide on our own copy, normalised, and the kernel gets the same copy. */
-    struct shim_addr a;
-    const struct sockaddr *q;
-    socklen_t qlen;
-    int took = shim_addr_take(&a, fd, &family, &type, SP_OP_CONNECT, sa, len, p, &q, &qlen);
-    if (took < 0)
-        return shim_real.connect(fd, sa, len); /* the kernel's EFAULT or EINVAL */
-    sa = (const struct sockaddr *)&a.raw;
-    /* An address the kernel refuses, or AF_UNSPEC (a disconnect), meets only the rules that
-     * name no address. */
-    struct shim_decision d = shim_decide(p, SP_OP_CONNECT, fd, &family, &type, q, qlen);
-    if (shim_gate(&d, SP_OP_CONNECT, fd, q ? q : sa, q ? qlen : len) != 0)
+    struct shim_addr_call c;
+    int go = shim_addr_decide(&c, p, SP_OP_CONNECT, fd, sa, len);
+    if (go != 0)
+        return go < 0 ? -1 : shim_real.connect(fd, sa, len);
+    sa = (const struct sockaddr *)&c.a.raw;
+    if (__builtin_expect(ops >> SP_OP_SEND & 1, 0) && c.took == 0 &&
+        connect_is_datagram(fd, &c.family, &c.type) &&
+        connect_send_gate(shim_policy_for(SP_OP_SEND), fd, c.q, c.qlen, c.family, c.type) != 0)
         return -1;
-    if (__builtin_expect(ops >> SP_OP_SEND & 1, 0) && took == 0 && connect_is_datagram(fd, &family, &type) &&
-        connect_send_gate(shim_policy_for(SP_OP_SEND), fd, q, qlen, family, type) != 0)
-        return -1;
-    if (!d.rule || (d.action != SP_ACT_SET && !d.rule->connect_timeout_ms)) {
+    if (!c.d.rule || (c.d.action != SP_ACT_SET && !c.d.rule->connect_timeout_ms)) {
         uint64_t t0 = shim_stamp();
         int r = shim_real.connect(fd, sa, len);
         if (__builtin_expect(r == 0 ? !connect_logs_success() : !connect_logs(r), 1))
             return r;
         int err = errno; /* on success still the caller's: libc leaves it alone */
-        log_connect(fd, sa, len, family, type, d.rule, r, err, t0);
+        log_connect(fd, sa, len, c.family, c.type, c.d.rule, r, err, t0);
         errno = err;
         return r;
     }
-    return routed_connect(fd, sa, len, family, type, d.rule);
+    return connect_core(fd, sa, len, c.family, c.type, c.d.rule);
 }
 
 /* Under SHIM_WATCH: the call, a failure logged. */

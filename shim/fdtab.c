@@ -131,7 +131,9 @@ static size_t pin_cap(int i)
     return (size_t)4096 << i;
 }
 
-static struct pin_slot *pin_find(uint64_t ino)
+/* The slot of ino in the tables mapped so far (claim 0), or a free one claimed for it
+ * (claim 1); NULL when there is none. */
+static struct pin_slot *pin_probe(uint64_t ino, int claim)
 {
     uint64_t h = ino * 0x9e3779b97f4a7c15ull;
     for (int i = 0; i < PIN_TABLES; i++) {
@@ -141,32 +143,29 @@ static struct pin_slot *pin_find(uint64_t ino)
         for (size_t j = 0; j < PIN_PROBES; j++) {
             struct pin_slot *s = &t[(h + j) & (pin_cap(i) - 1)];
             uint64_t v = __atomic_load_n(&s->ino, __ATOMIC_ACQUIRE);
-            if (v == ino)
+            if (!claim) {
+                if (v == ino)
+                    return s;
+                if (!v)
+                    break;
+            } else if ((v == 0 || v == PIN_TOMB) &&
+                       __atomic_compare_exchange_n(&s->ino, &v, ino, 0, __ATOMIC_ACQ_REL,
+                                                   __ATOMIC_RELAXED)) {
                 return s;
-            if (!v)
-                break;
+            }
         }
     }
     return NULL;
 }
 
-/* A free slot claimed for ino in the tables mapped so far, or NULL. */
+static struct pin_slot *pin_find(uint64_t ino)
+{
+    return pin_probe(ino, 0);
+}
+
 static struct pin_slot *pin_claim(uint64_t ino)
 {
-    uint64_t h = ino * 0x9e3779b97f4a7c15ull;
-    for (int i = 0; i < PIN_TABLES; i++) {
-        struct pin_slot *t = __atomic_load_n(&pin_tab[i], __ATOMIC_ACQUIRE);
-        if (!t)
-            break;
-        for (size_t j = 0; j < PIN_PROBES; j++) {
-            struct pin_slot *s = &t[(h + j) & (pin_cap(i) - 1)];
-            uint64_t v = __atomic_load_n(&s->ino, __ATOMIC_ACQUIRE);
-            if ((v == 0 || v == PIN_TOMB) &&
-                __atomic_compare_exchange_n(&s->ino, &v, ino, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
-                return s;
-        }
-    }
-    return NULL;
+    return pin_probe(ino, 1);
 }
 
 static int pin_map_next(void)

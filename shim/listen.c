@@ -9,24 +9,12 @@
 #include "log.h"
 #include "state.h"
 
-static void log_listen(int fd, const struct sockaddr *local, socklen_t llen, int family, int type,
-                       const struct sp_rule *rule, int r, int err, uint64_t t0)
-{
-    if (!shim_log_wants(r ? err : 0))
-        return;
-    struct sp_event ev;
-    sp_event_init(&ev, SP_OP_LISTEN, fd);
-    ev.family = family;
-    ev.type = type;
-    ev.err = r ? err : 0;
-    ev.duration_ns = sp_diag_now_ns() - t0;
-    sp_event_set_addr(&ev, 0, local, llen);
-    shim_log_event(&ev, rule);
-}
 
-static int __attribute__((noinline)) listen_ruled(int fd, int backlog)
+/* The ruled path (hooks.h). p: what shim_listen read, a policy that decides. */
+static int __attribute__((noinline)) listen_ruled(int fd, int backlog, struct sp_policy *p)
 {
-    struct sp_policy *p = shim_policy_for(SP_OP_LISTEN);
+    uint32_t ops;
+    p = shim_policy_decided(p, SP_OP_LISTEN, &ops);
     if (!p)
         return shim_real.listen(fd, backlog);
     int family, type;
@@ -49,7 +37,8 @@ static int __attribute__((noinline)) listen_ruled(int fd, int backlog)
         uint64_t t0 = sp_diag_now_ns();
         int r = shim_real.listen(fd, backlog);
         int err = errno;
-        log_listen(fd, llen ? &local.sa : NULL, llen, family, type, d.rule, r, err, t0);
+        shim_log_call(SP_OP_LISTEN, fd, family, type, llen ? &local.sa : NULL, llen, 0, d.rule,
+                      r ? err : 0, sp_diag_now_ns() - t0, 0);
         errno = r == 0 ? saved : err;
         return r;
     }
@@ -66,7 +55,8 @@ static int __attribute__((noinline)) listen_ruled(int fd, int backlog)
         shim_pin(fd, d.rule, family, type);
     }
     if (shim_log_level != SP_LOG_OFF)
-        log_listen(fd, llen ? &local.sa : NULL, llen, family, type, d.rule, r, err, t0);
+        shim_log_call(SP_OP_LISTEN, fd, family, type, llen ? &local.sa : NULL, llen, 0, d.rule,
+                      r ? err : 0, sp_diag_now_ns() - t0, 0);
     errno = r == 0 ? saved : err;
     return r;
 }
@@ -87,11 +77,11 @@ int shim_listen(int fd, int backlog)
     struct sp_policy *p = shim_published();
     if (__builtin_expect(p == SHIM_NO_POLICY, 1))
         return shim_real.listen(fd, backlog);
+    if (!shim_undecided(p))
+        return listen_ruled(fd, backlog, p);
     if (p == SHIM_WATCH)
         return listen_watch(fd, backlog);
-    if (shim_undecided(p)) /* SHIM_IDLE */
-        return shim_real.listen(fd, backlog);
-    return listen_ruled(fd, backlog);
+    return shim_real.listen(fd, backlog); /* SHIM_IDLE */
 }
 
 SHIM_EXPORT int listen(int fd, int backlog)

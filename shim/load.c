@@ -129,7 +129,7 @@ struct sp_policy *shim_adopt(struct sp_policy *p, uint32_t *ops, uint64_t main, 
         (sp_policy_settings(p)->log_said || shim_log_env_asks())) {
         /* A policy of log settings alone logs what they say about every call: failures
          * from the calls' results (SHIM_WATCH, no fd table: a compare a call);
-         * every event, or a summary, through the routed path of every op, which follows
+         * every event, or a summary, through the ruled path of every op, which follows
          * non-blocking connects to their end. */
         if (shim_log_every)
             *ops = (1u << SP_OP_COUNT) - 1;

@@ -2,6 +2,7 @@
  * event with the options its hook forced (kept per thread in shim_log_stash until the event
  * that reports them), a decision made before the call, and a failed call under SHIM_WATCH. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -64,6 +65,35 @@ void shim_log_event(struct sp_event *ev, const struct sp_rule *rule)
             ev->type = type;
     }
     shim_log_emit(ev);
+    errno = saved;
+}
+
+void shim_log_call(enum sp_op op, int fd, int family, int type, const struct sockaddr *sa,
+                   socklen_t len, int peer, const struct sp_rule *rule, int err, uint64_t took_ns,
+                   unsigned extra)
+{
+    if (!shim_log_wants(err))
+        return;
+    int saved = errno;
+    struct sp_event ev;
+    sp_event_init(&ev, op, fd);
+    ev.family = family;
+    ev.type = type;
+    ev.err = err;
+    ev.duration_ns = took_ns;
+    sp_event_set_addr(&ev, peer, sa, len);
+    if (extra & SHIM_LOG_LOCAL) {
+        bio_addr local;
+        socklen_t llen = sizeof local;
+        if (shim_real.getsockname(fd, &local.sa, &llen) == 0 && llen > sizeof(sa_family_t))
+            sp_event_set_addr(&ev, 0, &local.sa, llen);
+    }
+    if (extra & SHIM_LOG_MODE) {
+        int fl = shim_real.fcntl(fd, F_GETFL);
+        if (fl >= 0 && (fl & O_NONBLOCK))
+            ev.flags |= SP_EVF_NONBLOCK;
+    }
+    shim_log_event(&ev, rule);
     errno = saved;
 }
 
@@ -140,7 +170,7 @@ void shim_log_opt_result(int fd, enum sp_op op, enum bio_opt opt, int err)
 
 /* A failure worth a line at this level: an operation still going on (a non-blocking
  * connect's EINPROGRESS, EALREADY, EINTR) is no failure, and nothing to accept or send yet is
- * an event loop's normal state (debug only), as on the routed paths. */
+ * an event loop's normal state (debug only), as on the ruled paths. */
 static int idle_worth(enum sp_op op, int err)
 {
     if (op == SP_OP_CONNECT && (err == EINPROGRESS || err == EALREADY || err == EINTR))

@@ -57,17 +57,10 @@ static int send_gate(int fd, int flags, const struct sockaddr *sa, socklen_t len
 static void log_send(int fd, int flags, const struct sockaddr *sa, socklen_t len,
                      const struct sp_rule *rule, ssize_t r, int err, uint64_t t0)
 {
-    enum sp_op op = (flags & MSG_FASTOPEN) ? SP_OP_CONNECT : SP_OP_SEND;
-    if (!shim_log_wants(r < 0 ? err : 0))
-        return;
     if (r < 0 && (err == EAGAIN || err == EWOULDBLOCK) && shim_log_level < SP_LOG_DEBUG)
         return;
-    struct sp_event ev;
-    sp_event_init(&ev, op, fd);
-    ev.err = r < 0 ? err : 0;
-    ev.duration_ns = sp_diag_now_ns() - t0;
-    sp_event_set_addr(&ev, 1, sa, len);
-    shim_log_event(&ev, rule);
+    shim_log_call((flags & MSG_FASTOPEN) ? SP_OP_CONNECT : SP_OP_SEND, fd, 0, 0, sa, len, 1, rule,
+                  r < 0 ? err : 0, sp_diag_now_ns() - t0, 0);
 }
 
 /* A sendto with an address, or a sendmsg whose name we copied into *m (the kernel gets m). */

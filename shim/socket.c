@@ -17,7 +17,7 @@ static int __attribute__((noinline)) socket_plain(int domain, int type, int prot
 }
 
 /* A socket() the policy has rules for. */
-static int __attribute__((noinline)) socket_routed(struct sp_policy *p, int domain, int type,
+static int __attribute__((noinline)) socket_decided(struct sp_policy *p, int domain, int type,
                                                    int protocol)
 {
     int kind = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -43,13 +43,13 @@ static int __attribute__((noinline, cold)) socket_cold(int domain, int type, int
 {
     struct sp_policy *p = shim_policy_for(SP_OP_SOCKET);
     if (p)
-        return socket_routed(p, domain, type, protocol);
+        return socket_decided(p, domain, type, protocol);
     if (shim_passthrough()) /* no policy file after all: no table either */
         return shim_real.socket(domain, type, protocol);
     return socket_plain(domain, type, protocol);
 }
 
-/* Tail calls only, so that it saves no registers. A loaded policy with no socket rule (the
+/* Tail calls only (hooks.h). A loaded policy with no socket rule (the
  * common case) goes straight to the call once the reload deadline is checked (a process whose
  * only hooked call is socket(), an interface poller, still picks up an edited policy). */
 static int __attribute__((noinline)) socket_ruled(int domain, int type, int protocol)
@@ -63,7 +63,7 @@ static int __attribute__((noinline)) socket_ruled(int domain, int type, int prot
         return socket_cold(domain, type, protocol);
     if (!p)
         return socket_plain(domain, type, protocol);
-    return socket_routed(p, domain, type, protocol);
+    return socket_decided(p, domain, type, protocol);
 }
 
 /* Under SHIM_WATCH: the call, a failure logged, the reload deadline looked at. */

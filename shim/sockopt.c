@@ -77,7 +77,7 @@ static int __attribute__((noinline)) setsockopt_checked(int fd, int level, int n
 }
 
 /* Some fd was pinned or set up for inheritance: this one's entry is looked at. Tail calls
- * only, so that the common case (neither) saves no registers. */
+ * only (hooks.h). */
 static int __attribute__((noinline)) setsockopt_pinned(int fd, int level, int name,
                                                        const void *val, socklen_t len)
 {
