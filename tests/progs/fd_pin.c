@@ -77,14 +77,28 @@ int main(int argc, char **argv)
     struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[2])) };
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (!strcmp(way, "churn")) {
+        /* Against a listener of our own, each connection accepted at once: no other process
+         * has to keep up with 20,000 connections on a loaded machine. */
         struct linger lg = { 1, 0 }; /* reset on close: no TIME_WAIT pile-up */
+        struct sockaddr_in own = a;
+        socklen_t olen = sizeof own;
+        own.sin_port = 0;
+        int l = socket(AF_INET, SOCK_STREAM, 0);
+        if (l < 0 || bind(l, (struct sockaddr *)&own, sizeof own) != 0 || listen(l, 64) != 0 ||
+            getsockname(l, (struct sockaddr *)&own, &olen) != 0)
+            die("churn listener");
         for (int i = 0; i < 20000; i++) {
             int c = socket(AF_INET, SOCK_STREAM, 0);
-            if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof a) != 0)
+            if (c < 0 || connect(c, (struct sockaddr *)&own, sizeof own) != 0)
                 die("churn connect");
+            int s = accept(l, NULL, NULL);
+            if (s < 0)
+                die("churn accept");
             setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
             close(c);
+            close(s);
         }
+        close(l);
         way = "dup";
     }
     int fd = socket(AF_INET, SOCK_STREAM, 0);
