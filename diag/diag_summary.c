@@ -16,24 +16,16 @@ struct key {
 
 static int make_key(const struct sockaddr *sa, socklen_t len, struct key *k)
 {
+    const void *ip;
+    size_t iplen;
+    int port = sp_diag_inet_port(sa, len, &ip, &iplen);
     memset(k, 0, sizeof *k);
-    if (sa == NULL)
-        return -1;
-    if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        k->family = AF_INET;
-        k->port = ntohs(in->sin_port);
-        memcpy(k->addr, &in->sin_addr, 4);
-        return 0;
-    }
-    if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        k->family = AF_INET6;
-        k->port = ntohs(in6->sin6_port);
-        memcpy(k->addr, &in6->sin6_addr, 16);
-        return 0;
-    }
-    return -1; /* AF_UNIX destinations are counted in the totals only */
+    if (port < 0)
+        return -1; /* AF_UNIX destinations are counted in the totals only */
+    k->family = sa->sa_family;
+    k->port = (uint16_t)port;
+    memcpy(k->addr, ip, iplen);
+    return 0;
 }
 
 static uint32_t hash_key(const struct key *k)
