@@ -163,6 +163,10 @@ size_t sp_format_json(const struct sp_event *ev, char *buf, size_t cap);
  * unescaped), "unnamed". Returns the length written (NUL-terminated; cap >= 112 always
  * suffices for inet, AF_UNIX paths are cut to fit). */
 size_t sp_format_addr(const struct sockaddr *sa, socklen_t len, char *buf, size_t cap);
+/* The port (host order) of an AF_INET or AF_INET6 address at least as long as its struct, with
+ * its 4 or 16 address bytes in *ip and *iplen (either may be NULL); -1 for any other address
+ * or a NULL sa, ip and iplen untouched. Pure: errno untouched. */
+int sp_diag_inet_port(const struct sockaddr *sa, socklen_t len, const void **ip, size_t *iplen);
 
 /* ---- sinks (diag_sink.c) ---- */
 

@@ -17,7 +17,8 @@ struct explanation {
     const char *text;
 };
 
-/* The first entry that matches op, family and errno wins: specific entries come first. */
+/* The first entry that matches op, family and errno wins: specific entries come first, and
+ * none repeats the text a more general one below already gives. */
 static const struct explanation table[] = {
     /* connect, TCP/UDP */
     {SP_OP_CONNECT, F_INET, ECONNREFUSED,
@@ -97,10 +98,8 @@ static const struct explanation table[] = {
      "a file already exists at that path (a stale socket from a previous run: remove it first)"},
     {SP_OP_BIND, F_UNIX, EACCES, "no write or search permission on a directory of the path"},
     {SP_OP_BIND, F_UNIX, ENOENT, "a directory of the path does not exist"},
-    {SP_OP_BIND, F_UNIX, EROFS, "the path is on a read-only file system"},
     {SP_OP_BIND, F_ANY, EINVAL,
      "the socket is already bound, or the address length or family is wrong"},
-    {SP_OP_BIND, F_ANY, EADDRINUSE, "the address is already in use"},
     {SP_OP_BIND, F_ANY, EADDRNOTAVAIL, "the address is not available on this machine"},
     {SP_OP_BIND, F_ANY, EAFNOSUPPORT, "the address belongs to another family than the socket"},
     /* listen */
@@ -114,9 +113,6 @@ static const struct explanation table[] = {
     {SP_OP_ACCEPT, F_ANY, ECONNABORTED,
      "a connection arrived and was reset by the peer before it could be accepted"},
     {SP_OP_ACCEPT, F_ANY, EINVAL, "the socket is not listening (listen() was not called)"},
-    {SP_OP_ACCEPT, F_ANY, EMFILE,
-     "the process has no descriptor left: raise ulimit -n (RLIMIT_NOFILE) or close some"},
-    {SP_OP_ACCEPT, F_ANY, ENFILE, "the system's file table is full (fs.file-max)"},
     {SP_OP_ACCEPT, F_ANY, ENOBUFS, "the kernel is short of socket memory"},
     {SP_OP_ACCEPT, F_ANY, EPERM, "a firewall rule forbids this connection"},
     {SP_OP_ACCEPT, F_ANY, EPROTO, "a protocol error on the new connection"},

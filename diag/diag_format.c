@@ -72,13 +72,34 @@ const char *sp_diag_type_name(int type)
     return "other";
 }
 
+int sp_diag_inet_port(const struct sockaddr *sa, socklen_t len, const void **ip, size_t *iplen)
+{
+    const void *a;
+    size_t n;
+    int port;
+    if (sa && sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        a = &in->sin_addr;
+        n = sizeof in->sin_addr;
+        port = ntohs(in->sin_port);
+    } else if (sa && sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        a = &in6->sin6_addr;
+        n = sizeof in6->sin6_addr;
+        port = ntohs(in6->sin6_port);
+    } else {
+        return -1;
+    }
+    if (ip)
+        *ip = a;
+    if (iplen)
+        *iplen = n;
+    return port;
+}
+
 static int addr_port(const struct sockaddr_storage *ss, socklen_t len)
 {
-    if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in))
-        return ntohs(((const struct sockaddr_in *)ss)->sin_port);
-    if (ss->ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6))
-        return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
-    return -1;
+    return sp_diag_inet_port((const struct sockaddr *)ss, len, NULL, NULL);
 }
 
 /* The address as raw bytes (unescaped) in tmp. */

@@ -16,24 +16,16 @@ struct key {
 
 static int make_key(const struct sockaddr *sa, socklen_t len, struct key *k)
 {
+    const void *ip;
+    size_t iplen;
+    int port = sp_diag_inet_port(sa, len, &ip, &iplen);
     memset(k, 0, sizeof *k);
-    if (sa == NULL)
-        return -1;
-    if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        k->family = AF_INET;
-        k->port = ntohs(in->sin_port);
-        memcpy(k->addr, &in->sin_addr, 4);
-        return 0;
-    }
-    if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        k->family = AF_INET6;
-        k->port = ntohs(in6->sin6_port);
-        memcpy(k->addr, &in6->sin6_addr, 16);
-        return 0;
-    }
-    return -1; /* AF_UNIX destinations are counted in the totals only */
+    if (port < 0)
+        return -1; /* AF_UNIX destinations are counted in the totals only */
+    k->family = sa->sa_family;
+    k->port = (uint16_t)port;
+    memcpy(k->addr, ip, iplen);
+    return 0;
 }
 
 static uint32_t hash_key(const struct key *k)
@@ -196,6 +188,13 @@ static void put_errname(struct sp_buf *b, int err, int json)
     }
 }
 
+/* A label and a count: ",\"made\":3" in JSON, " made 3" in text. */
+static void put_count(struct sp_buf *b, const char *label, uint64_t v)
+{
+    sp_buf_puts(b, label);
+    sp_buf_putu(b, v);
+}
+
 static void put_dest(struct sp_buf *b, const struct dest_row *r, int json)
 {
     struct sockaddr_storage ss;
@@ -217,12 +216,9 @@ static void put_dest(struct sp_buf *b, const struct dest_row *r, int json)
     if (json) {
         sp_buf_puts(b, "{\"addr\":");
         sp_buf_put_json(b, tmp, n, 64);
-        sp_buf_puts(b, ",\"port\":");
-        sp_buf_putu(b, r->d->port);
-        sp_buf_puts(b, ",\"made\":");
-        sp_buf_putu(b, r->made);
-        sp_buf_puts(b, ",\"failed\":");
-        sp_buf_putu(b, r->failed);
+        put_count(b, ",\"port\":", r->d->port);
+        put_count(b, ",\"made\":", r->made);
+        put_count(b, ",\"failed\":", r->failed);
         sp_buf_puts(b, ",\"last_errno_name\":");
         if (r->last_err)
             put_errname(b, r->last_err, 1);
@@ -236,12 +232,9 @@ static void put_dest(struct sp_buf *b, const struct dest_row *r, int json)
     sp_buf_put(b, tmp, n);
     if (r->d->family == AF_INET6)
         sp_buf_putc(b, ']');
-    sp_buf_putc(b, ':');
-    sp_buf_putu(b, r->d->port);
-    sp_buf_puts(b, " made ");
-    sp_buf_putu(b, r->made);
-    sp_buf_puts(b, ", failed ");
-    sp_buf_putu(b, r->failed);
+    put_count(b, ":", r->d->port);
+    put_count(b, " made ", r->made);
+    put_count(b, ", failed ", r->failed);
     if (r->last_err) {
         sp_buf_puts(b, " (last ");
         put_errname(b, r->last_err, 0);
@@ -290,18 +283,15 @@ unsigned sp_summary_render(const struct sp_summary *s, pid_t pid, const char *pr
         sp_buf_putu(&b, (unsigned)pid);
         sp_buf_puts(&b, ",\"prog\":");
         sp_buf_put_json(&b, prog, strnlen(prog, 16), 16);
-        sp_buf_puts(&b, ",\"made\":");
-        sp_buf_putu(&b, made);
-        sp_buf_puts(&b, ",\"failed\":");
-        sp_buf_putu(&b, failed);
+        put_count(&b, ",\"made\":", made);
+        put_count(&b, ",\"failed\":", failed);
         sp_buf_puts(&b, ",\"by_errno\":[");
         for (unsigned i = 0; i < ne; i++) {
             sp_buf_puts(&b, i ? ",{\"errno\":" : "{\"errno\":");
             sp_buf_putu(&b, (unsigned)errs[i]);
             sp_buf_puts(&b, ",\"errno_name\":");
             put_errname(&b, errs[i], 1);
-            sp_buf_puts(&b, ",\"count\":");
-            sp_buf_putu(&b, counts[i]);
+            put_count(&b, ",\"count\":", counts[i]);
             sp_buf_putc(&b, '}');
         }
         sp_buf_puts(&b, "],\"by_destination\":[");
@@ -316,16 +306,13 @@ unsigned sp_summary_render(const struct sp_summary *s, pid_t pid, const char *pr
     }
     unsigned lines = 0;
     text_prefix(&b, buf, sizeof buf, pid, prog);
-    sp_buf_puts(&b, "connections made ");
-    sp_buf_putu(&b, made);
-    sp_buf_puts(&b, ", failed ");
-    sp_buf_putu(&b, failed);
+    put_count(&b, "connections made ", made);
+    put_count(&b, ", failed ", failed);
     end_line(&b, emit, ctx);
     lines++;
     for (unsigned i = 0; i < ne; i++, lines++) {
         text_prefix(&b, buf, sizeof buf, pid, prog);
-        sp_buf_puts(&b, "failed ");
-        sp_buf_putu(&b, counts[i]);
+        put_count(&b, "failed ", counts[i]);
         sp_buf_puts(&b, " x ");
         put_errname(&b, errs[i], 0);
         end_line(&b, emit, ctx);

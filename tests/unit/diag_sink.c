@@ -61,8 +61,11 @@ static void next_second(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    struct timespec d = {0, 1000000000 - ts.tv_nsec + 20000000};
-    nanosleep(&d, NULL);
+    /* Past the next second by 20 ms; tv_nsec must stay below 1e9 (nanosleep refuses it). */
+    long ns = 1000000000L - ts.tv_nsec + 20000000L;
+    struct timespec d = {ns / 1000000000L, ns % 1000000000L};
+    while (nanosleep(&d, &d) != 0 && errno == EINTR)
+        ;
 }
 
 static void test_file(void)
