@@ -131,16 +131,14 @@ static int accept_now(struct sup_call *c)
     }
     c->addrlen = plen;
     c->d = decide_peer(c, nfd);
-    if (c->d.action == SP_ACT_DENY ||
-        (c->d.action == SP_ACT_FAIL && c->d.rule && sup_random_ppm() < c->d.rule->fail_rate_ppm)) {
+    uint32_t delay = 0;
+    int gerr = sup_gate_check(c, SP_OP_ACCEPT, &delay);
+    if (gerr) {
         close(nfd);
-        sup_log_decision(c, SP_OP_ACCEPT);
-        sup_answer(c, 0, c->d.err ? c->d.err : c->d.action == SP_ACT_DENY ? EACCES : EIO);
+        sup_answer(c, 0, gerr);
         return 0;
     }
-    if (c->d.action == SP_ACT_AUDIT || (c->d.action == SP_ACT_DELAY && c->d.rule && c->d.rule->delay_ms))
-        sup_log_decision(c, SP_OP_ACCEPT);
-    if (c->d.action == SP_ACT_DELAY && c->d.rule && c->d.rule->delay_ms) {
+    if (delay) {
         if (!c->running) { /* a non-blocking listener, in a receiving thread: sleep elsewhere */
             c->held_fd = nfd;
             c->held_t0 = t0;

@@ -159,9 +159,3 @@ int sup_addr_norm(struct sup_call *c, enum sp_op op)
         return unix_canonical(c, op);
     return 0;
 }
-
-struct sp_decision sup_decide_addr(const struct sup_call *c, enum sp_op op)
-{
-    return sp_decide(c->p, op, c->family, c->type,
-                     c->normlen ? (const struct sockaddr *)&c->norm : NULL, c->normlen);
-}

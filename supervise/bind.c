@@ -33,37 +33,6 @@ static void log_local(const struct sup_call *c, enum sp_op op, int r, int err, u
     sup_log_event(&ev);
 }
 
-/* The gate: deny and fail answer here (1); audit logs; a delay is logged and returns 2: the
- * caller sleeps it in a worker (sup_defer), never in a receiving thread, where it would hold
- * up every other trapped call of the tree. 0: go on. */
-static int gate(struct sup_call *c, enum sp_op op)
-{
-    switch (c->d.action) {
-    case SP_ACT_DENY:
-        sup_log_decision(c, op);
-        sup_answer(c, 0, c->d.err ? c->d.err : EACCES);
-        return 1;
-    case SP_ACT_FAIL:
-        if (c->d.rule && sup_random_ppm() < c->d.rule->fail_rate_ppm) {
-            sup_log_decision(c, op);
-            sup_answer(c, 0, c->d.err ? c->d.err : EIO);
-            return 1;
-        }
-        return 0;
-    case SP_ACT_AUDIT:
-        sup_log_decision(c, op);
-        return 0;
-    case SP_ACT_DELAY:
-        if (c->d.rule && c->d.rule->delay_ms) {
-            sup_log_decision(c, op);
-            return 2;
-        }
-        return 0;
-    default:
-        return 0;
-    }
-}
-
 static void forced(struct sup_call *c, uint32_t which, uint32_t *asked, struct bio_opt_report *rep)
 {
     memset(rep, 0, sizeof *rep);
@@ -139,12 +108,12 @@ void sup_bind(struct sup_call *c)
         sup_call_free(c);
         return;
     }
-    int g = gate(c, SP_OP_BIND);
-    if (g == 1) {
+    uint32_t delay = 0;
+    if (sup_gate(c, SP_OP_BIND, &delay)) {
         sup_call_free(c);
         return;
     }
-    if (g == 2) {
+    if (delay) { /* slept in a worker */
         c->work = bind_delayed;
         sup_defer(c);
         return;
@@ -166,12 +135,12 @@ void sup_listen(struct sup_call *c)
     /* the address the kernel gives back, as the shim's listen decides on it */
     c->d = sp_decide(c->p, SP_OP_LISTEN, c->family, c->type,
                      c->addrlen ? (const struct sockaddr *)&c->addr : NULL, c->addrlen);
-    int g = gate(c, SP_OP_LISTEN);
-    if (g == 1) {
+    uint32_t delay = 0;
+    if (sup_gate(c, SP_OP_LISTEN, &delay)) {
         sup_call_free(c);
         return;
     }
-    if (g == 2) {
+    if (delay) { /* slept in a worker */
         c->work = listen_delayed;
         sup_defer(c);
         return;

@@ -128,36 +128,6 @@ static void connect_work(struct sup_call *c)
     connect_done(c, rc, err, t0, &f);
 }
 
-/* The gate of decision c->d for op: deny and fail answer here (1); audit logs; a delay is
- * logged and its length returned in *delay. 0: go on. */
-static int gate(struct sup_call *c, enum sp_op op, uint32_t *delay)
-{
-    switch (c->d.action) {
-    case SP_ACT_DENY:
-        sup_log_decision(c, op);
-        sup_answer(c, 0, c->d.err ? c->d.err : EACCES);
-        return 1;
-    case SP_ACT_FAIL:
-        if (c->d.rule && sup_random_ppm() < c->d.rule->fail_rate_ppm) {
-            sup_log_decision(c, op);
-            sup_answer(c, 0, c->d.err ? c->d.err : EIO);
-            return 1;
-        }
-        return 0;
-    case SP_ACT_AUDIT:
-        sup_log_decision(c, op);
-        return 0;
-    case SP_ACT_DELAY:
-        if (c->d.rule && c->d.rule->delay_ms) {
-            sup_log_decision(c, op);
-            *delay = c->d.rule->delay_ms;
-        }
-        return 0;
-    default:
-        return 0;
-    }
-}
-
 void sup_connect(struct sup_call *c)
 {
     int err = sup_read_addr(c, c->n.data.args[1], c->n.data.args[2]);
@@ -193,14 +163,14 @@ void sup_connect(struct sup_call *c)
         return;
     }
     uint32_t delay = 0;
-    if (gate(c, SP_OP_CONNECT, &delay)) {
+    if (sup_gate(c, SP_OP_CONNECT, &delay)) {
         sup_call_free(c);
         return;
     }
     if (sends && c->normlen) {
         struct sp_decision cd = c->d;
         c->d = sup_decide_addr(c, SP_OP_SEND);
-        if (gate(c, SP_OP_SEND, &c->send_delay_ms)) {
+        if (sup_gate(c, SP_OP_SEND, &c->send_delay_ms)) {
             sup_call_free(c);
             return;
         }

@@ -43,33 +43,15 @@ void sup_socket(struct sup_call *c)
     c->family = domain;
     c->type = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
     c->d = sp_decide(c->p, SP_OP_SOCKET, c->family, c->type, NULL, 0);
-    switch (c->d.action) {
-    case SP_ACT_DENY:
-        sup_log_decision(c, SP_OP_SOCKET);
-        sup_answer(c, 0, c->d.err ? c->d.err : EACCES);
+    uint32_t delay = 0;
+    if (sup_gate(c, SP_OP_SOCKET, &delay)) {
         sup_call_free(c);
         return;
-    case SP_ACT_FAIL:
-        if (c->d.rule && sup_random_ppm() < c->d.rule->fail_rate_ppm) {
-            sup_log_decision(c, SP_OP_SOCKET);
-            sup_answer(c, 0, c->d.err ? c->d.err : EIO);
-            sup_call_free(c);
-            return;
-        }
-        break;
-    case SP_ACT_AUDIT:
-        sup_log_decision(c, SP_OP_SOCKET);
-        break;
-    case SP_ACT_DELAY:
-        if (c->d.rule && c->d.rule->delay_ms) { /* in a worker: never hold up the receivers */
-            sup_log_decision(c, SP_OP_SOCKET);
-            c->work = socket_delayed;
-            sup_defer(c);
-            return;
-        }
-        break;
-    default:
-        break;
+    }
+    if (delay) { /* in a worker: never hold up the receivers */
+        c->work = socket_delayed;
+        sup_defer(c);
+        return;
     }
     socket_rest(c);
     sup_call_free(c);

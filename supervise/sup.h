@@ -43,6 +43,7 @@ struct sup_call {
     uint32_t send_delay_ms;       /* connect: a delay send rule on a datagram destination */
     int held_fd;                  /* accept: the connection taken before a delay's worker */
     uint64_t held_t0;             /* and when its accept started */
+    void *job;                    /* send: the messages copied for the call (send.c) */
     /* state while a blocking call is made for it, under sup.lock */
     struct sup_call *next;        /* in-flight list */
     pthread_t worker;
@@ -125,8 +126,16 @@ int sup_read_addr(struct sup_call *c, uint64_t ptr, uint64_t len);
  * the rules may see (decide with none). Sets c->call, the address the supervisor's own call
  * passes (c->addr, but for a unix path the resolved one). 0, or an errno to answer with. */
 int sup_addr_norm(struct sup_call *c, enum sp_op op);
+
+/* ---- decide.c: the decision and what it does before the call ---- */
+
 /* The decision for op on c->norm (none when normlen is 0). */
 struct sp_decision sup_decide_addr(const struct sup_call *c, enum sp_op op);
+/* The gate of decision c->d for op, as the shim's: deny and an injected failure are logged and
+ * their errno returned; audit is logged (0); a delay is logged and added to *delay_ms (0). */
+int sup_gate_check(struct sup_call *c, enum sp_op op, uint32_t *delay_ms);
+/* sup_gate_check, and the program answered with the errno: 1 then (c is done), else 0. */
+int sup_gate(struct sup_call *c, enum sp_op op, uint32_t *delay_ms);
 
 /* ---- connect.c ---- */
 
@@ -151,7 +160,7 @@ void sup_socket(struct sup_call *c);
 
 /* ---- send.c ---- */
 
-/* Serves a trapped sendto with an address. */
+/* Serves a trapped sendto with an address, sendmsg or sendmmsg. */
 void sup_send(struct sup_call *c);
 
 /* ---- pending.c: non-blocking connects followed to their end ---- */
