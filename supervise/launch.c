@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -64,18 +65,10 @@ child_main(const struct sup_opts *o, const char *file, char **argv, int sock, in
             _exit(126);
         _exit(126);
     }
-    char cbuf[CMSG_SPACE(sizeof(int))];
-    memset(cbuf, 0, sizeof cbuf);
-    char byte = 'L';
-    struct iovec iov = { &byte, 1 };
-    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                        .msg_controllen = sizeof cbuf };
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &lfd, sizeof lfd);
-    if (sendmsg(sock, &m, 0) != 1)
+    /* The parent takes the listener with pidfd_getfd, told its number here, and says when it
+     * has it: a sendmsg of it (SCM_RIGHTS) would now be trapped, and wait for that parent. */
+    char ack;
+    if (write(sock, &lfd, sizeof lfd) != (ssize_t)sizeof lfd || read(sock, &ack, 1) != 1)
         _exit(126);
     close(lfd);
     close(sock);
@@ -86,22 +79,25 @@ child_main(const struct sup_opts *o, const char *file, char **argv, int sock, in
     _exit(err == ENOENT ? 127 : 126);
 }
 
+/* The listener, taken from the child (its number comes over sock); the child is told. */
 static int recv_listener(int sock)
 {
-    char cbuf[CMSG_SPACE(sizeof(int))];
-    char byte;
-    struct iovec iov = { &byte, 1 };
-    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                        .msg_controllen = sizeof cbuf };
+    int num, fd = -1;
     ssize_t n;
     do
-        n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+        n = read(sock, &num, sizeof num);
     while (n < 0 && errno == EINTR);
-    struct cmsghdr *cm = n == 1 ? CMSG_FIRSTHDR(&m) : NULL;
-    if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+    if (n != (ssize_t)sizeof num)
         return -1;
-    int fd;
-    memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+    int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+    if (pidfd >= 0) {
+        fd = (int)syscall(SYS_pidfd_getfd, pidfd, num, 0);
+        close(pidfd);
+    }
+    if (fd >= 0 && write(sock, "L", 1) != 1) {
+        close(fd);
+        fd = -1;
+    }
     return fd;
 }
 
