@@ -295,6 +295,11 @@ void sp_summary_add(struct sp_summary *s, const struct sockaddr *sa, socklen_t l
 unsigned sp_summary_render(const struct sp_summary *s, pid_t pid, const char *prog, int json,
                            unsigned top, void (*emit)(void *ctx, const char *line, size_t len),
                            void *ctx);
+/* sp_summary_render with how the calls were seen (note, NULL none) at the end of each text
+ * line, " (NOTE)" as an event line's, and as "note" in JSON. */
+unsigned sp_summary_render_note(const struct sp_summary *s, pid_t pid, const char *prog,
+                                const char *note, int json, unsigned top,
+                                void (*emit)(void *ctx, const char *line, size_t len), void *ctx);
 
 /* ---- TFO sysctl (diag_tfo.c) ---- */
 
@@ -321,6 +326,11 @@ struct sp_diagnosis {
     struct sp_sink sink;
     struct sp_rate rate;
     struct sp_summary *summary; /* NULL: no summary kept */
+    /* Whose summary it is: pid 0, the caller's own process (the shim's); a supervisor names
+     * the program it supervised, and how its calls were seen (summary_note, NULL none). */
+    pid_t summary_pid;
+    char summary_prog[16];
+    const char *summary_note;
 };
 
 /* Logs ev if the level wants it (failures: err != 0 and not EINPROGRESS, denied, failed and

@@ -146,6 +146,7 @@ static void reload_check(void)
     }
     /* the old one stays mapped: calls in flight still read it */
     __atomic_store_n(&sup.policy, np, __ATOMIC_RELEASE);
+    sup_log_setup(sp_policy_settings(np), sup.opts->log, 0); /* its log settings too */
     sup_log_msg(SP_LOG_ALL, "policy %s reloaded", sup.opts->conf);
 }
 
@@ -213,6 +214,7 @@ int sup_run(const struct sup_opts *o, const char *file, char **argv)
     }
     close(sv[1]);
     close(ep[1]);
+    sup_log_program(child, sup.prog);
     sup.listener = recv_listener(sv[0]);
     close(sv[0]);
     int err = 0;

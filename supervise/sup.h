@@ -194,8 +194,11 @@ int sup_policy_pins(const struct sp_policy *p);
 
 /* ---- log.c: the diagnosis pipeline, as the shim's ---- */
 
-/* Sets the log up from the policy's settings (NULL: defaults), --log and --trace. */
+/* Sets the log up from the policy's settings (NULL: defaults), --log and --trace; again at a
+ * live reload (the sink reopened only when the destination changed). */
 void sup_log_setup(const struct sp_settings *s, const char *dest, int trace);
+/* The summary at exit names the program (pid, name) and says it was seen by seccomp. */
+void sup_log_program(pid_t pid, const char *prog);
 /* Whether an event with this outcome would be logged (the shim's shim_log_wants). */
 int sup_log_wants(int err);
 /* Whether the level is debug. */

@@ -32,6 +32,21 @@ last=$(tail -1 "$TMP/live.out")
 like "$first" 'connect=-1 errno=EACCES$' "live reload: denied before the edit"
 like "$last" 'connect=0$' "and let through after it, without a restart"
 
+# A live reload applies the policy's log settings too, as the shim's: the level, the format
+# and the destination change in a program that keeps running.
+printf 'log off\nlog-to file %s\ndeny connect to 127.0.0.1 port %s errno=EACCES\n' "$TMP/r1.log" "$a_port" > "$TMP/rl.conf"
+timeout 30 "$CMD" run --supervise -c "$TMP/rl.conf" -- "$SC" loop 127.0.0.1 "$a_port" 30 100 > /dev/null 2>&1 &
+runner=$!
+sleep 1.2
+printf 'log all\nlog-format json\nlog-to file %s\ndeny connect to 127.0.0.1 port %s errno=EACCES\n' "$TMP/r2.log" "$a_port" > "$TMP/rl.new" && mv "$TMP/rl.new" "$TMP/rl.conf"
+wait "$runner"
+is "$(cat "$TMP/r1.log" 2> /dev/null | wc -l)" 0 "live reload: nothing logged while the policy said log off"
+like "$(tail -1 "$TMP/r2.log" 2> /dev/null)" '^\{.*"op":"connect".*"errno_name":"EACCES".*"seen by seccomp"' "after the edit: JSON lines in the new file, without a restart"
+
+# The summary at exit names the program and says how its calls were seen.
+sum=$(timeout 20 "$CMD" run --supervise --trace -- "$SC" connect 127.0.0.1 "$a_port" 2>&1 > /dev/null)
+like "$sum" "sockpolicy\[[0-9]+ sup_client\]: summary: connections made 1, failed 0 \(seen by seccomp\)" "the summary names the program and the supervisor (seen by seccomp)"
+
 # prog matches are evaluated for each process of the tree, by its own name, as the shim
 # evaluates them in each process: a rule for curl denies curl, not the script that starts it
 # nor the client it starts next.
