@@ -97,7 +97,7 @@ static void accept_delayed(struct sup_call *c)
 {
     sup_sleep_ms(c, c->d.rule->delay_ms);
     if (sup_cancelled(c)) {
-        close(c->held_fd);
+        sup_held_keep(c, c->held_fd); /* for the next accept: the connection is not lost */
         return;
     }
     accept_rest(c, c->held_fd, c->held_t0);
@@ -109,8 +109,10 @@ static int accept_now(struct sup_call *c)
     int flags = accept_flags(c);
     uint64_t t0 = sp_diag_now_ns();
     socklen_t plen = sizeof c->addr;
-    int nfd = -1;
-    if (c->nonblock) {
+    int nfd = sup_held_take(c, flags & SOCK_NONBLOCK); /* one an interrupted accept left */
+    if (nfd >= 0) {
+        plen = c->addrlen;
+    } else if (c->nonblock) {
         nfd = accept4(c->fd, (struct sockaddr *)&c->addr, &plen, SOCK_CLOEXEC | (flags & SOCK_NONBLOCK));
     } else {
         sup_cancel_enter();
@@ -191,7 +193,10 @@ static void accept_rest(struct sup_call *c, int nfd, uint64_t t0)
         /* The call went away meanwhile (ENOENT), or the program is out of descriptors: as
          * the kernel's accept would, give it the error; the connection is closed. */
         int e = errno;
-        close(nfd);
+        if (e == ENOENT) /* a signal interrupted the program's accept: the next one gets it */
+            sup_held_keep(c, nfd);
+        else
+            close(nfd);
         if (e != ENOENT)
             sup_answer(c, 0, e);
         return;
@@ -207,6 +212,8 @@ static void accept_work(struct sup_call *c)
         struct pollfd p = { c->fd, POLLIN, 0 };
         if (sup_cancelled(c))
             return;
+        if (sup_held_has(c))
+            break; /* one an interrupted accept left, taken first */
         int n = sup_poll(&p, 1, -1);
         if (n < 0 && errno == EINTR)
             continue; /* cancelled: the loop above returns */

@@ -150,6 +150,13 @@ static void reload_check(void)
     sup_log_msg(SP_LOG_ALL, "policy %s reloaded", sup.opts->conf);
 }
 
+/* Once a second at least: reload, and connections kept for listeners the program closed. */
+static void on_tick(void)
+{
+    reload_check();
+    sup_held_sweep();
+}
+
 static void on_extra(void)
 {
     on_signal();
@@ -236,7 +243,7 @@ int sup_run(const struct sup_opts *o, const char *file, char **argv)
         return err > 0 ? (err == ENOENT ? 127 : 126) : 1;
     }
     sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    sup_serve(sigfd, on_extra, reload_check);
+    sup_serve(sigfd, on_extra, on_tick);
     /* Every process under the filter is gone: PROG's status is here or on its way. */
     while (child_status == -1) {
         int st;

@@ -147,6 +147,19 @@ void sup_connect(struct sup_call *c);
 /* Serves a trapped accept or accept4. */
 void sup_accept(struct sup_call *c);
 
+/* ---- held.c: connections accepted for an accept that went away ---- */
+
+/* Keeps connection nfd (peer c->addr), accepted on c's listening socket c->fd for c's call,
+ * which went away before it got it: for the next accept on that socket. Closes it when full. */
+void sup_held_keep(struct sup_call *c, int nfd);
+/* A connection kept for c's listening socket (c->addr its peer), O_NONBLOCK as nonblock; or
+ * -1 when none is kept. */
+int sup_held_take(struct sup_call *c, int nonblock);
+/* Whether a connection is kept for c's listening socket. */
+int sup_held_has(const struct sup_call *c);
+/* Closes the connections kept for listening sockets the program closed (at most once a second). */
+void sup_held_sweep(void);
+
 /* ---- bind.c ---- */
 
 /* Serve a trapped bind and listen. */
