@@ -116,4 +116,27 @@ b = socket.create_connection(('127.0.0.1', port)); time.sleep(1.5)" "$hport" "$h
 wait "$runner"
 is "$(cat "$TMP/held.out")" "accepted=2 interrupted=yes" "an accept interrupted after the supervisor took its connection: the next accept gets it"
 
+# A storm of signals against a blocking accept while 300 clients connect: every connection
+# is accepted by the program (counted inside; it waits for all 300).
+printf 'set accept from 127.0.0.1 nodelay=on\n' > "$TMP/storm.conf"
+rm -f "$TMP/storm.pf"
+s0=$(date +%s%N)
+timeout 30 "$CMD" run --supervise -c "$TMP/storm.conf" -- "$PROGS/sup_accept" "$TMP/storm.pf" 300 > "$TMP/storm.out" 2> "$TMP/storm.err" &
+runner=$!
+for _ in $(seq 100); do [ -s "$TMP/storm.pf" ] && break; sleep 0.05; done
+read -r sport spid < "$TMP/storm.pf"
+echo "# port $sport pid $spid"
+( while kill -USR1 "$spid" 2> /dev/null; do sleep 0.0003; done ) &
+storm=$!
+python3 -c "
+import socket, sys, time
+for i in range(300):
+    socket.create_connection(('127.0.0.1', int(sys.argv[1]))).close(); time.sleep(0.002)" "$sport"
+echo "# clients done $(( ($(date +%s%N) - s0) / 1000000 )) ms"
+wait "$runner"
+echo "# rc $? $(( ($(date +%s%N) - s0) / 1000000 )) ms"
+kill "$storm" 2> /dev/null
+cat "$TMP/storm.err" | sed 's/^/# /'
+is "$(cat "$TMP/storm.out")" "accepted=300 interrupted=yes" "a signal storm against a blocking accept while 300 clients connect: every connection is accepted by the program"
+
 done_testing
