@@ -101,8 +101,7 @@ int sup_held_take(struct sup_call *c, int nonblock)
     return fd;
 }
 
-/* Whether descriptor fd of process tgid is still the socket of inode ino. */
-static int still_there(pid_t tgid, int fd, ino_t ino)
+int sup_fd_is(pid_t tgid, int fd, ino_t ino)
 {
     char path[64], link[64], want[64];
     snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)tgid, fd);
@@ -123,7 +122,7 @@ void sup_held_sweep(void)
     last = now;
     pthread_mutex_lock(&hlock);
     for (unsigned i = 0; i < NHELD; i++)
-        if (table[i].key && !still_there(table[i].tgid, table[i].lfd, table[i].ino)) {
+        if (table[i].key && !sup_fd_is(table[i].tgid, table[i].lfd, table[i].ino)) {
             close(table[i].fd);
             table[i].fd = -1;
             table[i].key = 0;

@@ -150,11 +150,13 @@ static void reload_check(void)
     sup_log_msg(SP_LOG_ALL, "policy %s reloaded", sup.opts->conf);
 }
 
-/* Once a second at least: reload, and connections kept for listeners the program closed. */
+/* Once a second at least: reload, connections kept for listeners the program closed, and
+ * pending connects whose socket it closed. */
 static void on_tick(void)
 {
     reload_check();
     sup_held_sweep();
+    sup_pending_sweep(0);
 }
 
 static void on_extra(void)
@@ -254,6 +256,7 @@ int sup_run(const struct sup_opts *o, const char *file, char **argv)
             break;
     }
     reap();
+    sup_pending_sweep(1); /* connects still pending at the end end here, as in the shim */
     sup_log_finish();
     return child_status == -1 ? 1 : exit_like(child_status);
 }

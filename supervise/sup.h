@@ -159,6 +159,8 @@ int sup_held_take(struct sup_call *c, int nonblock);
 int sup_held_has(const struct sup_call *c);
 /* Closes the connections kept for listening sockets the program closed (at most once a second). */
 void sup_held_sweep(void);
+/* Whether descriptor fd of process pid still names the socket of inode ino (/proc). */
+int sup_fd_is(pid_t pid, int fd, ino_t ino);
 
 /* ---- bind.c ---- */
 
@@ -188,6 +190,10 @@ void sup_pending_add(const struct sup_call *c, uint64_t start_ns, uint32_t asked
 int sup_pending_take(int fd, uint64_t key, int err, enum sp_phase phase, const struct sup_call *c);
 /* Whether a connect is pending on socket key. */
 int sup_pending_has(uint64_t key);
+/* Ends the connects whose socket the program closed before it read their outcome, logged as
+ * the shim logs them at close (their TCP state as last seen); at most once a second unless
+ * now_too (at the end: every process is gone, so are its sockets). */
+void sup_pending_sweep(int now_too);
 
 /* Records that the options rule r forced on socket fd are pinned (`pin`): nothing for a rule
  * without pin. */
