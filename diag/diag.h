@@ -99,6 +99,9 @@ struct sp_event {
 /* Fills the fields every event has: time (CLOCK_REALTIME), pid, process name (prctl
  * PR_GET_NAME), fd and op; clears the rest (tcp_state -1). errno is preserved. */
 void sp_event_init(struct sp_event *ev, enum sp_op op, int fd);
+/* sp_event_init for a message of the logger's own (SP_EVF_MESSAGE) at level: msg is its text
+ * (kept by pointer, ev->note). errno untouched. */
+void sp_event_message(struct sp_event *ev, enum sp_log_level level, const char *msg);
 /* Copies an address into ev->local (which 0) or ev->remote (which 1), at most
  * sizeof(struct sockaddr_storage) bytes; sa NULL or len 0 clears it. Sets ev->family when
  * it is 0. */

@@ -258,6 +258,9 @@ struct sp_path_ops {
     size_t (*canonical)(void *ctx, const char *path, int flags, char *buf, size_t size);
     void *ctx;
 };
+/* The path of the unix address ss (len bytes) into path (room for sun_path and a NUL),
+ * NUL-terminated; its length, or 0 for an abstract name or none (not a path). */
+size_t sp_unix_path(const struct sockaddr_storage *ss, socklen_t len, char *path);
 /* The longest path reach sp_unix_canonical splits into its directory and last name. */
 #define SP_UNIX_REACH_MAX 256
 /* The canonical form of a unix socket path for op, as the kernel reaches it: reach is the path

@@ -4,7 +4,9 @@
  * stdio, usable in a hook; the supervisor: the program's working directory through /proc).
  * Only string functions here. */
 #include <fcntl.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "policy.h"
 
@@ -20,6 +22,23 @@ static size_t lexical(char *p, size_t n)
         p[o++] = p[i];
     }
     return o;
+}
+
+size_t sp_unix_path(const struct sockaddr_storage *ss, socklen_t len, char *path)
+{
+    const struct sockaddr_un *un = (const struct sockaddr_un *)(const void *)ss;
+    size_t max = len > offsetof(struct sockaddr_un, sun_path)
+                     ? len - offsetof(struct sockaddr_un, sun_path) : 0;
+    if (max > sizeof un->sun_path)
+        max = sizeof un->sun_path;
+    if (max == 0 || un->sun_path[0] == 0)
+        return 0; /* abstract: a name, not a path */
+    size_t n = 0;
+    while (n < max && un->sun_path[n])
+        n++;
+    memcpy(path, un->sun_path, n);
+    path[n] = 0;
+    return n;
 }
 
 size_t sp_unix_canonical(const struct sp_path_ops *ops, const char *reach, const char *spelled,

@@ -214,18 +214,11 @@ static const struct sp_path_ops path_ops = { canonical_op, NULL };
 void shim_unix_canonical(struct shim_addr *a, enum sp_op op)
 {
     struct sockaddr_un *un = (struct sockaddr_un *)(void *)&a->norm;
-    size_t max = a->qlen - offsetof(struct sockaddr_un, sun_path);
-    if (max > sizeof un->sun_path)
-        max = sizeof un->sun_path;
-    if (max == 0 || un->sun_path[0] == 0)
+    char path[sizeof un->sun_path + 1];
+    size_t n = sp_unix_path(&a->norm, a->qlen, path);
+    if (n == 0)
         return; /* abstract: a name, not a path */
     int saved = errno;
-    char path[sizeof un->sun_path + 1];
-    size_t n = 0;
-    while (n < max && un->sun_path[n])
-        n++;
-    memcpy(path, un->sun_path, n);
-    path[n] = 0;
     char out[4096];
     int resolved;
     size_t m = sp_unix_canonical(&path_ops, path, path, n, op, out, sizeof out, &resolved);

@@ -12,7 +12,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,12 +44,7 @@ static void log_accept(const struct sup_call *c, int pfd, int nfd, int err, uint
         sp_event_set_addr(&ev, 0, (const struct sockaddr *)&local, llen);
     if (!err)
         sp_event_set_addr(&ev, 1, (const struct sockaddr *)&c->addr, c->addrlen);
-    ev.rule = sup.opts->trace ? NULL : c->d.rule;
-    if (asked) {
-        ev.opts_asked = asked;
-        ev.opts = *rep;
-    }
-    sup_log_event(&ev);
+    sup_log_outcome(&ev, c->d.rule, asked, rep);
 }
 
 /* The decision for the peer in c->addr, with the local port of nfd in place of its own when
@@ -180,15 +174,9 @@ static void accept_rest(struct sup_call *c, int nfd, uint64_t t0)
     }
     if (sup_log_wants(0))
         sup_who(c);
-    struct seccomp_notif_addfd add;
-    memset(&add, 0, sizeof add);
-    add.id = c->n.id;
-    add.flags = SECCOMP_ADDFD_FLAG_SEND;
-    add.srcfd = (uint32_t)nfd;
-    add.newfd_flags = (flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0;
     /* Never interrupted (the cancel signal is blocked here): an ADDFD + SEND whose wait is cut
      * short may leave the program's call answered with 0 instead of the new descriptor. */
-    int pfd = ioctl(sup.listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
+    int pfd = sup_install(c, nfd, flags & SOCK_CLOEXEC);
     if (pfd < 0) {
         /* The call went away meanwhile (ENOENT), or the program is out of descriptors: as
          * the kernel's accept would, give it the error; the connection is closed. */
@@ -231,8 +219,7 @@ void sup_accept(struct sup_call *c)
     if (!sup_policy_wants(c->p, SP_OP_ACCEPT) || sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
         /* No accept rule (the kernel accepts, as with the shim), or not a socket or a bad
          * descriptor (the kernel says so). Nothing of the program's memory was read. */
-        sup_continue(c);
-        sup_call_free(c);
+        sup_pass(c);
         return;
     }
     if (!c->nonblock) {

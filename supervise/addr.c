@@ -57,17 +57,10 @@ static const struct sp_path_ops path_ops = { canonical, NULL };
 static int unix_canonical(struct sup_call *c, enum sp_op op)
 {
     struct sockaddr_un *un = (struct sockaddr_un *)(void *)&c->norm;
-    size_t max = c->normlen - offsetof(struct sockaddr_un, sun_path);
-    if (max > sizeof un->sun_path)
-        max = sizeof un->sun_path;
-    if (max == 0 || un->sun_path[0] == 0)
-        return 0; /* abstract: a name, not a path */
     char path[sizeof un->sun_path + 1];
-    size_t n = 0;
-    while (n < max && un->sun_path[n])
-        n++;
-    memcpy(path, un->sun_path, n);
-    path[n] = 0;
+    size_t n = sp_unix_path(&c->norm, c->normlen, path);
+    if (n == 0)
+        return 0; /* abstract: a name, not a path */
     /* The path as the program's file system view reaches it. */
     char full[sizeof path + 64];
     if (path[0] == '/')

@@ -70,12 +70,7 @@ static void connect_done(struct sup_call *c, int r, int err, uint64_t t0, const 
         sp_event_set_addr(&ev, 0, (const struct sockaddr *)&local, llen);
     if (c->nonblock)
         ev.flags |= SP_EVF_NONBLOCK;
-    ev.rule = sup.opts->trace ? NULL : c->d.rule; /* as the shim: --trace's pass rule is no rule */
-    if (f && f->asked) {
-        ev.opts_asked = f->asked;
-        ev.opts = f->rep;
-    }
-    sup_log_event(&ev);
+    sup_log_outcome(&ev, c->d.rule, f ? f->asked : 0, f ? &f->rep : NULL);
 }
 
 /* Forces the rule's options (set rules) on the duplicate. */
@@ -132,14 +127,12 @@ void sup_connect(struct sup_call *c)
 {
     int err = sup_read_addr(c, c->n.data.args[1], c->n.data.args[2]);
     if (err) {
-        sup_answer(c, 0, err);
-        sup_call_free(c);
+        sup_fail(c, err);
         return;
     }
     if (sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
         if (errno != ENOENT) /* ENOENT: the call is gone */
-            sup_answer(c, 0, errno);
-        sup_call_free(c);
+            sup_fail(c, errno);
         return;
     }
     int inet = c->family == AF_INET || c->family == AF_INET6;
@@ -153,13 +146,11 @@ void sup_connect(struct sup_call *c)
         /* A local socket no rule can tell apart by its path: the kernel makes the call, in
          * the program's own file system view (a relative path, a chroot). The socket's family
          * cannot change, so no address read now could bring it under another rule. */
-        sup_continue(c);
-        sup_call_free(c);
+        sup_pass(c);
         return;
     }
     if (err) {
-        sup_answer(c, 0, err);
-        sup_call_free(c);
+        sup_fail(c, err);
         return;
     }
     uint32_t delay = 0;

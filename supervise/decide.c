@@ -47,3 +47,40 @@ int sup_gate(struct sup_call *c, enum sp_op op, uint32_t *delay_ms)
         sup_answer(c, 0, err);
     return err != 0;
 }
+
+void sup_pass(struct sup_call *c)
+{
+    sup_continue(c);
+    sup_call_free(c);
+}
+
+void sup_fail(struct sup_call *c, int err)
+{
+    sup_answer(c, 0, err);
+    sup_call_free(c);
+}
+
+/* A worker's part: the rule's delay, then the rest (nothing when the program's call went away). */
+static void delayed(struct sup_call *c)
+{
+    sup_sleep_ms(c, c->d.rule->delay_ms);
+    if (!sup_cancelled(c))
+        c->then(c);
+}
+
+void sup_gate_then(struct sup_call *c, enum sp_op op, sup_work_fn rest)
+{
+    uint32_t delay = 0;
+    if (sup_gate(c, op, &delay)) {
+        sup_call_free(c);
+        return;
+    }
+    if (delay) { /* slept in a worker */
+        c->then = rest;
+        c->work = delayed;
+        sup_defer(c);
+        return;
+    }
+    rest(c);
+    sup_call_free(c);
+}

@@ -183,6 +183,17 @@ void sup_log_event(struct sp_event *ev)
     ev->note = NULL;
 }
 
+void sup_log_outcome(struct sp_event *ev, const struct sp_rule *rule, uint32_t asked,
+                     const struct bio_opt_report *rep)
+{
+    ev->rule = sup.opts->trace ? NULL : rule; /* as the shim: --trace's pass rule is no rule */
+    if (asked && rep) {
+        ev->opts_asked = asked;
+        ev->opts = *rep;
+    }
+    sup_log_event(ev);
+}
+
 void sup_log_decision(const struct sup_call *c, enum sp_op op)
 {
     const struct sp_decision *d = &c->d;
@@ -227,10 +238,7 @@ void sup_log_msg(enum sp_log_level level, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     struct sp_event ev;
-    sp_event_init(&ev, SP_OP_CONNECT, -1);
-    ev.flags = SP_EVF_MESSAGE;
-    ev.msg_level = level;
-    ev.note = msg;
+    sp_event_message(&ev, level, msg);
     pthread_mutex_lock(&log_lock);
     sp_diag_emit(&diag, &ev);
     pthread_mutex_unlock(&log_lock);

@@ -103,12 +103,7 @@ static void log_end(const struct pending *e, int fd, int err, enum sp_phase phas
         llen > sizeof(sa_family_t))
         sp_event_set_addr(&ev, 0, (const struct sockaddr *)&local, llen);
     ev.flags |= SP_EVF_NONBLOCK;
-    ev.rule = sup.opts->trace ? NULL : e->rule;
-    if (e->rule && e->asked) {
-        ev.opts_asked = e->asked;
-        ev.opts = e->rep;
-    }
-    sup_log_event(&ev);
+    sup_log_outcome(&ev, e->rule, e->rule ? e->asked : 0, &e->rep);
 }
 
 int sup_pending_take(int fd, uint64_t key, int err, enum sp_phase phase,

@@ -208,8 +208,7 @@ void sup_send(struct sup_call *c)
     if ((nr == SYS_sendmmsg && c->n.data.args[2] == 0) || !sup_policy_wants(c->p, op) ||
         sup_take_fd(c, (int)c->n.data.args[0]) != 0 ||
         (op == SP_OP_SEND && (c->type == SOCK_STREAM || (nr != SYS_sendto && blind(c, op))))) {
-        sup_continue(c); /* nothing read from the program's memory */
-        sup_call_free(c);
+        sup_pass(c); /* nothing read from the program's memory */
         return;
     }
     struct sendjob *j = NULL;

@@ -40,6 +40,7 @@ struct sup_call {
     char comm[16];                /* the process's name and id for its log line, read by */
     pid_t tgid;                   /* sup_who before the answer (0: not read) */
     sup_work_fn work;             /* what sup_defer runs */
+    sup_work_fn then;             /* what sup_gate_then runs after a delay */
     uint32_t send_delay_ms;       /* connect: a delay send rule on a datagram destination */
     int held_fd;                  /* accept: the connection taken before a delay's worker */
     uint64_t held_t0;             /* and when its accept started */
@@ -136,6 +137,13 @@ struct sp_decision sup_decide_addr(const struct sup_call *c, enum sp_op op);
 int sup_gate_check(struct sup_call *c, enum sp_op op, uint32_t *delay_ms);
 /* sup_gate_check, and the program answered with the errno: 1 then (c is done), else 0. */
 int sup_gate(struct sup_call *c, enum sp_op op, uint32_t *delay_ms);
+/* sup_gate, then rest(c) here, or in a worker after a delay rule's sleep (not when the
+ * program's call went away meanwhile). Frees c. */
+void sup_gate_then(struct sup_call *c, enum sp_op op, sup_work_fn rest);
+/* The call is the kernel's (SECCOMP_USER_NOTIF_FLAG_CONTINUE); frees c. */
+void sup_pass(struct sup_call *c);
+/* The call fails with err; frees c. */
+void sup_fail(struct sup_call *c, int err);
 
 /* ---- connect.c ---- */
 
@@ -172,6 +180,10 @@ void sup_listen(struct sup_call *c);
 
 /* Serves a trapped socket (trapped only when the policy has socket rules at start). */
 void sup_socket(struct sup_call *c);
+/* Installs the supervisor's socket fd in the program as the answer to c's call (ADDFD with
+ * SECCOMP_ADDFD_FLAG_SEND; O_CLOEXEC when cloexec). The program's descriptor, or -1 with errno
+ * (ENOENT: the call went away; the program's call is then not answered). */
+int sup_install(const struct sup_call *c, int fd, int cloexec);
 
 /* ---- send.c ---- */
 
@@ -230,6 +242,10 @@ void sup_event_init(struct sp_event *ev, enum sp_op op, const struct sup_call *c
 void sup_who(struct sup_call *c);
 /* Logs ev ("seen by seccomp" added to its note). */
 void sup_log_event(struct sp_event *ev);
+/* Logs the outcome ev of a call decided by rule (none under --trace, as the shim), with the
+ * options it forced (asked, and what became of them in rep; asked 0: none). */
+void sup_log_outcome(struct sp_event *ev, const struct sp_rule *rule, uint32_t asked,
+                     const struct bio_opt_report *rep);
 /* A decision made before the call: deny, injected failure, delay, audit. */
 void sup_log_decision(const struct sup_call *c, enum sp_op op);
 /* A message at level, printf-style. */

@@ -4,7 +4,9 @@
  * not exist), "." for a relative name, the spelling with "//" and "/./" collapsed when nothing
  * resolves. The shim and supervisor tests check the same against the real file system. */
 #include <fcntl.h>
+#include <stddef.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include "policy.h"
 #include "tap.h"
@@ -55,6 +57,20 @@ int main(void)
     is_int(r, 0, "and not resolved");
     is_str(canon("/proc/1/cwd/zz/q", "zz//q", SP_OP_CONNECT, &r), "zz/q", "the supervisor's reach (/proc/PID/cwd) unresolved: the program's own spelling");
     is_str(canon("/run/app/..", "/run/app/..", SP_OP_BIND, &r), "/run/app/..", "a last name of .. is not split off");
+    /* sp_unix_path: the path of an address, not an abstract name. */
+    struct sockaddr_storage ss;
+    struct sockaddr_un *un = (struct sockaddr_un *)(void *)&ss;
+    char path[sizeof un->sun_path + 1];
+    memset(&ss, 0, sizeof ss);
+    un->sun_family = AF_UNIX;
+    strcpy(un->sun_path, "/run/x.sock");
+    socklen_t base = (socklen_t)offsetof(struct sockaddr_un, sun_path);
+    is_int((int)sp_unix_path(&ss, base + 11, path), 11, "sp_unix_path: the length of the path");
+    is_str(path, "/run/x.sock", "and the path, NUL-terminated");
+    is_int((int)sp_unix_path(&ss, base + 4, path), 4, "a length that cuts the path: what it covers");
+    is_int((int)sp_unix_path(&ss, base, path), 0, "an unnamed address: no path");
+    un->sun_path[0] = 0;
+    is_int((int)sp_unix_path(&ss, base + 5, path), 0, "an abstract name: no path");
     done_testing();
     return 0;
 }
