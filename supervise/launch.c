@@ -79,6 +79,8 @@ child_main(const struct sup_opts *o, const char *file, char **argv, int sock, in
     _exit(err == ENOENT ? 127 : 126);
 }
 
+static int take_err; /* why the listener could not be taken from the child, 0 none */
+
 /* The listener, taken from the child (its number comes over sock); the child is told. */
 static int recv_listener(int sock)
 {
@@ -94,6 +96,8 @@ static int recv_listener(int sock)
         fd = (int)syscall(SYS_pidfd_getfd, pidfd, num, 0);
         close(pidfd);
     }
+    if (fd < 0)
+        take_err = errno; /* Yama's ptrace_scope 2 or 3 refuses it (EPERM) */
     if (fd >= 0 && write(sock, "L", 1) != 1) {
         close(fd);
         fd = -1;
@@ -238,6 +242,9 @@ int sup_run(const struct sup_opts *o, const char *file, char **argv)
                     strerror(-err));
         else if (err > 0)
             fprintf(stderr, "sockpolicy run: cannot run %s: %s\n", file, strerror(err));
+        else if (take_err)
+            fprintf(stderr, "sockpolicy run: cannot take the seccomp listener from the child "
+                    "(pidfd_getfd: %s; kernel.yama.ptrace_scope above 1?)\n", strerror(take_err));
         else
             fprintf(stderr, "sockpolicy run: the supervised process did not start\n");
         int st;
