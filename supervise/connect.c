@@ -41,13 +41,13 @@ static void connect_done(struct sup_call *c, int r, int err, uint64_t t0, const 
     uint64_t key = sup_sock_key(c->fd);
     if (sup_pending_has(key)) {
         sup_who(c);
-        sup_answer(c, 0, r == 0 ? 0 : err);
         /* a later connect() on a socket whose non-blocking connect is pending tells how that
-         * one ended (EISCONN: connected), as hiredis asks */
-        if (r != 0 && (err == EALREADY || err == EINPROGRESS || err == EINTR))
-            return;
-        sup_pending_take(c->fd, key, r == 0 || err == EISCONN ? 0 : err,
-                         SP_PHASE_LATER_CONNECT, c);
+         * one ended (EISCONN: connected), as hiredis asks; ended before the answer, as an
+         * SO_ERROR read is (sockopt.c) */
+        if (r == 0 || (err != EALREADY && err != EINPROGRESS && err != EINTR))
+            sup_pending_take(c->fd, key, r == 0 || err == EISCONN ? 0 : err,
+                             SP_PHASE_LATER_CONNECT, c);
+        sup_answer(c, 0, r == 0 ? 0 : err);
         return;
     }
     /* Pending before the program hears of it: its getsockopt(SO_ERROR) may reach another
