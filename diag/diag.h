@@ -100,6 +100,9 @@ struct sp_event {
 /* Fills the fields every event has: time (CLOCK_REALTIME), pid, process name (prctl
  * PR_GET_NAME), fd and op; clears the rest (tcp_state -1). errno is preserved. */
 void sp_event_init(struct sp_event *ev, enum sp_op op, int fd);
+/* sp_event_init for a message of the logger's own (SP_EVF_MESSAGE) at level: msg is its text
+ * (kept by pointer, ev->note). errno untouched. */
+void sp_event_message(struct sp_event *ev, enum sp_log_level level, const char *msg);
 /* Copies an address into ev->local (which 0) or ev->remote (which 1), at most
  * sizeof(struct sockaddr_storage) bytes; sa NULL or len 0 clears it. Sets ev->family when
  * it is 0. */
@@ -311,6 +314,11 @@ void sp_summary_add(struct sp_summary *s, const struct sockaddr *sa, socklen_t l
 unsigned sp_summary_render(const struct sp_summary *s, pid_t pid, const char *prog, int json,
                            unsigned top, void (*emit)(void *ctx, const char *line, size_t len),
                            void *ctx);
+/* sp_summary_render with how the calls were seen (note, NULL none) at the end of each text
+ * line, " (NOTE)" as an event line's, and as "note" in JSON. */
+unsigned sp_summary_render_note(const struct sp_summary *s, pid_t pid, const char *prog,
+                                const char *note, int json, unsigned top,
+                                void (*emit)(void *ctx, const char *line, size_t len), void *ctx);
 
 /* ---- TFO sysctl (diag_tfo.c) ---- */
 
@@ -337,6 +345,11 @@ struct sp_diagnosis {
     struct sp_sink sink;
     struct sp_rate rate;
     struct sp_summary *summary; /* NULL: no summary kept */
+    /* Whose summary it is: pid 0, the caller's own process (the shim's); a supervisor names
+     * the program it supervised, and how its calls were seen (summary_note, NULL none). */
+    pid_t summary_pid;
+    char summary_prog[16];
+    const char *summary_note;
 };
 
 /* Logs ev if the level wants it (failures: err != 0 and not EINPROGRESS, denied, failed and

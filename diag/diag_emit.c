@@ -2,6 +2,7 @@
  * limit, format, sink. This is what the shim's hooks call; see docs/log-format.md. */
 #include <errno.h>
 #include <stdatomic.h>
+#include <string.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -195,8 +196,12 @@ void sp_diag_finish(struct sp_diagnosis *d)
         struct sp_event who;
         sp_event_init(&who, SP_OP_CONNECT, -1);
         struct emit_ctx c = {d};
-        sp_summary_render(d->summary, who.pid, who.prog, d->format == SP_FMT_JSON, 10,
-                          emit_summary_line, &c);
+        if (d->summary_pid) {
+            who.pid = d->summary_pid;
+            memcpy(who.prog, d->summary_prog, sizeof who.prog);
+        }
+        sp_summary_render_note(d->summary, who.pid, who.prog, d->summary_note,
+                               d->format == SP_FMT_JSON, 10, emit_summary_line, &c);
     }
     errno = saved;
 }

@@ -32,6 +32,14 @@ void sp_event_init(struct sp_event *ev, enum sp_op op, int fd)
     errno = saved;
 }
 
+void sp_event_message(struct sp_event *ev, enum sp_log_level level, const char *msg)
+{
+    sp_event_init(ev, SP_OP_SOCKET, -1);
+    ev->flags = SP_EVF_MESSAGE;
+    ev->msg_level = level;
+    ev->note = msg;
+}
+
 void sp_event_set_addr(struct sp_event *ev, int which, const struct sockaddr *sa, socklen_t len)
 {
     struct sockaddr_storage *dst = which ? &ev->remote : &ev->local;

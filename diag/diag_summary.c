@@ -252,8 +252,14 @@ static void text_prefix(struct sp_buf *b, char *buf, size_t cap, pid_t pid, cons
     sp_buf_puts(b, "]: summary: ");
 }
 
-static void end_line(struct sp_buf *b, void (*emit)(void *, const char *, size_t), void *ctx)
+static void end_line(struct sp_buf *b, const char *note,
+                     void (*emit)(void *, const char *, size_t), void *ctx)
 {
+    if (note) { /* how the calls were seen, as an event line's note ends */
+        sp_buf_puts(b, " (");
+        sp_buf_put_text(b, note, strlen(note), 64);
+        sp_buf_putc(b, ')');
+    }
     b->p[b->len++] = '\n'; /* room kept by the cap - 1 above */
     b->p[b->len] = '\0';
     emit(ctx, b->p, b->len);
@@ -262,6 +268,13 @@ static void end_line(struct sp_buf *b, void (*emit)(void *, const char *, size_t
 unsigned sp_summary_render(const struct sp_summary *s, pid_t pid, const char *prog, int json,
                            unsigned top, void (*emit)(void *ctx, const char *line, size_t len),
                            void *ctx)
+{
+    return sp_summary_render_note(s, pid, prog, NULL, json, top, emit, ctx);
+}
+
+unsigned sp_summary_render_note(const struct sp_summary *s, pid_t pid, const char *prog,
+                                const char *note, int json, unsigned top,
+                                void (*emit)(void *ctx, const char *line, size_t len), void *ctx)
 {
     char buf[SP_DIAG_LINE_MAX];
     struct dest_row rows[TOP_MAX];
@@ -300,28 +313,33 @@ unsigned sp_summary_render(const struct sp_summary *s, pid_t pid, const char *pr
                 sp_buf_putc(&b, ',');
             put_dest(&b, &rows[i], 1);
         }
-        sp_buf_puts(&b, "]}");
-        end_line(&b, emit, ctx);
+        sp_buf_putc(&b, ']');
+        if (note) {
+            sp_buf_puts(&b, ",\"note\":");
+            sp_buf_put_json(&b, note, strlen(note), 64);
+        }
+        sp_buf_putc(&b, '}');
+        end_line(&b, NULL, emit, ctx);
         return 1;
     }
     unsigned lines = 0;
     text_prefix(&b, buf, sizeof buf, pid, prog);
     put_count(&b, "connections made ", made);
     put_count(&b, ", failed ", failed);
-    end_line(&b, emit, ctx);
+    end_line(&b, note, emit, ctx);
     lines++;
     for (unsigned i = 0; i < ne; i++, lines++) {
         text_prefix(&b, buf, sizeof buf, pid, prog);
         put_count(&b, "failed ", counts[i]);
         sp_buf_puts(&b, " x ");
         put_errname(&b, errs[i], 0);
-        end_line(&b, emit, ctx);
+        end_line(&b, note, emit, ctx);
     }
     for (unsigned i = 0; i < nd; i++, lines++) {
         text_prefix(&b, buf, sizeof buf, pid, prog);
         sp_buf_puts(&b, "to ");
         put_dest(&b, &rows[i], 0);
-        end_line(&b, emit, ctx);
+        end_line(&b, note, emit, ctx);
     }
     return lines;
 }

@@ -255,4 +255,27 @@ int sp_addr_unspecified_dest(int sock_family, const void *raw, socklen_t rawlen,
                              const struct sockaddr *local, socklen_t locallen,
                              struct sockaddr_storage *norm);
 
+/* ---- unix paths (unixpath.c) ---- */
+
+/* How sp_unix_canonical asks the file system: canonical(ctx, path, flags, buf, size) opens
+ * path with O_PATH | flags (O_DIRECTORY or 0) and reads back the canonical absolute path into
+ * buf; its length, or 0 when it cannot (errno as the caller keeps it). */
+struct sp_path_ops {
+    size_t (*canonical)(void *ctx, const char *path, int flags, char *buf, size_t size);
+    void *ctx;
+};
+/* The path of the unix address ss (len bytes) into path (room for sun_path and a NUL),
+ * NUL-terminated; its length, or 0 for an abstract name or none (not a path). */
+size_t sp_unix_path(const struct sockaddr_storage *ss, socklen_t len, char *path);
+/* The longest path reach sp_unix_canonical splits into its directory and last name. */
+#define SP_UNIX_REACH_MAX 256
+/* The canonical form of a unix socket path for op, as the kernel reaches it: reach is the path
+ * as the caller's file system view reaches it (NUL-terminated: the program's own spelling, or
+ * it through /proc/PID/cwd), spelled/n the program's spelling. Connect and send follow a link
+ * at the end; bind creates the last name in the canonical directory; what cannot be resolved
+ * stays as spelled, "//" and "/./" collapsed (*resolved 0). Writes out (cap bytes, not
+ * NUL-terminated) and returns its length (0: nothing fits). No allocation, no stdio. */
+size_t sp_unix_canonical(const struct sp_path_ops *ops, const char *reach, const char *spelled,
+                         size_t n, enum sp_op op, char *out, size_t cap, int *resolved);
+
 #endif

@@ -203,71 +203,25 @@ static size_t canonical(const char *path, int flags, char *buf, size_t size)
     return n;
 }
 
-/* "//" and "/./" collapsed, in place; the new length. */
-static size_t lexical(char *p, size_t n)
+/* The file system as sp_unix_canonical asks it, from this process. */
+static size_t canonical_op(void *ctx, const char *path, int flags, char *buf, size_t size)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '/' && o > 0 && p[o - 1] == '/')
-            continue;
-        if (p[i] == '.' && o > 0 && p[o - 1] == '/' && i + 1 < n && p[i + 1] == '/')
-            continue;
-        p[o++] = p[i];
-    }
-    return o;
+    (void)ctx;
+    return canonical(path, flags, buf, size);
 }
+static const struct sp_path_ops path_ops = { canonical_op, NULL };
 
 void shim_unix_canonical(struct shim_addr *a, enum sp_op op)
 {
     struct sockaddr_un *un = (struct sockaddr_un *)(void *)&a->norm;
-    size_t max = a->qlen - offsetof(struct sockaddr_un, sun_path);
-    if (max > sizeof un->sun_path)
-        max = sizeof un->sun_path;
-    if (max == 0 || un->sun_path[0] == 0)
+    char path[sizeof un->sun_path + 1];
+    size_t n = sp_unix_path(&a->norm, a->qlen, path);
+    if (n == 0)
         return; /* abstract: a name, not a path */
     int saved = errno;
-    char path[sizeof un->sun_path + 1];
-    size_t n = 0;
-    while (n < max && un->sun_path[n])
-        n++;
-    memcpy(path, un->sun_path, n);
-    path[n] = 0;
     char out[4096];
-    size_t m = 0;
-    if (op != SP_OP_BIND)
-        m = canonical(path, 0, out, sizeof out); /* the socket itself, through any link */
-    if (!m) {
-        /* The directory, then the last name as spelled (bind creates it; a connect to a
-         * name that does not exist fails anyway). */
-        size_t slash = n;
-        while (slash > 0 && path[slash - 1] != '/')
-            slash--;
-        const char *name = path + slash;
-        if (*name && strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
-            char dir[sizeof path + 1];
-            if (slash == 0) {
-                dir[0] = '.';
-                dir[1] = 0;
-            } else {
-                memcpy(dir, path, slash);
-                dir[slash] = 0;
-            }
-            m = canonical(dir, O_DIRECTORY, out, sizeof out);
-            size_t nl = strlen(name);
-            if (m && m + 1 + nl < sizeof out) {
-                if (out[m - 1] != '/')
-                    out[m++] = '/';
-                memcpy(out + m, name, nl);
-                m += nl;
-            } else {
-                m = 0;
-            }
-        }
-    }
-    if (!m) {
-        memcpy(out, path, n);
-        m = lexical(out, n);
-    }
+    int resolved;
+    size_t m = sp_unix_canonical(&path_ops, path, path, n, op, out, sizeof out, &resolved);
     /* Room for the path in the query: the matcher reads at most sun_path's size. */
     if (m > sizeof un->sun_path)
         m = sizeof un->sun_path;

@@ -12,7 +12,6 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,12 +44,7 @@ static void log_accept(const struct sup_call *c, int pfd, int nfd, int err, uint
         sp_event_set_addr(&ev, 0, (const struct sockaddr *)&local, llen);
     if (!err)
         sp_event_set_addr(&ev, 1, (const struct sockaddr *)&c->addr, c->addrlen);
-    ev.rule = sup.opts->trace ? NULL : c->d.rule;
-    if (asked) {
-        ev.opts_asked = asked;
-        ev.opts = *rep;
-    }
-    sup_log_event(&ev);
+    sup_log_outcome(&ev, c->d.rule, asked, rep);
 }
 
 /* The decision for the peer in c->addr, with the local port of nfd in place of its own when
@@ -97,7 +91,7 @@ static void accept_delayed(struct sup_call *c)
 {
     sup_sleep_ms(c, c->d.rule->delay_ms);
     if (sup_cancelled(c)) {
-        close(c->held_fd);
+        sup_held_keep(c, c->held_fd); /* for the next accept: the connection is not lost */
         return;
     }
     accept_rest(c, c->held_fd, c->held_t0);
@@ -109,8 +103,10 @@ static int accept_now(struct sup_call *c)
     int flags = accept_flags(c);
     uint64_t t0 = sp_diag_now_ns();
     socklen_t plen = sizeof c->addr;
-    int nfd = -1;
-    if (c->nonblock) {
+    int nfd = sup_held_take(c, flags & SOCK_NONBLOCK); /* one an interrupted accept left */
+    if (nfd >= 0) {
+        plen = c->addrlen;
+    } else if (c->nonblock) {
         nfd = accept4(c->fd, (struct sockaddr *)&c->addr, &plen, SOCK_CLOEXEC | (flags & SOCK_NONBLOCK));
     } else {
         sup_cancel_enter();
@@ -131,16 +127,14 @@ static int accept_now(struct sup_call *c)
     }
     c->addrlen = plen;
     c->d = decide_peer(c, nfd);
-    if (c->d.action == SP_ACT_DENY ||
-        (c->d.action == SP_ACT_FAIL && c->d.rule && sup_random_ppm() < c->d.rule->fail_rate_ppm)) {
+    uint32_t delay = 0;
+    int gerr = sup_gate_check(c, SP_OP_ACCEPT, &delay);
+    if (gerr) {
         close(nfd);
-        sup_log_decision(c, SP_OP_ACCEPT);
-        sup_answer(c, 0, c->d.err ? c->d.err : c->d.action == SP_ACT_DENY ? EACCES : EIO);
+        sup_answer(c, 0, gerr);
         return 0;
     }
-    if (c->d.action == SP_ACT_AUDIT || (c->d.action == SP_ACT_DELAY && c->d.rule && c->d.rule->delay_ms))
-        sup_log_decision(c, SP_OP_ACCEPT);
-    if (c->d.action == SP_ACT_DELAY && c->d.rule && c->d.rule->delay_ms) {
+    if (delay) {
         if (!c->running) { /* a non-blocking listener, in a receiving thread: sleep elsewhere */
             c->held_fd = nfd;
             c->held_t0 = t0;
@@ -180,20 +174,17 @@ static void accept_rest(struct sup_call *c, int nfd, uint64_t t0)
     }
     if (sup_log_wants(0))
         sup_who(c);
-    struct seccomp_notif_addfd add;
-    memset(&add, 0, sizeof add);
-    add.id = c->n.id;
-    add.flags = SECCOMP_ADDFD_FLAG_SEND;
-    add.srcfd = (uint32_t)nfd;
-    add.newfd_flags = (flags & SOCK_CLOEXEC) ? O_CLOEXEC : 0;
     /* Never interrupted (the cancel signal is blocked here): an ADDFD + SEND whose wait is cut
      * short may leave the program's call answered with 0 instead of the new descriptor. */
-    int pfd = ioctl(sup.listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
+    int pfd = sup_install(c, nfd, flags & SOCK_CLOEXEC);
     if (pfd < 0) {
         /* The call went away meanwhile (ENOENT), or the program is out of descriptors: as
          * the kernel's accept would, give it the error; the connection is closed. */
         int e = errno;
-        close(nfd);
+        if (e == ENOENT) /* a signal interrupted the program's accept: the next one gets it */
+            sup_held_keep(c, nfd);
+        else
+            close(nfd);
         if (e != ENOENT)
             sup_answer(c, 0, e);
         return;
@@ -209,6 +200,8 @@ static void accept_work(struct sup_call *c)
         struct pollfd p = { c->fd, POLLIN, 0 };
         if (sup_cancelled(c))
             return;
+        if (sup_held_has(c))
+            break; /* one an interrupted accept left, taken first */
         int n = sup_poll(&p, 1, -1);
         if (n < 0 && errno == EINTR)
             continue; /* cancelled: the loop above returns */
@@ -226,8 +219,7 @@ void sup_accept(struct sup_call *c)
     if (!sup_policy_wants(c->p, SP_OP_ACCEPT) || sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
         /* No accept rule (the kernel accepts, as with the shim), or not a socket or a bad
          * descriptor (the kernel says so). Nothing of the program's memory was read. */
-        sup_continue(c);
-        sup_call_free(c);
+        sup_pass(c);
         return;
     }
     if (!c->nonblock) {

@@ -31,9 +31,10 @@ int sup_read_addr(struct sup_call *c, uint64_t ptr, uint64_t len)
 }
 
 /* Opens path with O_PATH (never blocks, needs no permission on the file) and reads back the
- * canonical path into buf; its length, or 0. */
-static size_t canonical(const char *path, int flags, char *buf, size_t size)
+ * canonical path into buf; its length, or 0 (sp_unix_canonical's question, from here). */
+static size_t canonical(void *ctx, const char *path, int flags, char *buf, size_t size)
 {
+    (void)ctx;
     int fd = open(path, O_PATH | O_CLOEXEC | flags);
     if (fd < 0)
         return 0;
@@ -46,19 +47,7 @@ static size_t canonical(const char *path, int flags, char *buf, size_t size)
     return (size_t)r;
 }
 
-/* "//" and "/./" collapsed, in place; the new length (as the shim's). */
-static size_t lexical(char *p, size_t n)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '/' && o > 0 && p[o - 1] == '/')
-            continue;
-        if (p[i] == '.' && o > 0 && p[o - 1] == '/' && i + 1 < n && p[i + 1] == '/')
-            continue;
-        p[o++] = p[i];
-    }
-    return o;
-}
+static const struct sp_path_ops path_ops = { canonical, NULL };
 
 /* A unix path in c->norm made the absolute path with no symbolic link, "." or ".." the kernel
  * reaches from the program (shim_unix_canonical's rules: connect and send follow a link at the
@@ -68,17 +57,10 @@ static size_t lexical(char *p, size_t n)
 static int unix_canonical(struct sup_call *c, enum sp_op op)
 {
     struct sockaddr_un *un = (struct sockaddr_un *)(void *)&c->norm;
-    size_t max = c->normlen - offsetof(struct sockaddr_un, sun_path);
-    if (max > sizeof un->sun_path)
-        max = sizeof un->sun_path;
-    if (max == 0 || un->sun_path[0] == 0)
-        return 0; /* abstract: a name, not a path */
     char path[sizeof un->sun_path + 1];
-    size_t n = 0;
-    while (n < max && un->sun_path[n])
-        n++;
-    memcpy(path, un->sun_path, n);
-    path[n] = 0;
+    size_t n = sp_unix_path(&c->norm, c->normlen, path);
+    if (n == 0)
+        return 0; /* abstract: a name, not a path */
     /* The path as the program's file system view reaches it. */
     char full[sizeof path + 64];
     if (path[0] == '/')
@@ -86,35 +68,8 @@ static int unix_canonical(struct sup_call *c, enum sp_op op)
     else
         snprintf(full, sizeof full, "/proc/%d/cwd/%s", (int)c->n.pid, path);
     char out[4096];
-    size_t m = 0;
-    if (op != SP_OP_BIND)
-        m = canonical(full, 0, out, sizeof out); /* the socket itself, through any link */
-    if (!m) {
-        size_t fl = strlen(full), slash = fl;
-        while (slash > 0 && full[slash - 1] != '/')
-            slash--;
-        const char *name = full + slash;
-        if (*name && strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
-            char dir[sizeof full];
-            memcpy(dir, full, slash);
-            dir[slash] = 0;
-            m = canonical(dir, O_DIRECTORY, out, sizeof out);
-            size_t nl = strlen(name);
-            if (m && m + 1 + nl < sizeof out) {
-                if (out[m - 1] != '/')
-                    out[m++] = '/';
-                memcpy(out + m, name, nl);
-                m += nl;
-            } else {
-                m = 0;
-            }
-        }
-    }
-    int resolved = m > 0;
-    if (!m) {
-        memcpy(out, path, n);
-        m = lexical(out, n);
-    }
+    int resolved;
+    size_t m = sp_unix_canonical(&path_ops, full, path, n, op, out, sizeof out, &resolved);
     /* The call: the resolved path when sun_path holds it, else the program's own spelling
      * when absolute, else the relative one through /proc/TID/cwd. */
     struct sockaddr_un *cu = (struct sockaddr_un *)(void *)&c->call;
@@ -158,10 +113,4 @@ int sup_addr_norm(struct sup_call *c, enum sp_op op)
     if (c->norm.ss_family == AF_UNIX)
         return unix_canonical(c, op);
     return 0;
-}
-
-struct sp_decision sup_decide_addr(const struct sup_call *c, enum sp_op op)
-{
-    return sp_decide(c->p, op, c->family, c->type,
-                     c->normlen ? (const struct sockaddr *)&c->norm : NULL, c->normlen);
 }

@@ -25,43 +25,7 @@ static void log_local(const struct sup_call *c, enum sp_op op, int r, int err, u
     ev.err = r == 0 ? 0 : err;
     ev.duration_ns = sp_diag_now_ns() - t0;
     sp_event_set_addr(&ev, 0, (const struct sockaddr *)&c->addr, c->addrlen);
-    ev.rule = sup.opts->trace ? NULL : c->d.rule;
-    if (asked) {
-        ev.opts_asked = asked;
-        ev.opts = *rep;
-    }
-    sup_log_event(&ev);
-}
-
-/* The gate: deny and fail answer here (1); audit logs; a delay is logged and returns 2: the
- * caller sleeps it in a worker (sup_defer), never in a receiving thread, where it would hold
- * up every other trapped call of the tree. 0: go on. */
-static int gate(struct sup_call *c, enum sp_op op)
-{
-    switch (c->d.action) {
-    case SP_ACT_DENY:
-        sup_log_decision(c, op);
-        sup_answer(c, 0, c->d.err ? c->d.err : EACCES);
-        return 1;
-    case SP_ACT_FAIL:
-        if (c->d.rule && sup_random_ppm() < c->d.rule->fail_rate_ppm) {
-            sup_log_decision(c, op);
-            sup_answer(c, 0, c->d.err ? c->d.err : EIO);
-            return 1;
-        }
-        return 0;
-    case SP_ACT_AUDIT:
-        sup_log_decision(c, op);
-        return 0;
-    case SP_ACT_DELAY:
-        if (c->d.rule && c->d.rule->delay_ms) {
-            sup_log_decision(c, op);
-            return 2;
-        }
-        return 0;
-    default:
-        return 0;
-    }
+    sup_log_outcome(&ev, c->d.rule, asked, rep);
 }
 
 static void forced(struct sup_call *c, uint32_t which, uint32_t *asked, struct bio_opt_report *rep)
@@ -91,34 +55,17 @@ static void bind_rest(struct sup_call *c)
     log_local(c, SP_OP_BIND, r, err, t0, asked, &rep);
 }
 
-/* A worker's part: the rule's delay, then the call (none when the program's call went away). */
-static void bind_delayed(struct sup_call *c)
-{
-    sup_sleep_ms(c, c->d.rule->delay_ms);
-    if (!sup_cancelled(c))
-        bind_rest(c);
-}
-
 static void listen_rest(struct sup_call *c);
-
-static void listen_delayed(struct sup_call *c)
-{
-    sup_sleep_ms(c, c->d.rule->delay_ms);
-    if (!sup_cancelled(c))
-        listen_rest(c);
-}
 
 void sup_bind(struct sup_call *c)
 {
     if (!sup_policy_wants(c->p, SP_OP_BIND) || sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
-        sup_continue(c); /* nothing read from the program's memory */
-        sup_call_free(c);
+        sup_pass(c); /* nothing read from the program's memory */
         return;
     }
     int err = sup_read_addr(c, c->n.data.args[1], c->n.data.args[2]);
     if (err) {
-        sup_answer(c, 0, err);
-        sup_call_free(c);
+        sup_fail(c, err);
         return;
     }
     if (!sup_valid(c)) {
@@ -130,34 +77,20 @@ void sup_bind(struct sup_call *c)
     c->d = sup_decide_addr(c, SP_OP_BIND);
     if (!inet && c->d.action == SP_ACT_PASS &&
         !(sp_policy_tests(c->p, SP_OP_BIND) & SP_TESTS_PATH)) {
-        sup_continue(c); /* a local socket's path, in the program's own file system view */
-        sup_call_free(c);
+        sup_pass(c); /* a local socket's path, in the program's own file system view */
         return;
     }
     if (err) {
-        sup_answer(c, 0, err);
-        sup_call_free(c);
+        sup_fail(c, err);
         return;
     }
-    int g = gate(c, SP_OP_BIND);
-    if (g == 1) {
-        sup_call_free(c);
-        return;
-    }
-    if (g == 2) {
-        c->work = bind_delayed;
-        sup_defer(c);
-        return;
-    }
-    bind_rest(c);
-    sup_call_free(c);
+    sup_gate_then(c, SP_OP_BIND, bind_rest);
 }
 
 void sup_listen(struct sup_call *c)
 {
     if (!sup_policy_wants(c->p, SP_OP_LISTEN) || sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
-        sup_continue(c);
-        sup_call_free(c);
+        sup_pass(c);
         return;
     }
     socklen_t len = sizeof c->addr;
@@ -166,18 +99,7 @@ void sup_listen(struct sup_call *c)
     /* the address the kernel gives back, as the shim's listen decides on it */
     c->d = sp_decide(c->p, SP_OP_LISTEN, c->family, c->type,
                      c->addrlen ? (const struct sockaddr *)&c->addr : NULL, c->addrlen);
-    int g = gate(c, SP_OP_LISTEN);
-    if (g == 1) {
-        sup_call_free(c);
-        return;
-    }
-    if (g == 2) {
-        c->work = listen_delayed;
-        sup_defer(c);
-        return;
-    }
-    listen_rest(c);
-    sup_call_free(c);
+    sup_gate_then(c, SP_OP_LISTEN, listen_rest);
 }
 
 static void listen_rest(struct sup_call *c)

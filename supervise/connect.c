@@ -41,13 +41,13 @@ static void connect_done(struct sup_call *c, int r, int err, uint64_t t0, const 
     uint64_t key = sup_sock_key(c->fd);
     if (sup_pending_has(key)) {
         sup_who(c);
-        sup_answer(c, 0, r == 0 ? 0 : err);
         /* a later connect() on a socket whose non-blocking connect is pending tells how that
-         * one ended (EISCONN: connected), as hiredis asks */
-        if (r != 0 && (err == EALREADY || err == EINPROGRESS || err == EINTR))
-            return;
-        sup_pending_take(c->fd, key, r == 0 || err == EISCONN ? 0 : err,
-                         SP_PHASE_LATER_CONNECT, c);
+         * one ended (EISCONN: connected), as hiredis asks; ended before the answer, as an
+         * SO_ERROR read is (sockopt.c) */
+        if (r == 0 || (err != EALREADY && err != EINPROGRESS && err != EINTR))
+            sup_pending_take(c->fd, key, r == 0 || err == EISCONN ? 0 : err,
+                             SP_PHASE_LATER_CONNECT, c);
+        sup_answer(c, 0, r == 0 ? 0 : err);
         return;
     }
     /* Pending before the program hears of it: its getsockopt(SO_ERROR) may reach another
@@ -70,12 +70,7 @@ static void connect_done(struct sup_call *c, int r, int err, uint64_t t0, const 
         sp_event_set_addr(&ev, 0, (const struct sockaddr *)&local, llen);
     if (c->nonblock)
         ev.flags |= SP_EVF_NONBLOCK;
-    ev.rule = sup.opts->trace ? NULL : c->d.rule; /* as the shim: --trace's pass rule is no rule */
-    if (f && f->asked) {
-        ev.opts_asked = f->asked;
-        ev.opts = f->rep;
-    }
-    sup_log_event(&ev);
+    sup_log_outcome(&ev, c->d.rule, f ? f->asked : 0, f ? &f->rep : NULL);
 }
 
 /* Forces the rule's options (set rules) on the duplicate. */
@@ -128,48 +123,16 @@ static void connect_work(struct sup_call *c)
     connect_done(c, rc, err, t0, &f);
 }
 
-/* The gate of decision c->d for op: deny and fail answer here (1); audit logs; a delay is
- * logged and its length returned in *delay. 0: go on. */
-static int gate(struct sup_call *c, enum sp_op op, uint32_t *delay)
-{
-    switch (c->d.action) {
-    case SP_ACT_DENY:
-        sup_log_decision(c, op);
-        sup_answer(c, 0, c->d.err ? c->d.err : EACCES);
-        return 1;
-    case SP_ACT_FAIL:
-        if (c->d.rule && sup_random_ppm() < c->d.rule->fail_rate_ppm) {
-            sup_log_decision(c, op);
-            sup_answer(c, 0, c->d.err ? c->d.err : EIO);
-            return 1;
-        }
-        return 0;
-    case SP_ACT_AUDIT:
-        sup_log_decision(c, op);
-        return 0;
-    case SP_ACT_DELAY:
-        if (c->d.rule && c->d.rule->delay_ms) {
-            sup_log_decision(c, op);
-            *delay = c->d.rule->delay_ms;
-        }
-        return 0;
-    default:
-        return 0;
-    }
-}
-
 void sup_connect(struct sup_call *c)
 {
     int err = sup_read_addr(c, c->n.data.args[1], c->n.data.args[2]);
     if (err) {
-        sup_answer(c, 0, err);
-        sup_call_free(c);
+        sup_fail(c, err);
         return;
     }
     if (sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
         if (errno != ENOENT) /* ENOENT: the call is gone */
-            sup_answer(c, 0, errno);
-        sup_call_free(c);
+            sup_fail(c, errno);
         return;
     }
     int inet = c->family == AF_INET || c->family == AF_INET6;
@@ -183,24 +146,22 @@ void sup_connect(struct sup_call *c)
         /* A local socket no rule can tell apart by its path: the kernel makes the call, in
          * the program's own file system view (a relative path, a chroot). The socket's family
          * cannot change, so no address read now could bring it under another rule. */
-        sup_continue(c);
-        sup_call_free(c);
+        sup_pass(c);
         return;
     }
     if (err) {
-        sup_answer(c, 0, err);
-        sup_call_free(c);
+        sup_fail(c, err);
         return;
     }
     uint32_t delay = 0;
-    if (gate(c, SP_OP_CONNECT, &delay)) {
+    if (sup_gate(c, SP_OP_CONNECT, &delay)) {
         sup_call_free(c);
         return;
     }
     if (sends && c->normlen) {
         struct sp_decision cd = c->d;
         c->d = sup_decide_addr(c, SP_OP_SEND);
-        if (gate(c, SP_OP_SEND, &c->send_delay_ms)) {
+        if (sup_gate(c, SP_OP_SEND, &c->send_delay_ms)) {
             sup_call_free(c);
             return;
         }

@@ -62,6 +62,20 @@ int sup_filter_install(const struct sp_policy *p, int allow_io_uring)
     f[n++] = JEQ(0, 1, 0);
     f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
     f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW); /* sendto without an address */
+    /* sendmsg and sendmmsg: their address is in memory the filter cannot read. Every one is
+     * trapped when the policy has send rules (read at start, as pin); else only those with
+     * MSG_FASTOPEN in their flags (argument 2, 3), decided as connects. */
+    int sends = p && sup_policy_wants(p, SP_OP_SEND);
+    for (int i = 0; i < 2; i++) {
+        f[n++] = JEQ(i ? SYS_sendmmsg : SYS_sendmsg, 0, sends ? 1 : 4);
+        if (!sends) {
+            f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG_LO(i ? 3 : 2));
+            f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, MSG_FASTOPEN, 0, 1);
+        }
+        f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF);
+        if (!sends)
+            f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    }
     /* socket, when the policy has socket rules (read at start, as pin). */
     if (p && sup_policy_wants(p, SP_OP_SOCKET)) {
         f[n++] = JEQ(SYS_socket, 0, 1);

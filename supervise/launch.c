@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -64,18 +65,10 @@ child_main(const struct sup_opts *o, const char *file, char **argv, int sock, in
             _exit(126);
         _exit(126);
     }
-    char cbuf[CMSG_SPACE(sizeof(int))];
-    memset(cbuf, 0, sizeof cbuf);
-    char byte = 'L';
-    struct iovec iov = { &byte, 1 };
-    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                        .msg_controllen = sizeof cbuf };
-    struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-    cm->cmsg_level = SOL_SOCKET;
-    cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &lfd, sizeof lfd);
-    if (sendmsg(sock, &m, 0) != 1)
+    /* The parent takes the listener with pidfd_getfd, told its number here, and says when it
+     * has it: a sendmsg of it (SCM_RIGHTS) would now be trapped, and wait for that parent. */
+    char ack;
+    if (write(sock, &lfd, sizeof lfd) != (ssize_t)sizeof lfd || read(sock, &ack, 1) != 1)
         _exit(126);
     close(lfd);
     close(sock);
@@ -86,22 +79,29 @@ child_main(const struct sup_opts *o, const char *file, char **argv, int sock, in
     _exit(err == ENOENT ? 127 : 126);
 }
 
+static int take_err; /* why the listener could not be taken from the child, 0 none */
+
+/* The listener, taken from the child (its number comes over sock); the child is told. */
 static int recv_listener(int sock)
 {
-    char cbuf[CMSG_SPACE(sizeof(int))];
-    char byte;
-    struct iovec iov = { &byte, 1 };
-    struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                        .msg_controllen = sizeof cbuf };
+    int num, fd = -1;
     ssize_t n;
     do
-        n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+        n = read(sock, &num, sizeof num);
     while (n < 0 && errno == EINTR);
-    struct cmsghdr *cm = n == 1 ? CMSG_FIRSTHDR(&m) : NULL;
-    if (!cm || cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+    if (n != (ssize_t)sizeof num)
         return -1;
-    int fd;
-    memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+    int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
+    if (pidfd >= 0) {
+        fd = (int)syscall(SYS_pidfd_getfd, pidfd, num, 0);
+        close(pidfd);
+    }
+    if (fd < 0)
+        take_err = errno; /* Yama's ptrace_scope 2 or 3 refuses it (EPERM) */
+    if (fd >= 0 && write(sock, "L", 1) != 1) {
+        close(fd);
+        fd = -1;
+    }
     return fd;
 }
 
@@ -150,7 +150,17 @@ static void reload_check(void)
     }
     /* the old one stays mapped: calls in flight still read it */
     __atomic_store_n(&sup.policy, np, __ATOMIC_RELEASE);
+    sup_log_setup(sp_policy_settings(np), sup.opts->log, 0); /* its log settings too */
     sup_log_msg(SP_LOG_ALL, "policy %s reloaded", sup.opts->conf);
+}
+
+/* Once a second at least: reload, connections kept for listeners the program closed, and
+ * pending connects whose socket it closed. */
+static void on_tick(void)
+{
+    reload_check();
+    sup_held_sweep();
+    sup_pending_sweep(0);
 }
 
 static void on_extra(void)
@@ -217,6 +227,7 @@ int sup_run(const struct sup_opts *o, const char *file, char **argv)
     }
     close(sv[1]);
     close(ep[1]);
+    sup_log_program(child, sup.prog);
     sup.listener = recv_listener(sv[0]);
     close(sv[0]);
     int err = 0;
@@ -231,6 +242,9 @@ int sup_run(const struct sup_opts *o, const char *file, char **argv)
                     strerror(-err));
         else if (err > 0)
             fprintf(stderr, "sockpolicy run: cannot run %s: %s\n", file, strerror(err));
+        else if (take_err)
+            fprintf(stderr, "sockpolicy run: cannot take the seccomp listener from the child "
+                    "(pidfd_getfd: %s; kernel.yama.ptrace_scope above 1?)\n", strerror(take_err));
         else
             fprintf(stderr, "sockpolicy run: the supervised process did not start\n");
         int st;
@@ -238,7 +252,7 @@ int sup_run(const struct sup_opts *o, const char *file, char **argv)
         return err > 0 ? (err == ENOENT ? 127 : 126) : 1;
     }
     sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-    sup_serve(sigfd, on_extra, reload_check);
+    sup_serve(sigfd, on_extra, on_tick);
     /* Every process under the filter is gone: PROG's status is here or on its way. */
     while (child_status == -1) {
         int st;
@@ -249,6 +263,7 @@ int sup_run(const struct sup_opts *o, const char *file, char **argv)
             break;
     }
     reap();
+    sup_pending_sweep(1); /* connects still pending at the end end here, as in the shim */
     sup_log_finish();
     return child_status == -1 ? 1 : exit_like(child_status);
 }

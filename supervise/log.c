@@ -20,17 +20,21 @@ static struct sp_summary summary;
 static int every; /* every event is wanted, not only failures */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* The destination open now (opened 0: none yet). */
+static int opened;
+static enum sp_log_target open_target;
+static char open_path[4096];
+
 void sup_log_setup(const struct sp_settings *s, const char *dest, int trace)
 {
     enum sp_log_level level = SP_LOG_FAILURES;
     enum sp_log_target target = SP_LOGTO_DEFAULT;
+    enum sp_log_format format = SP_FMT_TEXT;
     const char *path = NULL;
     int summarise = trace;
-    memset(&diag, 0, sizeof diag);
-    diag.format = SP_FMT_TEXT;
     if (s) {
         level = s->log_level;
-        diag.format = s->log_format;
+        format = s->log_format;
         target = s->log_target;
         path = s->log_file;
         summarise |= s->log_summary;
@@ -53,40 +57,66 @@ void sup_log_setup(const struct sp_settings *s, const char *dest, int trace)
         if (level == SP_LOG_OFF && strcmp(dest, "off") && strcmp(dest, "none"))
             level = SP_LOG_FAILURES; /* --log implies at least failures */
     }
-    const struct sp_diag_ops *ops = sp_diag_libc_ops();
-    int ok = -1;
-    switch (target) {
-    case SP_LOGTO_FILE:
-        ok = sp_sink_file(&diag.sink, ops, path);
-        diag.text_flags = SP_FMT_F_TIME;
-        break;
-    case SP_LOGTO_SYSLOG:
-        ok = sp_sink_syslog(&diag.sink, ops, NULL, LOG_USER, "sockpolicy");
-        break;
-    case SP_LOGTO_JOURNALD:
-        ok = sp_sink_journald(&diag.sink, ops, NULL, "sockpolicy");
-        break;
-    default:
-        break;
-    }
-    if (ok != 0) {
+    if (!path)
+        path = "";
+    pthread_mutex_lock(&log_lock); /* a live reload: lines may be under way */
+    /* The sink is opened again only when the destination changed (a reload that changes the
+     * level or the format keeps it, and the rate limit and summary go on counting). */
+    if (!opened || target != open_target || strcmp(path, open_path) != 0) {
+        const struct sp_diag_ops *ops = sp_diag_libc_ops();
+        if (opened)
+            sp_sink_close(&diag.sink);
+        int ok = -1;
         diag.text_flags = 0;
-        sp_sink_stderr(&diag.sink, ops); /* as the shim: rather stderr than nothing */
+        switch (target) {
+        case SP_LOGTO_FILE:
+            ok = sp_sink_file(&diag.sink, ops, path);
+            diag.text_flags = SP_FMT_F_TIME;
+            break;
+        case SP_LOGTO_SYSLOG:
+            ok = sp_sink_syslog(&diag.sink, ops, NULL, LOG_USER, "sockpolicy");
+            break;
+        case SP_LOGTO_JOURNALD:
+            ok = sp_sink_journald(&diag.sink, ops, NULL, "sockpolicy");
+            break;
+        default:
+            break;
+        }
+        if (ok != 0) {
+            diag.text_flags = 0;
+            sp_sink_stderr(&diag.sink, ops); /* as the shim: rather stderr than nothing */
+        }
+        if (!opened)
+            sp_rate_init(&diag.rate, RATE_PER_S, RATE_BURST);
+        opened = 1;
+        open_target = target;
+        snprintf(open_path, sizeof open_path, "%s", path);
     }
+    diag.format = format;
     diag.summary = summarise ? &summary : NULL;
-    sp_rate_init(&diag.rate, RATE_PER_S, RATE_BURST);
-    diag.level = level;
-    every = level >= SP_LOG_ALL || summarise;
+    __atomic_store_n(&diag.level, level, __ATOMIC_RELAXED);
+    __atomic_store_n(&every, level >= SP_LOG_ALL || summarise, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&log_lock);
+}
+
+void sup_log_program(pid_t pid, const char *prog)
+{
+    pthread_mutex_lock(&log_lock);
+    diag.summary_pid = pid;
+    snprintf(diag.summary_prog, sizeof diag.summary_prog, "%s", prog);
+    diag.summary_note = "seen by seccomp";
+    pthread_mutex_unlock(&log_lock);
 }
 
 int sup_log_wants(int err)
 {
-    return diag.level != SP_LOG_OFF && (every || (err != 0 && err != EINPROGRESS));
+    return __atomic_load_n(&diag.level, __ATOMIC_RELAXED) != SP_LOG_OFF &&
+           (__atomic_load_n(&every, __ATOMIC_RELAXED) || (err != 0 && err != EINPROGRESS));
 }
 
 int sup_log_debug(void)
 {
-    return diag.level >= SP_LOG_DEBUG;
+    return __atomic_load_n(&diag.level, __ATOMIC_RELAXED) >= SP_LOG_DEBUG;
 }
 
 /* The first line of a small /proc file, without its newline, or "" */
@@ -153,12 +183,24 @@ void sup_log_event(struct sp_event *ev)
     ev->note = NULL;
 }
 
+void sup_log_outcome(struct sp_event *ev, const struct sp_rule *rule, uint32_t asked,
+                     const struct bio_opt_report *rep)
+{
+    ev->rule = sup.opts->trace ? NULL : rule; /* as the shim: --trace's pass rule is no rule */
+    if (asked && rep) {
+        ev->opts_asked = asked;
+        ev->opts = *rep;
+    }
+    sup_log_event(ev);
+}
+
 void sup_log_decision(const struct sup_call *c, enum sp_op op)
 {
     const struct sp_decision *d = &c->d;
     int fails = d->action == SP_ACT_DENY || d->action == SP_ACT_FAIL;
     enum sp_log_level lvl = fails || d->action == SP_ACT_AUDIT ? SP_LOG_FAILURES : SP_LOG_ALL;
-    if (diag.level == SP_LOG_OFF || lvl > diag.level)
+    enum sp_log_level cur = __atomic_load_n(&diag.level, __ATOMIC_RELAXED);
+    if (cur == SP_LOG_OFF || lvl > cur)
         return;
     struct sp_event ev;
     char note[48];
@@ -187,7 +229,8 @@ void sup_log_decision(const struct sup_call *c, enum sp_op op)
 
 void sup_log_msg(enum sp_log_level level, const char *fmt, ...)
 {
-    if (diag.level == SP_LOG_OFF || level > diag.level)
+    enum sp_log_level cur = __atomic_load_n(&diag.level, __ATOMIC_RELAXED);
+    if (cur == SP_LOG_OFF || level > cur)
         return;
     char msg[512];
     va_list ap;
@@ -195,10 +238,7 @@ void sup_log_msg(enum sp_log_level level, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     struct sp_event ev;
-    sp_event_init(&ev, SP_OP_CONNECT, -1);
-    ev.flags = SP_EVF_MESSAGE;
-    ev.msg_level = level;
-    ev.note = msg;
+    sp_event_message(&ev, level, msg);
     pthread_mutex_lock(&log_lock);
     sp_diag_emit(&diag, &ev);
     pthread_mutex_unlock(&log_lock);

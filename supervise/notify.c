@@ -361,6 +361,8 @@ static void serve_one(void *buf)
         sup_socket(c);
         return;
     case SYS_sendto:
+    case SYS_sendmsg:
+    case SYS_sendmmsg:
         sup_send(c);
         return;
     case SYS_bind:

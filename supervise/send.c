@@ -1,128 +1,232 @@
-/* supervise/send.c: a trapped sendto(fd, buf, len, flags, addr, addrlen) with an address (the
- * filter traps no other): a datagram to a peer (`send` rules) or a TCP Fast Open connect
- * (MSG_FASTOPEN, decided as a connect), as the shim's. The address and the data are read once
- * into the supervisor; the datagram is sent from there, on the duplicate. Anything else (a
- * stream socket without MSG_FASTOPEN, whose address the kernel ignores) is the kernel's. */
+/* supervise/send.c: a trapped sendto(fd, buf, len, flags, addr, addrlen) with an address, and
+ * sendmsg and sendmmsg (trapped when the policy has send rules, or with MSG_FASTOPEN), as the
+ * shim's shim/send.c: a datagram's destination meets the `send` rules, a TCP Fast Open send
+ * (MSG_FASTOPEN) is decided as a connect. Each message is copied into the supervisor once
+ * (address, payload, ancillary data), decided, and sent from here on the duplicate: what the
+ * rules saw is what goes out. A sendmmsg whose message i is refused sends the i before it and
+ * returns i, or fails with the rule's errno when i is 0, as a failure at i ends the kernel's.
+ * A stream socket without MSG_FASTOPEN (the kernel ignores the address), or a socket whose
+ * destination no rule can tell apart, is the kernel's: nothing of its memory is read. */
 #include <errno.h>
+#include <netinet/in.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 
-#include "sup.h"
-
-/* The most a datagram may carry that the supervisor copies (more: EMSGSIZE, as the kernel). */
-#define SEND_MAX (4u << 20)
+#include "send.h"
 
 struct sendjob {
-    void *data;
-    size_t len;
+    long nr;           /* SYS_sendto, SYS_sendmsg or SYS_sendmmsg */
+    enum sp_op op;     /* SP_OP_SEND, or SP_OP_CONNECT with MSG_FASTOPEN */
     int flags;
-    enum sp_op op;
+    unsigned n;        /* messages to send */
+    unsigned vlen;     /* messages read (n, or n + 1: the one that stopped the call) */
+    uint32_t delay_ms; /* the delay rules' sleep before the call */
+    struct sup_msg m[];
 };
 
+static void job_free(struct sendjob *j)
+{
+    for (unsigned i = 0; i < j->vlen; i++)
+        sup_msg_free(&j->m[i]);
+    free(j);
+}
+
+/* Whether no rule for op can tell this socket's destinations apart and none applies: the
+ * call is the kernel's (CONTINUE), its memory unread. A unix socket when no rule tests a path
+ * (a stand-in path decides for all), another family with no address at all. */
+static int blind(const struct sup_call *c, enum sp_op op)
+{
+    if (c->family == AF_INET || c->family == AF_INET6)
+        return 0;
+    if (c->family == AF_UNIX && (sp_policy_tests(c->p, op) & SP_TESTS_PATH))
+        return 0;
+    struct sockaddr_un u = { .sun_family = AF_UNIX, .sun_path = "/" };
+    socklen_t len = c->family == AF_UNIX ? (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 2) : 0;
+    struct sp_decision d = sp_decide(c->p, op, c->family, c->type,
+                                     len ? (const struct sockaddr *)&u : NULL, len);
+    return d.action == SP_ACT_PASS;
+}
+
+/* Decides the message m to the program's address ptr (len bytes): 0 to send it, else the
+ * errno it fails with (a rule's, logged; or the address's own). */
+static int decide_name(struct sup_call *c, struct sendjob *j, struct sup_msg *m, uint64_t ptr,
+                       uint64_t len)
+{
+    int err = sup_read_addr(c, ptr, len);
+    if (!err)
+        err = sup_addr_norm(c, j->op);
+    if (err)
+        return err;
+    c->d = sup_decide_addr(c, j->op);
+    err = sup_gate_check(c, j->op, &j->delay_ms);
+    if (err)
+        return err;
+    const struct sp_rule *r = c->d.rule;
+    if (r && r->action == SP_ACT_SET && r->opts.mask) {
+        struct bio_opt_report rep;
+        bio_opt_apply_kind(c->fd, &r->opts, r->opts.mask & ~BIO_OPT_BIT(BIO_OPT_TFO_QLEN),
+                           c->family, c->type, &rep);
+    }
+    m->name = c->call;
+    m->namelen = c->calllen;
+    m->shown = c->addr;
+    m->shownlen = c->addrlen;
+    m->rule = r;
+    m->ruled = 1;
+    return 0;
+}
+
+/* One sendmsg message (header h): copied, its name decided. 0, or the errno. */
+static int take_msg(struct sup_call *c, struct sendjob *j, struct sup_msg *m,
+                    const struct msghdr *h, size_t *budget)
+{
+    if (h->msg_name && h->msg_namelen) {
+        if ((int)h->msg_namelen < 0)
+            return EINVAL;
+        /* the kernel reads at most a sockaddr_storage of the name (it clamps, not refuses) */
+        socklen_t len = h->msg_namelen > sizeof(struct sockaddr_storage)
+                            ? (socklen_t)sizeof(struct sockaddr_storage) : h->msg_namelen;
+        int err = decide_name(c, j, m, (uint64_t)(uintptr_t)h->msg_name, len);
+        if (err)
+            return err;
+    }
+    return sup_msg_copy(c, h, m, budget);
+}
+
+/* The messages of c's call read and decided into a new job (*jp), j->n of them to send.
+ * 0, or the errno the call fails with at once. */
+static int take_job(struct sup_call *c, enum sp_op op, struct sendjob **jp)
+{
+    long nr = c->n.data.nr;
+    unsigned vlen = nr == SYS_sendmmsg ? (unsigned)c->n.data.args[2] : 1;
+    if (vlen > UIO_MAXIOV)
+        vlen = UIO_MAXIOV; /* as the kernel */
+    struct sendjob *j = calloc(1, sizeof *j + vlen * sizeof j->m[0]);
+    if (!(*jp = j))
+        return ENOMEM;
+    j->nr = nr;
+    j->vlen = vlen;
+    j->op = op;
+    j->flags = (int)c->n.data.args[nr == SYS_sendto ? 3 : nr == SYS_sendmsg ? 2 : 3];
+    size_t budget = SUP_SEND_TOTAL;
+    int err = 0;
+    if (nr == SYS_sendto) {
+        err = decide_name(c, j, &j->m[0], c->n.data.args[4], c->n.data.args[5]);
+        if (!err)
+            err = sup_msg_copy_buf(c, c->n.data.args[1], (size_t)c->n.data.args[2], &j->m[0],
+                                   &budget);
+    } else if (nr == SYS_sendmsg) {
+        struct msghdr h;
+        err = sup_msg_header(c, c->n.data.args[1], &h);
+        if (!err)
+            err = take_msg(c, j, &j->m[0], &h, &budget);
+    } else {
+        for (unsigned i = 0; i < vlen && !err; i++) {
+            struct mmsghdr e;
+            err = sup_msg_header(c, c->n.data.args[1] + i * sizeof e, &e.msg_hdr);
+            if (!err)
+                err = take_msg(c, j, &j->m[i], &e.msg_hdr, &budget);
+            if (!err)
+                j->n = i + 1;
+        }
+        /* message n refused (or past the supervisor's bound, -1): the n before it are sent */
+        return j->n ? 0 : err;
+    }
+    j->n = err ? 0 : 1;
+    return err;
+}
+
+/* The call, with the copies; the program answered, then each decided message's outcome logged. */
 static void send_now(struct sup_call *c, struct sendjob *j)
 {
     uint64_t t0 = sp_diag_now_ns();
-    ssize_t r = sendto(c->fd, j->data, j->len, j->flags, (const struct sockaddr *)&c->call, c->calllen);
+    struct mmsghdr v[UIO_MAXIOV];
+    for (unsigned i = 0; i < j->n; i++) {
+        struct sup_msg *m = &j->m[i];
+        v[i].msg_hdr = (struct msghdr){ .msg_name = m->namelen ? &m->name : NULL,
+                                        .msg_namelen = m->namelen, .msg_iov = &m->data,
+                                        .msg_iovlen = 1, .msg_control = m->control,
+                                        .msg_controllen = m->controllen };
+        v[i].msg_len = 0;
+    }
+    long r;
+    if (j->nr == SYS_sendmmsg)
+        r = sendmmsg(c->fd, v, j->n, j->flags);
+    else
+        r = sendmsg(c->fd, &v[0].msg_hdr, j->flags);
     int err = r < 0 ? errno : 0;
-    if (sup_log_wants(err))
+    /* each message's msg_len back into the program's vector; where it cannot, the count ends */
+    for (long i = 0; j->nr == SYS_sendmmsg && i < r; i++)
+        if (sup_write_mem(c, c->n.data.args[1] + (uint64_t)i * sizeof v[0] +
+                                 offsetof(struct mmsghdr, msg_len),
+                          &v[i].msg_len, sizeof v[i].msg_len) != 0)
+            r = i;
+    int logs = 0;
+    for (unsigned i = 0; i < j->n; i++)
+        logs |= j->m[i].ruled;
+    logs = logs && sup_log_wants(err);
+    if (logs)
         sup_who(c);
-    sup_answer(c, r < 0 ? 0 : (long)r, err);
-    if (sup_log_wants(err) && !(err && (err == EAGAIN || err == EWOULDBLOCK) && !sup_log_debug())) {
+    sup_answer(c, r < 0 ? 0 : r, err);
+    if (!logs || (err && (err == EAGAIN || err == EWOULDBLOCK) && !sup_log_debug()))
+        return;
+    for (unsigned i = 0; i < (r < 0 ? 1u : (unsigned)r); i++) {
+        const struct sup_msg *m = &j->m[i];
+        if (!m->ruled)
+            continue;
         struct sp_event ev;
         sup_event_init(&ev, j->op, c);
         ev.err = err;
         ev.duration_ns = sp_diag_now_ns() - t0;
-        sp_event_set_addr(&ev, 1, (const struct sockaddr *)&c->addr, c->addrlen);
-        ev.rule = sup.opts->trace ? NULL : c->d.rule;
+        sp_event_set_addr(&ev, 1, (const struct sockaddr *)&m->shown, m->shownlen);
+        ev.rule = sup.opts->trace ? NULL : m->rule;
         sup_log_event(&ev);
     }
 }
 
 static void send_work(struct sup_call *c)
 {
-    struct sendjob *j = (struct sendjob *)(c + 1);
-    if (c->d.action == SP_ACT_DELAY && c->d.rule && c->d.rule->delay_ms)
-        sup_sleep_ms(c, c->d.rule->delay_ms);
+    struct sendjob *j = c->job;
+    if (j->delay_ms)
+        sup_sleep_ms(c, j->delay_ms);
     sup_cancel_enter();
     if (!sup_cancelled(c))
         send_now(c, j);
     sup_cancel_leave();
-    free(j->data);
+    job_free(j);
 }
 
 void sup_send(struct sup_call *c)
 {
-    int flags = (int)c->n.data.args[3];
+    long nr = c->n.data.nr;
+    int flags = (int)c->n.data.args[nr == SYS_sendmsg ? 2 : 3];
     enum sp_op op = (flags & MSG_FASTOPEN) ? SP_OP_CONNECT : SP_OP_SEND;
-    if (!sup_policy_wants(c->p, op) || sup_take_fd(c, (int)c->n.data.args[0]) != 0 ||
-        (op == SP_OP_SEND && c->type == SOCK_STREAM)) {
-        sup_continue(c); /* nothing read from the program's memory */
-        sup_call_free(c);
+    if ((nr == SYS_sendmmsg && c->n.data.args[2] == 0) || !sup_policy_wants(c->p, op) ||
+        sup_take_fd(c, (int)c->n.data.args[0]) != 0 ||
+        (op == SP_OP_SEND && (c->type == SOCK_STREAM || (nr != SYS_sendto && blind(c, op))))) {
+        sup_pass(c); /* nothing read from the program's memory */
         return;
     }
-    int err = sup_read_addr(c, c->n.data.args[4], c->n.data.args[5]);
+    struct sendjob *j = NULL;
+    int err = take_job(c, op, &j);
     if (err) {
         sup_answer(c, 0, err);
+        if (j)
+            job_free(j);
         sup_call_free(c);
         return;
     }
-    err = sup_addr_norm(c, op);
-    if (err) {
-        sup_answer(c, 0, err);
-        sup_call_free(c);
-        return;
-    }
-    c->d = sup_decide_addr(c, op);
-    if (c->d.action == SP_ACT_DENY ||
-        (c->d.action == SP_ACT_FAIL && c->d.rule && sup_random_ppm() < c->d.rule->fail_rate_ppm)) {
-        sup_log_decision(c, op);
-        sup_answer(c, 0, c->d.err ? c->d.err : c->d.action == SP_ACT_DENY ? EACCES : EIO);
-        sup_call_free(c);
-        return;
-    }
-    if (c->d.action == SP_ACT_AUDIT)
-        sup_log_decision(c, op);
-    if (c->d.rule && c->d.rule->action == SP_ACT_SET && c->d.rule->opts.mask) {
-        struct bio_opt_report rep;
-        bio_opt_apply_kind(c->fd, &c->d.rule->opts,
-                           c->d.rule->opts.mask & ~BIO_OPT_BIT(BIO_OPT_TFO_QLEN), c->family,
-                           c->type, &rep);
-    }
-    size_t len = (size_t)c->n.data.args[2];
-    if (len > SEND_MAX) {
-        sup_answer(c, 0, EMSGSIZE);
-        sup_call_free(c);
-        return;
-    }
-    /* the job's data lives right after the call: one allocation, freed with it */
-    struct sup_call *big = realloc(c, sizeof *c + sizeof(struct sendjob));
-    if (!big) {
-        sup_answer(c, 0, ENOMEM);
-        sup_call_free(c);
-        return;
-    }
-    c = big;
-    struct sendjob *j = (struct sendjob *)(c + 1);
-    j->len = len;
-    j->flags = flags;
-    j->op = op;
-    j->data = malloc(len ? len : 1);
-    if (!j->data || (len && sup_read_mem(c, c->n.data.args[1], j->data, len) != 0)) {
-        sup_answer(c, 0, j->data ? EFAULT : ENOMEM);
-        free(j->data);
-        sup_call_free(c);
-        return;
-    }
-    int delay = c->d.action == SP_ACT_DELAY && c->d.rule && c->d.rule->delay_ms;
-    if (delay)
-        sup_log_decision(c, op);
-    if (delay || (!c->nonblock && !(flags & MSG_DONTWAIT))) {
+    if (j->delay_ms || (!c->nonblock && !(flags & MSG_DONTWAIT))) {
+        c->job = j;
         c->work = send_work; /* may block (or sleeps first): a worker */
         sup_defer(c);
         return;
     }
     send_now(c, j);
-    free(j->data);
+    job_free(j);
     sup_call_free(c);
 }

@@ -27,15 +27,18 @@ static int same_netns(pid_t tid)
            a.st_dev == b.st_dev;
 }
 
-static void socket_rest(struct sup_call *c);
-
-/* A worker's part: the rule's delay, then the rest (nothing when the program's call went away). */
-static void socket_delayed(struct sup_call *c)
+int sup_install(const struct sup_call *c, int fd, int cloexec)
 {
-    sup_sleep_ms(c, c->d.rule->delay_ms);
-    if (!sup_cancelled(c))
-        socket_rest(c);
+    struct seccomp_notif_addfd add;
+    memset(&add, 0, sizeof add);
+    add.id = c->n.id;
+    add.flags = SECCOMP_ADDFD_FLAG_SEND;
+    add.srcfd = (uint32_t)fd;
+    add.newfd_flags = cloexec ? O_CLOEXEC : 0;
+    return ioctl(sup.listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
 }
+
+static void socket_rest(struct sup_call *c);
 
 void sup_socket(struct sup_call *c)
 {
@@ -43,36 +46,7 @@ void sup_socket(struct sup_call *c)
     c->family = domain;
     c->type = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
     c->d = sp_decide(c->p, SP_OP_SOCKET, c->family, c->type, NULL, 0);
-    switch (c->d.action) {
-    case SP_ACT_DENY:
-        sup_log_decision(c, SP_OP_SOCKET);
-        sup_answer(c, 0, c->d.err ? c->d.err : EACCES);
-        sup_call_free(c);
-        return;
-    case SP_ACT_FAIL:
-        if (c->d.rule && sup_random_ppm() < c->d.rule->fail_rate_ppm) {
-            sup_log_decision(c, SP_OP_SOCKET);
-            sup_answer(c, 0, c->d.err ? c->d.err : EIO);
-            sup_call_free(c);
-            return;
-        }
-        break;
-    case SP_ACT_AUDIT:
-        sup_log_decision(c, SP_OP_SOCKET);
-        break;
-    case SP_ACT_DELAY:
-        if (c->d.rule && c->d.rule->delay_ms) { /* in a worker: never hold up the receivers */
-            sup_log_decision(c, SP_OP_SOCKET);
-            c->work = socket_delayed;
-            sup_defer(c);
-            return;
-        }
-        break;
-    default:
-        break;
-    }
-    socket_rest(c);
-    sup_call_free(c);
+    sup_gate_then(c, SP_OP_SOCKET, socket_rest);
 }
 
 static void socket_rest(struct sup_call *c)
@@ -102,13 +76,7 @@ static void socket_rest(struct sup_call *c)
     sup_pin_add(fd, r);
     if (asked && sup_log_wants(0))
         sup_who(c);
-    struct seccomp_notif_addfd add;
-    memset(&add, 0, sizeof add);
-    add.id = c->n.id;
-    add.flags = SECCOMP_ADDFD_FLAG_SEND;
-    add.srcfd = (uint32_t)fd;
-    add.newfd_flags = (type & SOCK_CLOEXEC) ? O_CLOEXEC : 0;
-    int pfd = ioctl(sup.listener, SECCOMP_IOCTL_NOTIF_ADDFD, &add);
+    int pfd = sup_install(c, fd, type & SOCK_CLOEXEC);
     if (pfd < 0 && errno != ENOENT)
         sup_answer(c, 0, errno);
     if (pfd >= 0 && asked && sup_log_wants(0)) {

@@ -44,9 +44,11 @@ void sup_getsockopt(struct sup_call *c)
         return;
     }
     sup_who(c);
-    sup_answer(c, 0, 0);
+    /* Ended before the answer: once the program has it, it may close the socket, and the
+     * once-a-second look for closed ones would end it first (as closed, not as read). */
     if (l >= sizeof v)
         sup_pending_take(c->fd, key, v, SP_PHASE_SO_ERROR, c);
+    sup_answer(c, 0, 0);
     sup_call_free(c);
 }
 

@@ -40,9 +40,11 @@ struct sup_call {
     char comm[16];                /* the process's name and id for its log line, read by */
     pid_t tgid;                   /* sup_who before the answer (0: not read) */
     sup_work_fn work;             /* what sup_defer runs */
+    sup_work_fn then;             /* what sup_gate_then runs after a delay */
     uint32_t send_delay_ms;       /* connect: a delay send rule on a datagram destination */
     int held_fd;                  /* accept: the connection taken before a delay's worker */
     uint64_t held_t0;             /* and when its accept started */
+    void *job;                    /* send: the messages copied for the call (send.c) */
     /* state while a blocking call is made for it, under sup.lock */
     struct sup_call *next;        /* in-flight list */
     pthread_t worker;
@@ -125,8 +127,23 @@ int sup_read_addr(struct sup_call *c, uint64_t ptr, uint64_t len);
  * the rules may see (decide with none). Sets c->call, the address the supervisor's own call
  * passes (c->addr, but for a unix path the resolved one). 0, or an errno to answer with. */
 int sup_addr_norm(struct sup_call *c, enum sp_op op);
+
+/* ---- decide.c: the decision and what it does before the call ---- */
+
 /* The decision for op on c->norm (none when normlen is 0). */
 struct sp_decision sup_decide_addr(const struct sup_call *c, enum sp_op op);
+/* The gate of decision c->d for op, as the shim's: deny and an injected failure are logged and
+ * their errno returned; audit is logged (0); a delay is logged and added to *delay_ms (0). */
+int sup_gate_check(struct sup_call *c, enum sp_op op, uint32_t *delay_ms);
+/* sup_gate_check, and the program answered with the errno: 1 then (c is done), else 0. */
+int sup_gate(struct sup_call *c, enum sp_op op, uint32_t *delay_ms);
+/* sup_gate, then rest(c) here, or in a worker after a delay rule's sleep (not when the
+ * program's call went away meanwhile). Frees c. */
+void sup_gate_then(struct sup_call *c, enum sp_op op, sup_work_fn rest);
+/* The call is the kernel's (SECCOMP_USER_NOTIF_FLAG_CONTINUE); frees c. */
+void sup_pass(struct sup_call *c);
+/* The call fails with err; frees c. */
+void sup_fail(struct sup_call *c, int err);
 
 /* ---- connect.c ---- */
 
@@ -138,6 +155,21 @@ void sup_connect(struct sup_call *c);
 /* Serves a trapped accept or accept4. */
 void sup_accept(struct sup_call *c);
 
+/* ---- held.c: connections accepted for an accept that went away ---- */
+
+/* Keeps connection nfd (peer c->addr), accepted on c's listening socket c->fd for c's call,
+ * which went away before it got it: for the next accept on that socket. Closes it when full. */
+void sup_held_keep(struct sup_call *c, int nfd);
+/* A connection kept for c's listening socket (c->addr its peer), O_NONBLOCK as nonblock; or
+ * -1 when none is kept. */
+int sup_held_take(struct sup_call *c, int nonblock);
+/* Whether a connection is kept for c's listening socket. */
+int sup_held_has(const struct sup_call *c);
+/* Closes the connections kept for listening sockets the program closed (at most once a second). */
+void sup_held_sweep(void);
+/* Whether descriptor fd of process pid still names the socket of inode ino (/proc). */
+int sup_fd_is(pid_t pid, int fd, ino_t ino);
+
 /* ---- bind.c ---- */
 
 /* Serve a trapped bind and listen. */
@@ -148,10 +180,14 @@ void sup_listen(struct sup_call *c);
 
 /* Serves a trapped socket (trapped only when the policy has socket rules at start). */
 void sup_socket(struct sup_call *c);
+/* Installs the supervisor's socket fd in the program as the answer to c's call (ADDFD with
+ * SECCOMP_ADDFD_FLAG_SEND; O_CLOEXEC when cloexec). The program's descriptor, or -1 with errno
+ * (ENOENT: the call went away; the program's call is then not answered). */
+int sup_install(const struct sup_call *c, int fd, int cloexec);
 
 /* ---- send.c ---- */
 
-/* Serves a trapped sendto with an address. */
+/* Serves a trapped sendto with an address, sendmsg or sendmmsg. */
 void sup_send(struct sup_call *c);
 
 /* ---- pending.c: non-blocking connects followed to their end ---- */
@@ -166,6 +202,10 @@ void sup_pending_add(const struct sup_call *c, uint64_t start_ns, uint32_t asked
 int sup_pending_take(int fd, uint64_t key, int err, enum sp_phase phase, const struct sup_call *c);
 /* Whether a connect is pending on socket key. */
 int sup_pending_has(uint64_t key);
+/* Ends the connects whose socket the program closed before it read their outcome, logged as
+ * the shim logs them at close (their TCP state as last seen); at most once a second unless
+ * now_too (at the end: every process is gone, so are its sockets). */
+void sup_pending_sweep(int now_too);
 
 /* Records that the options rule r forced on socket fd are pinned (`pin`): nothing for a rule
  * without pin. */
@@ -185,8 +225,11 @@ int sup_policy_pins(const struct sp_policy *p);
 
 /* ---- log.c: the diagnosis pipeline, as the shim's ---- */
 
-/* Sets the log up from the policy's settings (NULL: defaults), --log and --trace. */
+/* Sets the log up from the policy's settings (NULL: defaults), --log and --trace; again at a
+ * live reload (the sink reopened only when the destination changed). */
 void sup_log_setup(const struct sp_settings *s, const char *dest, int trace);
+/* The summary at exit names the program (pid, name) and says it was seen by seccomp. */
+void sup_log_program(pid_t pid, const char *prog);
 /* Whether an event with this outcome would be logged (the shim's shim_log_wants). */
 int sup_log_wants(int err);
 /* Whether the level is debug. */
@@ -199,6 +242,10 @@ void sup_event_init(struct sp_event *ev, enum sp_op op, const struct sup_call *c
 void sup_who(struct sup_call *c);
 /* Logs ev ("seen by seccomp" added to its note). */
 void sup_log_event(struct sp_event *ev);
+/* Logs the outcome ev of a call decided by rule (none under --trace, as the shim), with the
+ * options it forced (asked, and what became of them in rep; asked 0: none). */
+void sup_log_outcome(struct sp_event *ev, const struct sp_rule *rule, uint32_t asked,
+                     const struct bio_opt_report *rep);
 /* A decision made before the call: deny, injected failure, delay, audit. */
 void sup_log_decision(const struct sup_call *c, enum sp_op op);
 /* A message at level, printf-style. */

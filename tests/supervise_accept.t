@@ -98,4 +98,45 @@ printf 'set connect to 127.0.0.0/8 keepalive=on nodelay=on\nset accept from 127.
 out=$(timeout 120 "$CMD" run --supervise -c "$TMP/churn.conf" -- "$SC" churn 3000 2> "$TMP/churn.err")
 is "$out" "made=3000 accepted=3000 bad=0" "3,000 connects and accepts in one process: all made, every accepted descriptor right"
 
+# An accept interrupted by a signal after the supervisor took its connection (here: during a
+# delay rule's sleep, which comes after the accept) does not lose it: the program's next
+# accept on the listener gets it. Two clients, a signal during the first one's delay: the
+# program accepts both (it would wait for ever for the first otherwise).
+printf 'delay accept from 127.0.0.1 by=300ms\n' > "$TMP/held.conf"
+rm -f "$TMP/held.pf"
+timeout 10 "$CMD" run --supervise -c "$TMP/held.conf" -- "$PROGS/sup_accept" "$TMP/held.pf" 2 > "$TMP/held.out" 2> /dev/null &
+runner=$!
+for _ in $(seq 100); do [ -s "$TMP/held.pf" ] && break; sleep 0.05; done
+read -r hport hpid < "$TMP/held.pf"
+python3 -c "
+import os, signal, socket, sys, time
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+a = socket.create_connection(('127.0.0.1', port)); time.sleep(0.15); os.kill(pid, signal.SIGUSR1)
+b = socket.create_connection(('127.0.0.1', port)); time.sleep(1.5)" "$hport" "$hpid"
+wait "$runner"
+is "$(cat "$TMP/held.out")" "accepted=2 interrupted=yes" "an accept interrupted after the supervisor took its connection: the next accept gets it"
+
+# A storm of signals against a blocking accept while 300 clients connect: every connection
+# is accepted by the program (counted inside; it waits for all 300).
+printf 'set accept from 127.0.0.1 nodelay=on\n' > "$TMP/storm.conf"
+rm -f "$TMP/storm.pf"
+s0=$(date +%s%N)
+timeout 30 "$CMD" run --supervise -c "$TMP/storm.conf" -- "$PROGS/sup_accept" "$TMP/storm.pf" 300 > "$TMP/storm.out" 2> "$TMP/storm.err" &
+runner=$!
+for _ in $(seq 100); do [ -s "$TMP/storm.pf" ] && break; sleep 0.05; done
+read -r sport spid < "$TMP/storm.pf"
+echo "# port $sport pid $spid"
+( while kill -USR1 "$spid" 2> /dev/null; do sleep 0.0003; done ) &
+storm=$!
+python3 -c "
+import socket, sys, time
+for i in range(300):
+    socket.create_connection(('127.0.0.1', int(sys.argv[1]))).close(); time.sleep(0.002)" "$sport"
+echo "# clients done $(( ($(date +%s%N) - s0) / 1000000 )) ms"
+wait "$runner"
+echo "# rc $? $(( ($(date +%s%N) - s0) / 1000000 )) ms"
+kill "$storm" 2> /dev/null
+cat "$TMP/storm.err" | sed 's/^/# /'
+is "$(cat "$TMP/storm.out")" "accepted=300 interrupted=yes" "a signal storm against a blocking accept while 300 clients connect: every connection is accepted by the program"
+
 done_testing

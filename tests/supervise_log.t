@@ -32,6 +32,32 @@ last=$(tail -1 "$TMP/live.out")
 like "$first" 'connect=-1 errno=EACCES$' "live reload: denied before the edit"
 like "$last" 'connect=0$' "and let through after it, without a restart"
 
+# A live reload applies the policy's log settings too, as the shim's: the level, the format
+# and the destination change in a program that keeps running.
+printf 'log off\nlog-to file %s\ndeny connect to 127.0.0.1 port %s errno=EACCES\n' "$TMP/r1.log" "$a_port" > "$TMP/rl.conf"
+timeout 30 "$CMD" run --supervise -c "$TMP/rl.conf" -- "$SC" loop 127.0.0.1 "$a_port" 30 100 > /dev/null 2>&1 &
+runner=$!
+sleep 1.2
+printf 'log all\nlog-format json\nlog-to file %s\ndeny connect to 127.0.0.1 port %s errno=EACCES\n' "$TMP/r2.log" "$a_port" > "$TMP/rl.new" && mv "$TMP/rl.new" "$TMP/rl.conf"
+wait "$runner"
+is "$(cat "$TMP/r1.log" 2> /dev/null | wc -l)" 0 "live reload: nothing logged while the policy said log off"
+like "$(tail -1 "$TMP/r2.log" 2> /dev/null)" '^\{.*"op":"connect".*"errno_name":"EACCES".*"seen by seccomp"' "after the edit: JSON lines in the new file, without a restart"
+
+# A non-blocking connect whose socket is closed before its outcome is read: its end is logged
+# (close is not trapped: the supervisor sees the descriptor gone within a second; its TCP state
+# as last seen), and one still pending when the program exits ends with it.
+printf 'log all\npass connect\n' > "$TMP/pc.conf"
+timeout 20 "$CMD" run --supervise -c "$TMP/pc.conf" --log "$TMP/pc.log" -- python3 -c "
+import socket, sys, time
+s = socket.socket(); s.setblocking(False); s.connect_ex(('127.0.0.1', int(sys.argv[1]))); time.sleep(1.3); s.close(); time.sleep(1.3)
+t = socket.socket(); t.setblocking(False); t.connect_ex(('127.0.0.1', int(sys.argv[1]) ))" "$closed" > /dev/null 2>&1
+is "$(grep -c "connect fd=[0-9]+ tcp 127\.0\.0\.1:$closed never completed: closed after .* \(seen by seccomp\)" -E "$TMP/pc.log")" 2 "pending connects closed before their outcome was read: each end is logged"
+like "$(cat "$TMP/pc.log")" "127\.0\.0\.1:$closed never completed: closed after [0-9.]+ s pending, TCP state CLOSE" "the first with the TCP state seen before the close"
+
+# The summary at exit names the program and says how its calls were seen.
+sum=$(timeout 20 "$CMD" run --supervise --trace -- "$SC" connect 127.0.0.1 "$a_port" 2>&1 > /dev/null)
+like "$sum" "sockpolicy\[[0-9]+ sup_client\]: summary: connections made 1, failed 0 \(seen by seccomp\)" "the summary names the program and the supervisor (seen by seccomp)"
+
 # prog matches are evaluated for each process of the tree, by its own name, as the shim
 # evaluates them in each process: a rule for curl denies curl, not the script that starts it
 # nor the client it starts next.
