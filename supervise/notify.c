@@ -118,9 +118,13 @@ static void spawn_receiver(void)
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&a, 256 * 1024);
+    pthread_mutex_lock(&sup.lock);
+    sup.idle++; /* until it runs: it serves nothing the end should wait for */
+    pthread_mutex_unlock(&sup.lock);
     if (pthread_create(&t, &a, receiver_main, NULL) != 0) {
         pthread_mutex_lock(&sup.lock);
         sup.workers--;
+        sup.idle--;
         pthread_mutex_unlock(&sup.lock);
         fprintf(stderr, "sockpolicy run: cannot start a thread: calls wait for the busy ones\n");
     }
@@ -180,6 +184,13 @@ static void kick_main(void)
     }
 }
 
+/* Whether no process is left under the filter. */
+static int hung_up(void)
+{
+    struct pollfd p = { sup.listener, 0, 0 };
+    return poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR | POLLNVAL));
+}
+
 static void *receiver_main(void *arg)
 {
     (void)arg;
@@ -187,6 +198,7 @@ static void *receiver_main(void *arg)
     void *buf = calloc(1, notif_size);
     self = &me;
     pthread_mutex_lock(&sup.lock);
+    sup.idle--; /* counted by spawn_receiver */
     me.next = receivers;
     receivers = &me;
     while (buf && !closing) {
@@ -212,8 +224,9 @@ static void *receiver_main(void *arg)
             memset(buf, 0, notif_size);
             r = ioctl(sup.listener, SECCOMP_IOCTL_NOTIF_RECV, buf);
             err = errno;
-            /* ENOENT: the task went away between the notification and the receive */
-        } while (r != 0 && (err == ENOENT || err == EINTR));
+            /* ENOENT: the task went away between the notification and the receive, or
+             * (the listener hung up) no process is left: every receive fails at once */
+        } while (r != 0 && (err == EINTR || (err == ENOENT && !hung_up())));
         pthread_mutex_lock(&sup.lock);
         sup.idle--;
         if (r != 0) {
@@ -440,14 +453,14 @@ int sup_serve(int fd_extra, void (*on_extra)(void), void (*on_tick)(void))
     }
     /* No process is left, but a thread may still be logging what a call did after answering
      * it: wait for them (every call left is gone, so a blocking one is cancelled), 2 s at most. */
-    for (int i = 0; i < 200; i++) {
+    for (int i = 0; i < 2000; i++) {
         check_inflight(1);
         pthread_mutex_lock(&sup.lock);
         unsigned busy = sup.workers - sup.idle;
         pthread_mutex_unlock(&sup.lock);
         if (!busy)
             break;
-        struct timespec ts = { 0, 10000000 };
+        struct timespec ts = { 0, 1000000 };
         nanosleep(&ts, NULL);
     }
     return 0;
