@@ -112,6 +112,15 @@ bare=$(timeout 20 "$SC" intr)
 sup=$(timeout 20 "$CMD" run --supervise -c "$TMP/set.conf" -- "$SC" intr 2> /dev/null)
 is "$sup" "$bare" "SIGALRM interrupting a blocking connect: same result as bare ($bare)"
 
+# 5b. Connects that should end at once (loopback) but wait for ever (the listener's backlog is
+# full) are served by the receiving threads themselves: after 1 ms another thread receives in
+# their place, so that another thread's connect is not held up.
+listener j
+out=$(timeout 20 "$CMD" run --supervise -c "$TMP/set.conf" -- "$SC" jam 127.0.0.1 "$j_port" 2> /dev/null)
+ms=$(printf '%s\n' "$out" | sed -n 's/^connect=0 waited=\([0-9]*\)$/\1/p')
+[ -n "$ms" ] && [ "$ms" -lt 1000 ]
+ok $? "three loopback connects stuck on a full backlog hold up no other thread's connect ($out)"
+
 # 6. 16 threads x 1,000 connects: every one made, none lost.
 overflows() { nstat -az TcpExtListenOverflows 2> /dev/null | awk '/ListenOverflows/ { print $2 }'; }
 o1=$(overflows)
