@@ -10,7 +10,9 @@
 #     (-s both: what the program would pay for them without sockpolicy);
 #   - a read/write loop on a connected socket pair (build/bench/rwloop): the ratio to bare
 #     (target: within 2 %; non-socket calls never leave the kernel: the filter's verdict for
-#     them is constant, which the kernel caches, so what is left is its seccomp entry check);
+#     them is constant, which the kernel caches, so what is left is its seccomp entry check),
+#     and under a filter of one instruction that allows everything (build/bench/allowall):
+#     what any seccomp filter costs, the floor of the supervised row;
 #   - start-up: `sockpolicy run --supervise /bin/true` against /bin/true (target: < 5 ms).
 # Targets of the issue: at most 15 us per supervised connect + accept pair. Writes
 # build/bench/supervise.md. SP_BENCH_QUICK=1: few rounds (checks the script, not the figures).
@@ -19,13 +21,13 @@ TOP=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${SP_BUILD:-$TOP/build}
 OUT=$BUILD/bench
 CMD=$BUILD/sockpolicy
-CHURN=$OUT/churn RW=$OUT/rwloop
+CHURN=$OUT/churn RW=$OUT/rwloop ALLOW=$OUT/allowall
 ROUNDS=${SP_BENCH_ROUNDS:-21} CHURN_N=5000 RW_N=200000 START_RUNS=100
 if [ "${SP_BENCH_QUICK:-0}" = 1 ]; then
     ROUNDS=3 CHURN_N=1000 RW_N=20000 START_RUNS=10
 fi
 RESULT=$OUT/supervise.md
-for f in "$CMD" "$CHURN" "$RW"; do
+for f in "$CMD" "$CHURN" "$RW" "$ALLOW"; do
     [ -x "$f" ] || { echo "supervise.sh: $f is missing (make bench)"; exit 1; }
 done
 if ! msg=$(timeout 10 "$CMD" run --supervise -- /bin/true 2>&1); then
@@ -47,14 +49,15 @@ run_row() { # row -> seconds
     churn_both) "$CMD" run --supervise -c "$WORK/sup-both.conf" -- "$CHURN" -n $CHURN_N ;;
     rw_bare) "$RW" -n $RW_N ;;
     rw_sup) "$CMD" run --supervise -c "$WORK/sup-both.conf" -- "$RW" -n $RW_N ;;
+    rw_allow) "$ALLOW" "$RW" -n $RW_N ;;
     esac 2> /dev/null | secs
 }
-ROWS=(churn_bare churn_self churn_connect churn_both rw_bare rw_sup)
+ROWS=(churn_bare churn_self churn_connect churn_both rw_bare rw_sup rw_allow)
 declare -A T
 for ((i = 0; i < ROUNDS; i++)); do
     for ((j = 0; j < ${#ROWS[@]}; j++)); do
         r=${ROWS[$(((i + j) % ${#ROWS[@]}))]}
-        v=$(timeout 120 bash -c "$(declare -f run_row secs); CMD=$CMD CHURN=$CHURN RW=$RW WORK=$WORK CHURN_N=$CHURN_N RW_N=$RW_N run_row $r")
+        v=$(timeout 120 bash -c "$(declare -f run_row secs); CMD=$CMD CHURN=$CHURN RW=$RW ALLOW=$ALLOW WORK=$WORK CHURN_N=$CHURN_N RW_N=$RW_N run_row $r")
         [ -n "$v" ] && T[$r]="${T[$r]:-} $v"
     done
 done
@@ -87,6 +90,7 @@ pct() { awk -v m="$1" -v b="$2" 'BEGIN { printf "%+.1f %%", (m / b - 1) * 100 }'
     echo "| churn supervised, options forced on connect and accept | $(med churn_both) s ($(fastest churn_both)) | $(added_us churn_both churn_bare med) ($(added_us churn_both churn_bare fastest)) us per connect + accept pair; $(added_us churn_both churn_self med) ($(added_us churn_both churn_self fastest)) against -s both |"
     echo "| read/write loop ($RW_N round trips), bare | $(med rw_bare) s ($(fastest rw_bare)) | - |"
     echo "| read/write loop, supervised | $(med rw_sup) s ($(fastest rw_sup)) | $(pct "$(med rw_sup)" "$(med rw_bare)") ($(pct "$(fastest rw_sup)" "$(fastest rw_bare)")) |"
+    echo "| read/write loop under a 1-instruction allow-all filter (allowall: any filter's cost) | $(med rw_allow) s ($(fastest rw_allow)) | $(pct "$(med rw_allow)" "$(med rw_bare)") ($(pct "$(fastest rw_allow)" "$(fastest rw_bare)")) |"
     echo "| /bin/true, bare ($START_RUNS runs) | $s_bare ms ($s_bare_min) | - |"
     echo "| sockpolicy run --supervise /bin/true | $s_sup ms ($s_sup_min) | $(awk -v m="$s_sup" -v b="$s_bare" 'BEGIN { printf "%+.2f ms", m - b }') ($(awk -v m="$s_sup_min" -v b="$s_bare_min" 'BEGIN { printf "%+.2f", m - b }')) |"
     echo
