@@ -58,7 +58,8 @@ struct sup {
     char prog[64];                 /* the program's name, for prog matches */
     pthread_mutex_t lock;
     struct sup_call *inflight;     /* calls with a blocking call under way */
-    unsigned idle, workers;        /* receiving threads waiting, and all of them */
+    unsigned idle, workers;        /* threads serving nothing (receiving, waiting for a */
+                                   /* turn, starting), and all of them */
 };
 extern struct sup sup;
 
