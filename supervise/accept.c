@@ -214,6 +214,12 @@ static void accept_work(struct sup_call *c)
     accept_now(c);
 }
 
+/* A blocking listener with a connection waiting. */
+static void accept_ready(struct sup_call *c)
+{
+    accept_now(c);
+}
+
 void sup_accept(struct sup_call *c)
 {
     if (!sup_policy_wants(c->p, SP_OP_ACCEPT) || sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
@@ -223,8 +229,12 @@ void sup_accept(struct sup_call *c)
         return;
     }
     if (!c->nonblock) {
-        c->work = accept_work;
-        sup_defer(c);
+        struct pollfd p = { c->fd, POLLIN, 0 };
+        c->work = poll(&p, 1, 0) == 1 ? accept_ready : accept_work;
+        if (c->work == accept_ready)
+            sup_defer_soon(c); /* a connection is waiting: taken at once */
+        else
+            sup_defer(c);
         return;
     }
     if (accept_now(c)) {

@@ -123,6 +123,22 @@ static void connect_work(struct sup_call *c)
     connect_done(c, rc, err, t0, &f);
 }
 
+/* Whether c's call goes to this host (loopback, a unix socket): its connect does not wait for
+ * a network. */
+static int local_peer(const struct sup_call *c)
+{
+    const struct sockaddr_storage *a = &c->call;
+    if (a->ss_family == AF_UNIX)
+        return 1;
+    if (a->ss_family == AF_INET && c->calllen >= sizeof(struct sockaddr_in))
+        return (ntohl(((const struct sockaddr_in *)a)->sin_addr.s_addr) >> 24) == 127;
+    if (a->ss_family == AF_INET6 && c->calllen >= sizeof(struct sockaddr_in6)) {
+        const struct in6_addr *in6 = &((const struct sockaddr_in6 *)a)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(in6) || (IN6_IS_ADDR_V4MAPPED(in6) && in6->s6_addr[12] == 127);
+    }
+    return 0;
+}
+
 void sup_connect(struct sup_call *c)
 {
     int err = sup_read_addr(c, c->n.data.args[1], c->n.data.args[2]);
@@ -171,7 +187,10 @@ void sup_connect(struct sup_call *c)
                                       c->d.rule->nonblock);
     if (may_block || delay || c->send_delay_ms) {
         c->work = connect_work;
-        sup_defer(c);
+        if (may_block && !delay && !c->send_delay_ms && local_peer(c))
+            sup_defer_soon(c); /* answered at once, but when the listener's queue is full */
+        else
+            sup_defer(c);
         return;
     }
     struct forced f;

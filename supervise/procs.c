@@ -1,12 +1,18 @@
-/* supervise/procs.c: the policy as specialised for the process that made a call. The shim
- * specialises the policy once per process (its name, its uid); the supervisor serves a whole
- * tree, so when the rules have prog or uid matches it keeps one specialised copy per
- * (name, uid) it has seen, the name read as the shim reads it: the last part of the path of
- * the executable the kernel ran (/proc/PID/exe), not argv[0]. */
+/* supervise/procs.c: what the supervisor keeps of the processes it serves.
+ * - The policy as specialised for the process that made a call. The shim specialises the
+ *   policy once per process (its name, its uid); the supervisor serves a whole tree, so when
+ *   the rules have prog or uid matches it keeps one specialised copy per (name, uid) it has
+ *   seen, the name read as the shim reads it: the last part of the path of the executable the
+ *   kernel ran (/proc/PID/exe), not argv[0].
+ * - A pidfd per calling thread, kept from one call to the next: taking the program's socket
+ *   is then one pidfd_getfd, not pidfd_open + SECCOMP_IOCTL_NOTIF_ID_VALID + pidfd_getfd +
+ *   close for every call. */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "sup.h"
@@ -116,4 +122,117 @@ static const struct sp_policy *policy_for(pid_t tid)
     specs[nspecs].p = p;
     nspecs++;
     return p;
+}
+
+/* ---- the program's descriptors ---- */
+
+/* The thread group of thread tid, from /proc; tid itself when it cannot be read. */
+static pid_t tgid_of(pid_t tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return tid;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return tid;
+    buf[n] = 0;
+    const char *t = strstr(buf, "\nTgid:");
+    return t ? (pid_t)strtol(t + 6, NULL, 10) : tid;
+}
+
+#ifndef PIDFD_THREAD
+#define PIDFD_THREAD O_EXCL
+#endif
+#define NPIDFD 64 /* kept pidfds, by thread id modulo NPIDFD */
+
+static struct kept {
+    pid_t tid; /* 0: none */
+    int pidfd;
+} kept[NPIDFD];
+/* Held across a kept pidfd's use: it is closed (replaced) only under it, so that its number
+ * never names another descriptor meanwhile. */
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic int no_thread_pidfd; /* before Linux 6.9: a pidfd names a thread group */
+
+/* pidfd_getfd of fd through the pidfd kept for thread tid. -1 with errno ESRCH when none is
+ * kept or its thread is gone: a pidfd names one thread, which can only be the caller while it
+ * lives (no two live threads share an id), and its id's next owner has another pidfd. */
+static int getfd_kept(pid_t tid, int fd)
+{
+    struct kept *k = &kept[(unsigned)tid % NPIDFD];
+    int r = -1, err = ESRCH;
+    pthread_mutex_lock(&kept_lock);
+    if (k->tid == tid) {
+        r = (int)syscall(SYS_pidfd_getfd, k->pidfd, fd, 0);
+        err = errno;
+    }
+    pthread_mutex_unlock(&kept_lock);
+    errno = err;
+    return r;
+}
+
+static void keep(pid_t tid, int pidfd)
+{
+    struct kept *k = &kept[(unsigned)tid % NPIDFD];
+    pthread_mutex_lock(&kept_lock);
+    if (k->tid)
+        close(k->pidfd);
+    k->tid = tid;
+    k->pidfd = pidfd;
+    pthread_mutex_unlock(&kept_lock);
+}
+
+/* pidfd_getfd of fd in the caller of c through a new pidfd (kept when it names the thread). */
+static int getfd_new(struct sup_call *c, int fd)
+{
+    pid_t tid = (pid_t)c->n.pid;
+    int thread = !atomic_load(&no_thread_pidfd);
+    int pidfd = thread ? (int)syscall(SYS_pidfd_open, tid, PIDFD_THREAD) : -1;
+    if (thread && pidfd < 0 && errno == EINVAL)
+        atomic_store(&no_thread_pidfd, 1);
+    if (pidfd < 0) { /* before Linux 6.9: only a thread group's leader */
+        thread = 0;
+        pidfd = (int)syscall(SYS_pidfd_open, tgid_of(tid), 0);
+    }
+    if (pidfd < 0)
+        return -1;
+    /* The pid named the calling thread when the notification was made: still waiting, it is
+     * still that thread (a pid is not reused while its task waits here). */
+    if (!sup_valid(c)) {
+        close(pidfd);
+        errno = ENOENT;
+        return -1;
+    }
+    int r = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+    int err = errno;
+    if (thread)
+        keep(tid, pidfd);
+    else
+        close(pidfd);
+    errno = err;
+    return r;
+}
+
+int sup_take_fd(struct sup_call *c, int fd)
+{
+    c->fd = getfd_kept((pid_t)c->n.pid, fd);
+    if (c->fd < 0 && errno == ESRCH)
+        c->fd = getfd_new(c, fd);
+    if (c->fd < 0) {
+        errno = errno == ESRCH ? ENOENT : errno;
+        return -1;
+    }
+    socklen_t l1 = sizeof c->family, l2 = sizeof c->type;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_DOMAIN, &c->family, &l1) != 0 ||
+        getsockopt(c->fd, SOL_SOCKET, SO_TYPE, &c->type, &l2) != 0) {
+        c->family = c->type = 0;
+        errno = ENOTSOCK;
+        return -1;
+    }
+    int fl = fcntl(c->fd, F_GETFL);
+    c->nonblock = fl >= 0 && (fl & O_NONBLOCK);
+    return 0;
 }

@@ -60,11 +60,12 @@ struct sup {
     char prog[64];                 /* the program's name, for prog matches */
     pthread_mutex_t lock;
     struct sup_call *inflight;     /* calls with a blocking call under way */
-    unsigned idle, workers;        /* receiving threads waiting, and all of them */
+    unsigned idle, workers;        /* threads serving nothing (receiving, waiting for a */
+                                   /* turn, starting), and all of them */
 };
 extern struct sup sup;
 
-/* ---- notify.c: receiving, answering, the program's memory and descriptors ---- */
+/* ---- call.c: a trapped call's answer, the program's memory, its end ---- */
 
 /* Answers c's call: val on success (err 0), else -1 with err. 0, or -1 when the call is gone. */
 int sup_answer(const struct sup_call *c, long val, int err);
@@ -76,13 +77,6 @@ int sup_valid(const struct sup_call *c);
 int sup_read_mem(const struct sup_call *c, uint64_t addr, void *buf, size_t len);
 /* Writes len bytes of buf at the program's address addr. 0, or -1 with errno. */
 int sup_write_mem(const struct sup_call *c, uint64_t addr, const void *buf, size_t len);
-/* Duplicates the program's descriptor fd into c->fd and reads its kind. 0, or -1 with errno
- * (EBADF: no such descriptor; ENOTSOCK: c->fd is kept, family and type 0). */
-int sup_take_fd(struct sup_call *c, int fd);
-/* Runs c->work in this thread, which may block (a blocking connect, an accept), after making
- * sure another thread receives meanwhile; c is cancelled (its call interrupted) when the
- * program stops waiting. Frees c. */
-void sup_defer(struct sup_call *c);
 /* A random number in [0, 1000000), for `fail` rates. */
 uint32_t sup_random_ppm(void);
 /* Whether the policy p has anything for op: a rule, or a default deny (as the shim's op bits:
@@ -90,10 +84,20 @@ uint32_t sup_random_ppm(void);
 int sup_policy_wants(const struct sp_policy *p, enum sp_op op);
 /* Frees c and its duplicate. errno preserved. */
 void sup_call_free(struct sup_call *c);
+
+/* ---- notify.c: the loop, its receiving threads and their turns ---- */
+
 /* The loop: serves notifications until the listener hangs up (no process is left), calling
  * on_extra (signals, children) when fd_extra is readable and on_tick (may be NULL) at least
  * once a second. Returns 0, or -1 when it cannot start. */
 int sup_serve(int fd_extra, void (*on_extra)(void), void (*on_tick)(void));
+/* Runs c->work in this thread, which may block (a blocking connect, an accept), after making
+ * sure another thread receives meanwhile; c is cancelled (its call interrupted) when the
+ * program stops waiting. Frees c. */
+void sup_defer(struct sup_call *c);
+/* The same for a call that should not block for long (a loopback connect, an accept with a
+ * connection waiting): no other thread is woken unless it does (WATCH_MS in notify.c). */
+void sup_defer_soon(struct sup_call *c);
 /* A worker's blocking call for a job is made between these two: the cancel signal can
  * interrupt it there and nowhere else. */
 void sup_cancel_enter(void);
@@ -109,11 +113,15 @@ static inline int sup_cancelled(struct sup_call *c)
     return atomic_load(&c->cancelled);
 }
 
-/* ---- procs.c ---- */
+/* ---- procs.c: what is kept of the processes served ---- */
 
 /* The policy as specialised for the process of thread tid (its name and uid, when the rules
  * look at them; else the one policy). Thread-safe. */
 const struct sp_policy *sup_policy_for(pid_t tid);
+/* Duplicates the program's descriptor fd into c->fd and reads its kind. 0, or -1 with errno
+ * (EBADF: no such descriptor; ENOENT: the call is gone; ENOTSOCK: c->fd is kept, family and
+ * type 0). */
+int sup_take_fd(struct sup_call *c, int fd);
 
 /* ---- addr.c: the address of a call ---- */
 

@@ -31,7 +31,10 @@
  *       with MS rounded down to 100 ms (gives up after 3 s: "connect=-1 errno=EINTR")
  *   sup_client timed HOST PORT
  *       one connect: "connect=0 waited=MS" or "connect=-1 errno=NAME waited=MS", MS rounded
- *       down to 100 ms (for delay rules) */
+ *       down to 100 ms (for delay rules)
+ *   sup_client jam HOST PORT
+ *       three threads block in connects to a loopback listener whose backlog is full (they
+ *       never end), then the main thread makes the timed connect to HOST PORT and exits */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -332,9 +335,10 @@ static void on_alarm(int sig)
     (void)sig;
 }
 
-static int cmd_intr(int stall)
+/* A loopback listener whose backlog is full: the kernel drops further SYNs, so a connect to
+ * it waits. */
+static struct sockaddr_in full_listener(void)
 {
-    /* A listener with a full backlog: the kernel drops further SYNs, so a connect waits. */
     int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     socklen_t len = sizeof sin;
@@ -346,6 +350,12 @@ static int cmd_intr(int stall)
         connect(f, (struct sockaddr *)&sin, sizeof sin);
     }
     usleep(100000);
+    return sin;
+}
+
+static int cmd_intr(int stall)
+{
+    struct sockaddr_in sin = full_listener();
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_alarm; /* no SA_RESTART */
@@ -364,6 +374,44 @@ static int cmd_intr(int stall)
     else
         printf("connect=%d errno=%s waited=%s\n", r, ename(err), ms >= 250 && ms < 1500 ? "about-300ms" : "other");
     return 0;
+}
+
+/* One connect to sin, timed: "connect=0 waited=MS" or "connect=-1 errno=NAME waited=MS". */
+static int cmd_timed(const struct sockaddr_in *sin)
+{
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    int err = one_connect(sin, 0, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+    if (err)
+        printf("connect=-1 errno=%s waited=%ld\n", ename(err), ms / 100 * 100);
+    else
+        printf("connect=0 waited=%ld\n", ms / 100 * 100);
+    return 0;
+}
+
+static struct sockaddr_in jam_sin;
+
+static void *jam_main(void *arg)
+{
+    (void)arg;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    connect(fd, (struct sockaddr *)&jam_sin, sizeof jam_sin); /* waits: nobody accepts */
+    return NULL;
+}
+
+static int cmd_jam(char **argv)
+{
+    jam_sin = full_listener();
+    for (int i = 0; i < 3; i++) {
+        pthread_t t;
+        pthread_create(&t, NULL, jam_main, NULL);
+    }
+    usleep(200000);
+    struct sockaddr_in sin = addr_of(argv[2], argv[3]);
+    cmd_timed(&sin);
+    _exit(0); /* the three connects still wait */
 }
 
 int main(int argc, char **argv)
@@ -389,17 +437,10 @@ int main(int argc, char **argv)
         return cmd_intr(1);
     if (argc >= 4 && !strcmp(argv[1], "timed")) {
         struct sockaddr_in sin = addr_of(argv[2], argv[3]);
-        struct timespec a, b;
-        clock_gettime(CLOCK_MONOTONIC, &a);
-        int err = one_connect(&sin, 0, NULL);
-        clock_gettime(CLOCK_MONOTONIC, &b);
-        long ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
-        if (err)
-            printf("connect=-1 errno=%s waited=%ld\n", ename(err), ms / 100 * 100);
-        else
-            printf("connect=0 waited=%ld\n", ms / 100 * 100);
-        return 0;
+        return cmd_timed(&sin);
     }
+    if (argc >= 4 && !strcmp(argv[1], "jam"))
+        return cmd_jam(argv);
     fprintf(stderr, "usage: see tests/progs/sup_client.c\n");
     return 2;
 }
