@@ -92,7 +92,7 @@ fi
 # log-summary: made and failed, by errno and by destination, at exit.
 srv_port=$(free_port)
 python3 -m http.server --bind 127.0.0.1 "$srv_port" > /dev/null 2>&1 &
-CLEANUP="kill $!"
+at_exit "kill $!"
 wait_port "$srv_port"
 printf 'log failures\nlog-summary\npass connect\n' > "$TMP/sum.conf"
 under "$TMP/sum.conf" bash -c "curl -s -o /dev/null http://127.0.0.1:$srv_port/; curl -s -o /dev/null http://127.0.0.1:$srv_port/; $L refuse 3 $port" 2> "$TMP/sum.err" > /dev/null

@@ -28,7 +28,7 @@ port=$(free_port)
 $PY -c "import socket,time
 s=socket.socket(); s.bind(('127.0.0.1',$port)); s.listen(128); time.sleep(60)" &
 listener=$!
-CLEANUP="kill $listener 2>/dev/null"
+at_exit "kill $listener 2>/dev/null"
 wait_port "$port" || { skip "no listener on 127.0.0.1:$port"; done_testing; exit; }
 printf 'log all\ndeny connect to 127.0.0.1 port %s errno=ENETUNREACH\n' "$port" > "$TMP/deny.conf"
 chmod 644 "$TMP/deny.conf"

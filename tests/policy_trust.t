@@ -130,14 +130,14 @@ fi
 mkfifo "$D/fifo.conf"
 sleep 30 > "$D/fifo.conf" & # a writer that never writes
 writer=$!
-CLEANUP="kill $writer 2>/dev/null"
+at_exit "kill $writer 2>/dev/null"
 got=$(cd "$D" && timeout 10 "$SP" check fifo.conf 2>&1; echo "[exit $?]")
 is "$got" "fifo.conf: error: cannot read: not a regular file
 [exit 1]" "a FIFO as the policy, a writer that never writes: refused at once"
 printf '%s\n' "$rule" > "$D/app.conf"
 mkfifo "$D/app.conf.spc"
 sleep 30 > "$D/app.conf.spc" &
-CLEANUP="kill $writer $! 2>/dev/null"
+at_exit "kill $writer $! 2>/dev/null"
 out=$(under "$D/app.conf" timeout 10 "$L" 127.0.0.1 "$port" libc 2> /dev/null)
 like "$out" '^libc connect=-1 errno=ENETUNREACH' "a FIFO as the compiled file (a silent writer): no hang, the text is read (denied)"
 got=$(printf '%s\n' "$rule" | timeout 10 "$SP" check /dev/stdin 2>&1; echo "[exit $?]")

@@ -59,7 +59,7 @@ EOF
 
 SOCKPOLICY_CONF=$conf LD_PRELOAD=$PRELOAD timeout 30 python3 "$TMP/server.py" "$p1" "$p2" "$p3" > "$TMP/server.out" 2>&1 &
 srv=$!
-CLEANUP="kill $srv 2>/dev/null"
+at_exit "kill $srv 2>/dev/null"
 for _ in $(seq 100); do grep -q ready "$TMP/server.out" 2> /dev/null && break; sleep 0.05; done
 timeout 30 python3 "$TMP/client.py" "$p1" "$p2" "$p3" "$q" > "$TMP/client.out" 2>&1
 wait "$srv"

@@ -41,7 +41,7 @@ else ok 1 "strace -e trace=network: the same syscalls with and without the shim"
 if command -v curl > /dev/null; then
     port=$(free_port)
     python3 -m http.server --bind 127.0.0.1 "$port" > /dev/null 2>&1 &
-    CLEANUP="kill $! 2>/dev/null"
+    at_exit "kill $! 2>/dev/null"
     wait_port "$port"
     strace -qq -f -e trace=network -o "$TMP/c1.st" curl -s -o /dev/null "http://127.0.0.1:$port/"
     SOCKPOLICY_CONF=$TMP/empty.conf strace -qq -f -E LD_PRELOAD="$PRELOAD" -e trace=network -o "$TMP/c2.st" curl -s -o /dev/null "http://127.0.0.1:$port/"

@@ -12,6 +12,9 @@ if [ "${SANITIZE:-}" = 1 ]; then
 fi
 TMP=$(mktemp -d /tmp/sp_shim.XXXXXX)
 trap 'rm -rf "$TMP"; [ -n "${CLEANUP:-}" ] && eval "$CLEANUP"' EXIT
+# at_exit CMD: run CMD when the test exits, after what was asked before (never instead of it:
+# a later server's kill must not leave an earlier one running).
+at_exit() { CLEANUP="${CLEANUP:+$CLEANUP; }$*"; }
 
 t_n=0
 t_fail=0
@@ -61,7 +64,7 @@ while time.time() < end:
     try: s.accept()[0].close()
     except OSError: pass
 ' "$1" > "$TMP/port" &
-    CLEANUP="kill $! 2>/dev/null"
+    at_exit "kill $! 2>/dev/null"
     for _ in $(seq 100); do [ -s "$TMP/port" ] && break; sleep 0.05; done
     port=$(cat "$TMP/port")
 }

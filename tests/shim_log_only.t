@@ -80,7 +80,7 @@ while time.time() < end and not os.path.exists(stop):
 EOF2
 SOCKPOLICY_CONF=$conf LD_PRELOAD=$PRELOAD timeout 50 python3 "$TMP/loop.py" "$closed" "$TMP/loop.out" "$TMP/stop" &
 loop=$!
-CLEANUP="kill $loop 2>/dev/null"
+at_exit "kill $loop 2>/dev/null"
 for _ in $(seq 100); do [ -s "$TMP/loop.out" ] && break; sleep 0.05; done
 lport=$(awk 'NR == 1 { print $2 }' "$TMP/loop.out")
 sleep 0.3

@@ -15,7 +15,7 @@ s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(256); s.settimeout(60)
 while True:
     c, _ = s.accept(); c.close()' "$port" &
 srv=$!
-CLEANUP="kill $srv 2>/dev/null"
+at_exit "kill $srv 2>/dev/null"
 wait_port "$port" || { skip "listener did not start"; done_testing; exit; }
 
 printf 'log all\nset connect to 127.0.0.1 port %s keepalive pin\n' "$port" > "$TMP/pin.conf"

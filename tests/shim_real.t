@@ -28,7 +28,7 @@ while time.time() < end:
         pass
 ' "$port" &
 pysrv=$!
-CLEANUP="kill $pysrv 2>/dev/null"
+at_exit "kill $pysrv 2>/dev/null"
 wait_port "$port"
 # socat as the client, holding the connection open.
 (sleep 2 | under "$TMP/p.conf" socat -T3 - "TCP:127.0.0.1:$port" > /dev/null 2>&1) &

@@ -43,7 +43,7 @@ EOF
 printf '# does nothing until edited\n' > "$conf"
 SOCKPOLICY_CONF=$conf SOCKPOLICY_LOG=$log SP_TESTS=$SP_TOP/tests PYTHONDONTWRITEBYTECODE=1 LD_PRELOAD=$PRELOAD timeout 70 python3 "$TMP/client.py" "$port" "$out" "$stop" &
 client=$!
-CLEANUP="kill $client 2>/dev/null"
+at_exit "kill $client 2>/dev/null"
 for _ in $(seq 100); do grep -q 'connect=' "$out" 2> /dev/null && break; sleep 0.05; done
 pid=$(sed -n 's/^pid=//p' "$out" | head -1)
 like "$(tail -1 "$out")" 'connect=0 keepalive=0' "an empty policy: the client connects, nothing forced"

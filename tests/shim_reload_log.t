@@ -68,7 +68,7 @@ grows() {
 policy 'log failures' "log-to file $A"
 SOCKPOLICY_CONF=$conf SP_TESTS=$SP_TOP/tests PYTHONDONTWRITEBYTECODE=1 LD_PRELOAD=$PRELOAD timeout 70 python3 "$TMP/client.py" "$port" "$closed" "$out" "$stop" &
 client=$!
-CLEANUP="kill $client 2>/dev/null"
+at_exit "kill $client 2>/dev/null"
 for _ in $(seq 100); do grep -q 'round=' "$out" 2> /dev/null && break; sleep 0.05; done
 pid=$(sed -n 's/^pid=//p' "$out" | head -1)
 sleep 0.5

@@ -44,7 +44,7 @@ EOF2
 
 SOCKPOLICY_CONF=$conf SP_TESTS=$SP_TOP/tests PYTHONDONTWRITEBYTECODE=1 LD_PRELOAD=$PRELOAD timeout 50 python3 "$TMP/client.py" "$port" "$out" "$stop" &
 client=$!
-CLEANUP="kill $client 2>/dev/null"
+at_exit "kill $client 2>/dev/null"
 for _ in $(seq 100); do grep -q 'nodelay=' "$out" 2> /dev/null && break; sleep 0.05; done
 pid=$(sed -n 's/^pid=//p' "$out" | head -1)
 like "$(tail -1 "$out")" 'nodelay=1' "the 3,001-rule policy is in force"

@@ -24,7 +24,7 @@ with open(sys.argv[1], "w", buffering=1) as f:
             break
         time.sleep(0.02)' "$out" 2> "$TMP/err" &
 pid=$!
-CLEANUP="kill $pid 2>/dev/null"
+at_exit "kill $pid 2>/dev/null"
 for _ in $(seq 100); do grep -q ok "$out" 2> /dev/null && break; sleep 0.05; done
 like "$(tail -1 "$out")" " ok$" "socket() works under a policy with no socket rule"
 t0=$(python3 -c 'import time; print("%.3f" % time.time())')

@@ -8,7 +8,7 @@ export SOCKPOLICY_LOG=$TMP/all.log # keep prove's output readable; tests that re
 port=$(free_port)
 "$S" server -c 100 -H 0 "$port" > /dev/null &
 srv=$!
-CLEANUP="kill $srv 2>/dev/null"
+at_exit "kill $srv 2>/dev/null"
 wait_port "$port"
 other=$(free_port)
 
@@ -72,7 +72,7 @@ l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(0)
 c = socket.create_connection(l.getsockname())
 print(l.getsockname()[1], flush=True); time.sleep(8)' > "$TMP/full.port" &
 fullpid=$!
-CLEANUP="kill $srv $fullpid 2>/dev/null"
+at_exit "kill $srv $fullpid 2>/dev/null"
 for _ in $(seq 100); do [ -s "$TMP/full.port" ] && break; sleep 0.05; done
 full=$(cat "$TMP/full.port")
 printf 'set connect port %s connect-timeout=400ms\n' "$full" > "$TMP/to.conf"

@@ -20,7 +20,7 @@ B=$(free_port)
 OK=$(free_port)
 python3 "$SP_TOP/tests/shape_recv.py" "$P" "$T/recv" "$D" &
 rpid=$!
-CLEANUP="kill $rpid 2>/dev/null"
+at_exit "kill $rpid 2>/dev/null"
 for _ in $(seq 100); do [ -e "$T/recv.ready" ] && break; sleep 0.05; done
 E=ENETUNREACH
 cat > "$T/p.conf" <<CONF
