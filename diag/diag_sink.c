@@ -81,9 +81,7 @@ int diag__fd_piped(int fd)
 
 int64_t diag__mono_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
+    return (int64_t)(sp_diag_now_ns() / 1000000000u);
 }
 
 /* Whether this is the first failed-open retry of the current second (at most one a second:

@@ -16,9 +16,7 @@
 
 static uint32_t now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint32_t)(ts.tv_sec * 1000 + ts.tv_nsec / 1000000) | 1; /* never 0: 0 means none */
+    return (uint32_t)(sp_diag_now_ns() / 1000000) | 1; /* never 0: 0 means none */
 }
 
 /* Waits for a non-blocking connect in progress, at most ms. Returns 0 when connected, or -1

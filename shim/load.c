@@ -148,7 +148,7 @@ struct sp_policy *shim_load_failed(const struct shim_load_diag *diag, int strict
     int again = diag->transient && w->retrying; /* logged when the streak began */
     w->retrying = diag->transient;
     if (diag->transient)
-        w->next_look_ns = shim_mono_ns() + RETRY_NS; /* tried again soon, whatever the file does */
+        w->next_look_ns = sp_diag_now_ns() + RETRY_NS; /* tried again soon, whatever the file does */
     else
         w->fail_id = id;
     if (!again)
@@ -201,10 +201,9 @@ static struct sp_policy *load_now(uint32_t *ops)
         if (tries < 2)
             sp_policy_free(p);
     }
-    w->cal_ns = shim_mono_ns();
-    w->next_look_ns = w->cal_ns + LOOK_EVERY_NS;
-    w->cal_tick = shim_tick();
-    atomic_store_explicit(&shim_recheck_at, w->cal_tick + TICKS_UNCALIBRATED, memory_order_relaxed);
+    shim_clock_start();
+    w->next_look_ns = sp_diag_now_ns() + LOOK_EVERY_NS;
+    atomic_store_explicit(&shim_recheck_at, shim_tick() + TICKS_UNCALIBRATED, memory_order_relaxed);
     if (!p)
         return shim_load_failed(&diag, strict, id, ops, "load");
     shim_log(SP_LOG_DEBUG, "policy %s loaded: %zu rules", w->path, sp_policy_rule_count(p));

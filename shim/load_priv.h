@@ -29,8 +29,6 @@ struct shim_watcher {
     uint64_t obj_main;     /* the files' own identity (shim_files_id) when it was read */
     uint64_t fail_id;      /* the sources' fingerprint when a load last failed (0: none) */
     uint64_t seen_id, seen_ns; /* a change first seen (settle), and when */
-    uint64_t cal_tick, cal_ns; /* a reference point for the tick rate */
-    double ticks_per_ns;   /* 0 until calibrated */
     uint64_t next_look_ns;
     int retrying;          /* the last load failed for a passing reason (logged once) */
 };
@@ -101,7 +99,6 @@ struct sp_policy *shim_trace_policy(int secure);
 /* ---- reload.c: the watch ---- */
 
 /* CLOCK_MONOTONIC in nanoseconds. */
-uint64_t shim_mono_ns(void);
 /* The identity of the files named (the policy file, and the user's own beside the host's) as a
  * fingerprint. errno preserved. */
 uint64_t shim_files_id(void);

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 
+#include "clock.h"
 #include "diag.h"
 #include "fdtab.h"
 #include "policy.h"
@@ -138,19 +139,21 @@ void shim_log_watched(enum sp_op op, int fd, int family, int type, const struct 
  * sp_diag_now_ns(). */
 static inline uint64_t shim_stamp(void)
 {
-#if defined(__x86_64__) || defined(__i386__)
-    return __builtin_ia32_rdtsc();
-#elif defined(__aarch64__)
-    uint64_t v;
-    __asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(v));
-    return v;
+#if SHIM_HAVE_CYCLES
+    return shim_cycles();
 #else
     return sp_diag_now_ns();
 #endif
 }
-/* Nanoseconds since stamp (from shim_stamp): the counter's rate is measured against
- * CLOCK_MONOTONIC since the logger was set up (the duration is bounded by that span). */
-uint64_t shim_stamp_elapsed_ns(uint64_t stamp);
+/* Nanoseconds since stamp (from shim_stamp), with the counter's rate from clock.c. */
+static inline uint64_t shim_stamp_elapsed_ns(uint64_t stamp)
+{
+#if SHIM_HAVE_CYCLES
+    return shim_cycles_elapsed_ns(stamp);
+#else
+    return sp_diag_now_ns() - stamp;
+#endif
+}
 
 /* Non-blocking connects, followed to their outcome: pending.h. */
 #include "pending.h"

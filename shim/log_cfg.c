@@ -203,37 +203,6 @@ static int sink_ready(struct logcfg *c)
     return 0;
 }
 
-/* ---- durations: the stamps' rate ---- */
-
-/* The reference for shim_stamp's rate: a stamp and CLOCK_MONOTONIC taken together. */
-static struct {
-    _Atomic uint64_t stamp, ns;
-} stamp_ref;
-
-static void stamp_ref_set(void)
-{
-    if (!atomic_load_explicit(&stamp_ref.ns, memory_order_relaxed)) {
-        atomic_store_explicit(&stamp_ref.stamp, shim_stamp(), memory_order_relaxed);
-        atomic_store_explicit(&stamp_ref.ns, sp_diag_now_ns(), memory_order_relaxed);
-    }
-}
-
-uint64_t shim_stamp_elapsed_ns(uint64_t stamp)
-{
-#if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__)
-    uint64_t t = shim_stamp(), now = sp_diag_now_ns();
-    uint64_t rs = atomic_load_explicit(&stamp_ref.stamp, memory_order_relaxed);
-    uint64_t rn = atomic_load_explicit(&stamp_ref.ns, memory_order_relaxed);
-    if (!rn || now <= rn || t <= rs || stamp > t)
-        return 0;
-    uint64_t span = now - rn;
-    double ticks_per_ns = (double)(t - rs) / (double)span;
-    uint64_t d = (uint64_t)((double)(t - stamp) / ticks_per_ns);
-    return d < span ? d : span;
-#else
-    return sp_diag_now_ns() - stamp;
-#endif
-}
 
 
 /* What s (NULL: the defaults), $SOCKPOLICY_LOG (unless secure) and tracing ask for, in c
@@ -306,7 +275,7 @@ static void configure(const struct sp_settings *s, int secure, int trace)
     if (!ready)
         sp_rate_init(&c->diag.rate, RATE_PER_S, RATE_BURST);
     ready = 1;
-    stamp_ref_set();
+    shim_clock_start(); /* the reference for the durations of log lines */
     publish_level(level, c);
     size_t refused;
     if (level != SP_LOG_OFF && !secure && (refused = shim_log_env_refused_once()) != 0)

@@ -23,16 +23,6 @@ struct shim_watcher shim_watcher;
  * thread id, so that a stale owner is recognised and replaced. */
 static atomic_int looking;
 
-static uint64_t clock_ns(clockid_t c)
-{
-    struct timespec ts;
-    clock_gettime(c, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-uint64_t shim_mono_ns(void)
-{
-    return clock_ns(CLOCK_MONOTONIC);
-}
 
 /* The identity of path as a fingerprint (a missing file has one too). errno preserved. */
 static uint64_t path_id(const char *path)
@@ -68,7 +58,9 @@ static int path_settled(const char *path)
     struct stat st;
     int ok = 1;
     if (stat(path, &st) == 0) {
-        uint64_t now = clock_ns(CLOCK_REALTIME);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts); /* the file's mtime is wall time */
+        uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
         uint64_t m = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
         ok = m <= now && now - m >= SETTLE_NS;
     }
@@ -97,7 +89,7 @@ static void reload_failed(const struct shim_load_diag *diag, int strict, uint64_
     int again = diag->transient && w->retrying;
     w->retrying = diag->transient;
     if (diag->transient)
-        w->next_look_ns = shim_mono_ns() + RETRY_NS;
+        w->next_look_ns = sp_diag_now_ns() + RETRY_NS;
     else
         w->fail_id = id;
     if (!again)
@@ -223,14 +215,8 @@ struct sp_policy *shim_recheck(void)
             (shim_thread_alive(cur) || !atomic_compare_exchange_strong(&looking, &cur, me)))
             goto out;
     }
-    uint64_t t = shim_tick(), now = shim_mono_ns();
-    if (t < w->cal_tick || now < w->cal_ns) {
-        w->cal_tick = t; /* the counter went back (another CPU's, a migrated VM): start again */
-        w->cal_ns = now;
-        w->ticks_per_ns = 0;
-    } else if (now - w->cal_ns >= 50000000ull) {
-        w->ticks_per_ns = (double)(t - w->cal_tick) / (double)(now - w->cal_ns);
-    }
+    uint64_t now = sp_diag_now_ns();
+    double ticks_per_ns = shim_cycles_per_ns();
     if (now >= w->next_look_ns) {
         w->next_look_ns = now + LOOK_EVERY_NS;
         look(now);
@@ -241,8 +227,8 @@ struct sp_policy *shim_recheck(void)
     if (w->next_look_ns > now && w->next_look_ns - now < wait_ns)
         wait_ns = w->next_look_ns - now;
     uint64_t ticks = TICKS_UNCALIBRATED;
-    if (w->ticks_per_ns > 0)
-        ticks = (uint64_t)(w->ticks_per_ns * (double)wait_ns) + 1;
+    if (ticks_per_ns > 0)
+        ticks = (uint64_t)(ticks_per_ns * (double)wait_ns) + 1;
 #if defined(__x86_64__) || defined(__i386__) || defined(__aarch64__)
     atomic_store_explicit(&shim_recheck_at, w->path[0] ? shim_tick() + ticks : ~(uint64_t)0,
                           memory_order_relaxed);

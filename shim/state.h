@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "clock.h"
 #include "fdtab.h"
 #include "policy.h"
 #include "real.h"
@@ -70,18 +71,10 @@ struct sp_policy *shim_policy_load_slow(void) __attribute__((cold, noinline));
  * against CLOCK_MONOTONIC; at most once a second shim_recheck stats the policy's sources and
  * loads and publishes a changed policy. ~0 when nothing is watched. */
 extern _Atomic uint64_t shim_recheck_at __attribute__((visibility("hidden")));
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
+#if SHIM_HAVE_CYCLES
 static inline uint64_t shim_tick(void)
 {
-    return __rdtsc();
-}
-#elif defined(__aarch64__)
-static inline uint64_t shim_tick(void)
-{
-    uint64_t v;
-    __asm__ __volatile__("mrs %0, cntvct_el0" : "=r"(v));
-    return v;
+    return shim_cycles();
 }
 #else
 extern __thread uint32_t shim_tick_calls __attribute__((tls_model("initial-exec")));
