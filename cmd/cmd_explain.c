@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "diag.h"
 
 #ifndef SP_SYSCONFDIR
 #define SP_SYSCONFDIR "/etc"
@@ -239,8 +240,8 @@ int cmd_explain(int argc, char **argv)
     struct sp_query q = {(enum sp_op)op, family, type, qa, len};
     const struct sp_rule *r = sp_policy_match(p, &q);
     printf("%s %s (%s %s, prog '%s', uid %u)\n", sp_op_name((enum sp_op)op),
-           addr ? addr : "-", family == AF_INET ? "inet" : family == AF_INET6 ? "inet6" : "unix",
-           type == SOCK_STREAM ? "stream" : "dgram", prog, (unsigned)uid);
+           addr ? addr : "-", sp_diag_family_name(family), sp_diag_type_name(type), prog,
+           (unsigned)uid);
     if (op == SP_OP_SEND && type == SOCK_STREAM) {
         printf("no rule applies: a stream socket's send names no address, so send rules do not "
                "decide it (a MSG_FASTOPEN send is a connect)\n");

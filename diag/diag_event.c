@@ -79,26 +79,17 @@ int sp_event_connected_at_close(const struct sp_event *ev)
     return 0;
 }
 
+/* The language's own spellings (policy/names.c), "?" for a value it has none for. */
 const char *sp_diag_op_name(enum sp_op op)
 {
-    static const char *const names[SP_OP_COUNT] = {
-        [SP_OP_SOCKET] = "socket", [SP_OP_BIND] = "bind",     [SP_OP_LISTEN] = "listen",
-        [SP_OP_CONNECT] = "connect", [SP_OP_ACCEPT] = "accept", [SP_OP_SEND] = "send",
-    };
-    return (unsigned)op < SP_OP_COUNT && names[op] ? names[op] : "?";
+    const char *n = sp_op_name(op);
+    return n ? n : "?";
 }
 
 const char *sp_diag_action_name(enum sp_action a)
 {
-    switch (a) {
-    case SP_ACT_SET: return "set";
-    case SP_ACT_PASS: return "pass";
-    case SP_ACT_DENY: return "deny";
-    case SP_ACT_AUDIT: return "audit";
-    case SP_ACT_FAIL: return "fail";
-    case SP_ACT_DELAY: return "delay";
-    }
-    return "?";
+    const char *n = sp_action_name(a);
+    return n ? n : "?";
 }
 
 const char *sp_diag_errno_name(int err)

@@ -4,18 +4,20 @@
 #include "bio.h"
 #include "policy_int.h"
 
-static const char *const op_names[SP_OP_COUNT] = {"socket", "bind",   "listen",
-                                                  "connect", "accept", "send"};
+/* The words of the language, one table each: rule.c parses with them, the log prints them. */
+const char *const sp__op_words[SP_OP_COUNT + 1] = {"socket", "bind",   "listen", "connect",
+                                                   "accept", "send",   "any"};
+const char *const sp__action_words[SP_ACT_COUNT] = {"set", "pass", "deny", "audit", "fail", "delay"};
 
 const char *sp_op_name(enum sp_op op)
 {
-    return (unsigned)op < SP_OP_COUNT ? op_names[op] : NULL;
+    return (unsigned)op < SP_OP_COUNT ? sp__op_words[op] : NULL;
 }
 
 const char *sp_action_name(enum sp_action a)
 {
-    static const char *const n[] = {NULL, "set", "pass", "deny", "audit", "fail", "delay"};
-    return (unsigned)a < sizeof n / sizeof n[0] ? n[a] : NULL;
+    unsigned i = (unsigned)a - SP_ACT_SET;
+    return i < SP_ACT_COUNT ? sp__action_words[i] : NULL;
 }
 
 /* errno names are core's table (core/errno_tab.c), the one the log lines print. */

@@ -250,4 +250,10 @@ struct sp_policy *sp__load_mem_opts(const char *name, const char *buf, size_t le
  * than this (tests lower it to exercise the fallback). */
 extern size_t sp__table_limit;
 
+/* The language's words for operations (SP_OP_COUNT of them, then "any") and actions (from
+ * SP_ACT_SET on): names.c, the one table of each. */
+#define SP_ACT_COUNT (SP_ACT_DELAY - SP_ACT_SET + 1)
+extern const char *const sp__op_words[SP_OP_COUNT + 1];
+extern const char *const sp__action_words[SP_ACT_COUNT];
+
 #endif

@@ -11,9 +11,6 @@
 enum { M_TO, M_FROM, M_ON, M_PORT, M_FAMILY, M_TYPE, M_PATH, M_PROG, M_UID, M_COUNT };
 static const char *const match_names[M_COUNT] = {"to",   "from", "on",   "port", "family",
                                                  "type", "path", "prog", "uid"};
-static const char *const action_names[] = {"set", "pass", "deny", "audit", "fail", "delay"};
-static const char *const op_words[] = {"socket", "bind", "listen", "connect", "accept", "send",
-                                       "any"};
 
 struct rb {
     struct sp_rec rec;
@@ -407,9 +404,9 @@ static uint16_t ft_mask(unsigned fmask, unsigned tmask)
 
 static int parse_op(struct sp_ld *L, const struct sp_word *w)
 {
-    int op = sp__word_find(w, op_words, 7);
+    int op = sp__word_find(w, sp__op_words, SP_OP_COUNT + 1);
     if (op < 0)
-        unknown(L, w, w->n, "operation", op_words, 7,
+        unknown(L, w, w->n, "operation", sp__op_words, SP_OP_COUNT + 1,
                 "socket, bind, listen, connect, accept, send or any");
     return op;
 }
@@ -419,7 +416,7 @@ void sp__parse_rule(struct sp_ld *L)
     struct rb r;
     const struct sp_word *w = L->w;
     memset(&r, 0, sizeof r);
-    r.action = sp__word_find(&w[0], action_names, 6);
+    r.action = sp__word_find(&w[0], sp__action_words, SP_ACT_COUNT);
     if (r.action < 0) {
         static const char *const first[] = {"set", "pass", "deny", "audit", "fail", "delay",
                                             "default", "log", "log-to", "log-format",

@@ -183,13 +183,19 @@ static int inh_setup(int lfd, struct shim_fd *l, const struct sp_rule *rule, uin
     return 1;
 }
 
+/* Listener l's inheritance is given up for good: options go on each socket from now. */
+static void inh_off(struct shim_fd *l)
+{
+    __atomic_store_n(&l->inh_rule, NULL, __ATOMIC_RELAXED);
+    __atomic_store_n(&l->inh_sure, NULL, __ATOMIC_RELAXED);
+    __atomic_store_n(&l->inh_off, 1, __ATOMIC_RELAXED);
+}
+
 /* Gives inheritance up on listener lfd: its own values back, options on each socket from now. */
 static void inh_drop(int lfd, struct shim_fd *l, int family, int type)
 {
     inh_restore(lfd, l, family, type);
-    __atomic_store_n(&l->inh_rule, NULL, __ATOMIC_RELAXED);
-    __atomic_store_n(&l->inh_sure, NULL, __ATOMIC_RELAXED);
-    __atomic_store_n(&l->inh_off, 1, __ATOMIC_RELAXED);
+    inh_off(l);
 }
 
 void shim_accept_opts_slow(int lfd, int nfd, const struct sp_rule *rule, uint32_t which,
@@ -236,12 +242,8 @@ void shim_accept_opts_slow(int lfd, int nfd, const struct sp_rule *rule, uint32_
 void shim_inherit_forget(int lfd)
 {
     struct shim_fd *l = shim_fd_peek(lfd);
-    if (l && __atomic_load_n(&l->inh_rule, __ATOMIC_RELAXED)) {
-        /* the program changed the listener: its values are its own now */
-        __atomic_store_n(&l->inh_rule, NULL, __ATOMIC_RELAXED);
-        __atomic_store_n(&l->inh_sure, NULL, __ATOMIC_RELAXED);
-        __atomic_store_n(&l->inh_off, 1, __ATOMIC_RELAXED);
-    }
+    if (l && __atomic_load_n(&l->inh_rule, __ATOMIC_RELAXED))
+        inh_off(l); /* the program changed the listener: its values are its own now */
 }
 
 static const struct {
