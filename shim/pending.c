@@ -23,16 +23,6 @@ static uint32_t now_us(void)
     return (uint32_t)(sp_diag_now_ns() / 1000);
 }
 
-static socklen_t addr_len(const bio_addr *a)
-{
-    switch (a->sa.sa_family) {
-    case AF_INET: return sizeof a->s_in;
-    case AF_INET6: return sizeof a->s_in6;
-    case AF_UNIX: return sizeof a->s_un;
-    }
-    return 0;
-}
-
 void shim_log_connect_pending(int fd, const struct sockaddr *sa, socklen_t len, int family,
                               int type, const struct sp_rule *rule, uint64_t start)
 {
@@ -97,7 +87,8 @@ void shim_log_connect_end(int fd, int err, enum sp_phase phase, const char *note
     ev.type = SHIM_FD_TYPE(kind);
     ev.duration_ns = (uint64_t)(uint32_t)(now_us() - e->connect_us) * 1000;
     ev.note = note;
-    sp_event_set_addr(&ev, 1, &e->peer.sa, addr_len(&e->peer));
+    sp_event_set_addr(&ev, 1, &e->peer.sa,
+                      e->peer.sa.sa_family == AF_UNSPEC ? 0 : bio_addr_sockaddr_size(&e->peer));
     int fl = shim_real.fcntl(fd, F_GETFL);
     if (fl >= 0 && (fl & O_NONBLOCK))
         ev.flags |= SP_EVF_NONBLOCK;
