@@ -251,12 +251,7 @@ void sup_send(struct sup_call *c)
         return;
     }
     if (sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
-        /* the kernel's own answer for what the descriptor is now (EBADF, ENOTSOCK), not a
-         * CONTINUE after which another thread could put a socket there */
-        if (errno != ENOENT) /* ENOENT: the call is gone */
-            sup_fail(c, errno);
-        else
-            sup_call_free(c);
+        sup_fail_take(c);
         return;
     }
     int decide = !(op == SP_OP_SEND &&

@@ -5,6 +5,7 @@
 # number, with sendto and then sendmsg, for 3 s each (tests/progs/sup_swap.c): a receiver on
 # the denied address must get no datagram. Bare, the same program reaches it (the attack
 # works); under the supervisor both kinds of socket must have been met (denied and sent > 0).
+# The same swap must not let setsockopt undo an option a `pin` rule holds.
 . "$(dirname "$0")/supervise_lib.sh"
 why=$(sup_can)
 if [ -n "$why" ]; then
@@ -27,4 +28,12 @@ for call in sendto sendmsg; do
     ok "$([ "$(field "$out" denied)" -gt 0 ] && [ "$(field "$out" sent)" -gt 0 ]; echo $?)" \
         "$call: both sockets were met (the UDP one denied, the TCP one sent)"
 done
+
+# setsockopt: a pinned nodelay=off stays off while another thread sets TCP_NODELAY on a number
+# swapped between the pinned socket and another one, for 2 s.
+listener pinned hold
+printf 'set connect to 127.0.0.1 port %s nodelay=off pin\n' "$pinned_port" > "$TMP/pin.conf"
+out=$(timeout 60 "$CMD" run --supervise -c "$TMP/pin.conf" -- "$SWAP" pin "$pinned_port" 2 2> "$TMP/pin.err")
+is "$(field "$out" nodelay)" 0 "setsockopt on a number swapped between a pinned and another socket: the pin holds ($(echo $out))"
+ok "$([ "$(field "$out" sent)" -gt 0 ] && [ "$(field "$out" swaps)" -gt 0 ]; echo $?)" "and the calls were made while the number changed"
 done_testing

@@ -5,11 +5,16 @@
  * SECONDS pass (at most 20,000,000 swaps and sends). On the TCP socket the kernel ignores the
  * address; on the UDP one a datagram reaches the denied port unless something stops it.
  *   sup_swap sendto|sendmsg DENIED_PORT SECONDS
- * prints sent=N, denied=N, other=N, swaps=N, a line each: calls that returned a count, that failed EACCES
- * (the rule's errno), that failed otherwise. */
+ * prints sent=N, denied=N, other=N, swaps=N, a line each: calls that returned a count, that
+ * failed EACCES (the rule's errno), that failed otherwise (and the last such errno).
+ *   sup_swap pin PORT SECONDS
+ * the same with a TCP socket connected to 127.0.0.1:PORT (where a rule pins nodelay=off) in
+ * place of the UDP one, and setsockopt(TCP_NODELAY, 1) in place of the sends; prints also
+ * nodelay=N, that socket's TCP_NODELAY at the end. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,11 +26,12 @@
 #define NUM 100 /* the number both sockets are swapped onto */
 #define MAX_LOOPS 20000000L
 
-static int udp, tcp, peer, use_msg;
+static int udp, tcp, peer, use_msg, use_pin;
 static struct sockaddr_in denied;
 static struct timespec end;
 static volatile int stop;
 static long swaps, sent, refused, other;
+static int other_errno; /* the last of those */
 
 static int over(void)
 {
@@ -59,36 +65,46 @@ static void send_loop(void)
     struct iovec iov = { &byte, 1 };
     struct msghdr h = { .msg_name = &denied, .msg_namelen = sizeof denied, .msg_iov = &iov,
                         .msg_iovlen = 1 };
+    int one = 1;
     for (long i = 0; i < MAX_LOOPS && !over(); i++) {
-        ssize_t r = use_msg ? sendmsg(NUM, &h, MSG_NOSIGNAL)
+        ssize_t r = use_pin ? setsockopt(NUM, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one)
+                  : use_msg ? sendmsg(NUM, &h, MSG_NOSIGNAL)
                             : sendto(NUM, &byte, 1, MSG_NOSIGNAL, (struct sockaddr *)&denied,
                                      sizeof denied);
         if (r >= 0)
             sent++;
         else if (errno == EACCES)
             refused++;
-        else
+        else {
             other++;
+            other_errno = errno;
+        }
     }
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 4 || (strcmp(argv[1], "sendto") && strcmp(argv[1], "sendmsg")))
+    if (argc != 4 || (strcmp(argv[1], "sendto") && strcmp(argv[1], "sendmsg") &&
+                      strcmp(argv[1], "pin")))
         return 2;
     use_msg = !strcmp(argv[1], "sendmsg");
+    use_pin = !strcmp(argv[1], "pin");
     denied = (struct sockaddr_in){ .sin_family = AF_INET,
                                    .sin_port = htons((unsigned short)atoi(argv[2])),
                                    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     struct sockaddr_in me = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     socklen_t ml = sizeof me;
     int lis = socket(AF_INET, SOCK_STREAM, 0);
-    udp = socket(AF_INET, SOCK_DGRAM, 0);
+    udp = socket(AF_INET, use_pin ? SOCK_STREAM : SOCK_DGRAM, 0);
     tcp = socket(AF_INET, SOCK_STREAM, 0);
     if (lis < 0 || udp < 0 || tcp < 0 || bind(lis, (struct sockaddr *)&me, sizeof me) != 0 ||
         getsockname(lis, (struct sockaddr *)&me, &ml) != 0 || listen(lis, 1) != 0 ||
         connect(tcp, (struct sockaddr *)&me, sizeof me) != 0 || (peer = accept(lis, NULL, NULL)) < 0) {
         perror("sup_swap: setup");
+        return 1;
+    }
+    if (use_pin && connect(udp, (struct sockaddr *)&denied, sizeof denied) != 0) {
+        perror("sup_swap: connect to the pinned port");
         return 1;
     }
     clock_gettime(CLOCK_MONOTONIC, &end);
@@ -102,5 +118,11 @@ int main(int argc, char **argv)
     shutdown(peer, SHUT_RDWR);
     pthread_join(d, NULL);
     printf("sent=%ld\ndenied=%ld\nother=%ld\nswaps=%ld\n", sent, refused, other, swaps);
+    if (other)
+        printf("last_other=%s\n", strerrorname_np(other_errno));
+    int nd = -1;
+    socklen_t l = sizeof nd;
+    if (use_pin && getsockopt(udp, IPPROTO_TCP, TCP_NODELAY, &nd, &l) == 0)
+        printf("nodelay=%d\n", nd);
     return 0;
 }
