@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -49,6 +50,20 @@ static size_t canonical(void *ctx, const char *path, int flags, char *buf, size_
 
 static const struct sp_path_ops path_ops = { canonical, NULL };
 
+/* Whether thread tid sees the file system from another root than the supervisor (a chroot,
+ * another mount namespace): its absolute paths are then reached through /proc/TID/root. */
+static int foreign_root(pid_t tid)
+{
+    char path[64];
+    struct stat a, b;
+    snprintf(path, sizeof path, "/proc/%d/root", (int)tid);
+    if (stat(path, &a) != 0 || stat("/", &b) != 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+        return 1;
+    snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int)tid);
+    return stat(path, &a) != 0 || stat("/proc/self/ns/mnt", &b) != 0 || a.st_ino != b.st_ino ||
+           a.st_dev != b.st_dev;
+}
+
 /* A unix path in c->norm made the absolute path with no symbolic link, "." or ".." the kernel
  * reaches from the program (shim_unix_canonical's rules: connect and send follow a link at the
  * end, bind creates the last name in the canonical directory; what cannot be resolved stays
@@ -63,21 +78,27 @@ static int unix_canonical(struct sup_call *c, enum sp_op op)
         return 0; /* abstract: a name, not a path */
     /* The path as the program's file system view reaches it. */
     char full[sizeof path + 64];
-    if (path[0] == '/')
+    int foreign = path[0] == '/' && foreign_root((pid_t)c->n.pid);
+    if (path[0] == '/' && !foreign)
         snprintf(full, sizeof full, "%s", path);
     else
-        snprintf(full, sizeof full, "/proc/%d/cwd/%s", (int)c->n.pid, path);
+        snprintf(full, sizeof full, "/proc/%d/%s/%s", (int)c->n.pid, foreign ? "root" : "cwd",
+                 path + foreign);
     char out[4096];
-    int resolved;
-    size_t m = sp_unix_canonical(&path_ops, full, path, n, op, out, sizeof out, &resolved);
+    int resolved = 0;
+    size_t m = n;
+    if (foreign) /* the rules see its spelling: what the supervisor resolves is not its view */
+        memcpy(out, path, n);
+    else
+        m = sp_unix_canonical(&path_ops, full, path, n, op, out, sizeof out, &resolved);
     /* The call: the resolved path when sun_path holds it, else the program's own spelling
-     * when absolute, else the relative one through /proc/TID/cwd. */
+     * when absolute in the supervisor's root, else through /proc/TID/cwd or /proc/TID/root. */
     struct sockaddr_un *cu = (struct sockaddr_un *)(void *)&c->call;
     if (resolved && m <= sizeof cu->sun_path) {
         memset(cu->sun_path, 0, sizeof cu->sun_path);
         memcpy(cu->sun_path, out, m);
         c->calllen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + m);
-    } else if (path[0] != '/') {
+    } else if (path[0] != '/' || foreign) {
         size_t fl = strlen(full);
         if (fl > sizeof cu->sun_path)
             return ENAMETOOLONG;

@@ -4,10 +4,15 @@
  * made on the duplicate with the supervisor's copy of the address. Both are served in the
  * receiving thread, but for a delay rule's sleep, which a worker takes (sup_defer). */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "sup.h"
@@ -40,6 +45,31 @@ static void forced(struct sup_call *c, uint32_t which, uint32_t *asked, struct b
     sup_pin_add(c->fd, r);
 }
 
+/* A socket file the supervisor bound gets the mode the program's own bind would have given it:
+ * 0777 less the program's umask, not the supervisor's. */
+static void program_mode(const struct sup_call *c)
+{
+    const struct sockaddr_un *un = (const struct sockaddr_un *)(const void *)&c->call;
+    size_t n = c->calllen > offsetof(struct sockaddr_un, sun_path)
+                   ? c->calllen - offsetof(struct sockaddr_un, sun_path) : 0;
+    if (un->sun_family != AF_UNIX || !n || !un->sun_path[0])
+        return; /* abstract, or autobound: no file */
+    unsigned long long theirs = sup_status_field((pid_t)c->n.pid, "Umask", 8, 0777);
+    if (theirs > 0777 || theirs == sup_status_field(0, "Umask", 8, 0777))
+        return;
+    char path[sizeof un->sun_path + 1], link[32];
+    memcpy(path, un->sun_path, n);
+    path[n] = 0;
+    int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0)
+        return;
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
+        chmod(link, 0777 & ~(mode_t)theirs);
+    close(fd);
+}
+
 /* The bind itself, after the gate. */
 static void bind_rest(struct sup_call *c)
 {
@@ -49,6 +79,12 @@ static void bind_rest(struct sup_call *c)
     uint64_t t0 = sp_diag_now_ns();
     int r = bind(c->fd, (const struct sockaddr *)&c->call, c->calllen);
     int err = r == 0 ? 0 : errno;
+    if (r == 0)
+        program_mode(c);
+    if (c->quiet) {
+        sup_answer(c, 0, err);
+        return;
+    }
     if (sup_log_wants(err))
         sup_who(c);
     sup_answer(c, 0, err);
@@ -59,8 +95,12 @@ static void listen_rest(struct sup_call *c);
 
 void sup_bind(struct sup_call *c)
 {
-    if (!sup_policy_wants(c->p, SP_OP_BIND) || sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
-        sup_pass(c); /* nothing read from the program's memory */
+    if (!sup_policy_wants(c->p, SP_OP_BIND)) {
+        sup_pass(c); /* safe: no bind rule applies to any socket */
+        return;
+    }
+    if (sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
+        sup_fail_take(c);
         return;
     }
     int err = sup_read_addr(c, c->n.data.args[1], c->n.data.args[2]);
@@ -75,11 +115,11 @@ void sup_bind(struct sup_call *c)
     int inet = c->family == AF_INET || c->family == AF_INET6;
     err = sup_addr_norm(c, SP_OP_BIND);
     c->d = sup_decide_addr(c, SP_OP_BIND);
-    if (!inet && c->d.action == SP_ACT_PASS &&
-        !(sp_policy_tests(c->p, SP_OP_BIND) & SP_TESTS_PATH)) {
-        sup_pass(c); /* a local socket's path, in the program's own file system view */
-        return;
-    }
+    /* A socket no rule can tell apart (a local one when no rule tests paths, netlink...):
+     * bound here all the same, unlogged, on the socket looked at (a CONTINUE would let
+     * another thread put an internet socket on the number first). */
+    c->quiet = !inet && c->d.action == SP_ACT_PASS &&
+               !(sp_policy_tests(c->p, SP_OP_BIND) & SP_TESTS_PATH);
     if (err) {
         sup_fail(c, err);
         return;
@@ -89,8 +129,12 @@ void sup_bind(struct sup_call *c)
 
 void sup_listen(struct sup_call *c)
 {
-    if (!sup_policy_wants(c->p, SP_OP_LISTEN) || sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
-        sup_pass(c);
+    if (!sup_policy_wants(c->p, SP_OP_LISTEN)) {
+        sup_pass(c); /* safe: no listen rule applies to any socket */
+        return;
+    }
+    if (sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
+        sup_fail_take(c);
         return;
     }
     socklen_t len = sizeof c->addr;

@@ -1,6 +1,8 @@
 /* supervise/call.c: one trapped call: its answer (or the kernel's own call), the program's
  * memory it names, and its end. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -62,6 +64,24 @@ int sup_write_mem(const struct sup_call *c, uint64_t addr, const void *buf, size
     return -1;
 }
 
+unsigned long long sup_status_field(pid_t tid, const char *name, int base, unsigned long long dflt)
+{
+    char path[64], buf[4096], key[32];
+    if (tid)
+        snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+    else
+        snprintf(path, sizeof path, "/proc/self/status");
+    snprintf(key, sizeof key, "\n%s:", name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return dflt;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    const char *at = strstr(buf, key);
+    return at ? strtoull(at + strlen(key), NULL, base) : dflt;
+}
+
 uint32_t sup_random_ppm(void)
 {
     static _Thread_local uint64_t s;
@@ -76,6 +96,13 @@ uint32_t sup_random_ppm(void)
 int sup_policy_wants(const struct sp_policy *p, enum sp_op op)
 {
     return sp_policy_has_op(p, op) || sp_policy_settings(p)->default_action[op] == SP_ACT_DENY;
+}
+
+void sup_fail_take(struct sup_call *c)
+{
+    if (errno != ENOENT)
+        sup_answer(c, 0, errno);
+    sup_call_free(c);
 }
 
 void sup_call_free(struct sup_call *c)

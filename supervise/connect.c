@@ -34,7 +34,7 @@ struct forced {
 static void connect_done(struct sup_call *c, int r, int err, uint64_t t0, const struct forced *f)
 {
     uint64_t took = now_ns() - t0;
-    if (!sup_log_wants(EIO)) {
+    if (c->quiet || !sup_log_wants(EIO)) {
         sup_answer(c, 0, r == 0 ? 0 : err);
         return; /* logging off */
     }
@@ -147,8 +147,7 @@ void sup_connect(struct sup_call *c)
         return;
     }
     if (sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
-        if (errno != ENOENT) /* ENOENT: the call is gone */
-            sup_fail(c, errno);
+        sup_fail_take(c);
         return;
     }
     int inet = c->family == AF_INET || c->family == AF_INET6;
@@ -159,11 +158,15 @@ void sup_connect(struct sup_call *c)
     c->d = sup_decide_addr(c, SP_OP_CONNECT);
     if (!inet && c->d.action == SP_ACT_PASS && !sends &&
         !(sp_policy_tests(c->p, SP_OP_CONNECT) & SP_TESTS_PATH)) {
-        /* A local socket no rule can tell apart by its path: the kernel makes the call, in
-         * the program's own file system view (a relative path, a chroot). The socket's family
-         * cannot change, so no address read now could bring it under another rule. */
-        sup_pass(c);
-        return;
+        /* A local socket no rule can tell apart by its path (or netlink, ...). CONTINUE only
+         * when no connect or send rule applies to any socket: the kernel looks the number up
+         * again, and another thread may have put an internet socket there meanwhile (dup2),
+         * with another address. Else it is connected here all the same, unlogged. */
+        if (!sup_policy_wants(c->p, SP_OP_CONNECT) && !sup_policy_wants(c->p, SP_OP_SEND)) {
+            sup_pass(c);
+            return;
+        }
+        c->quiet = 1;
     }
     if (err) {
         sup_fail(c, err);

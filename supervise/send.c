@@ -6,15 +6,21 @@
  * rules saw is what goes out. A sendmmsg whose message i is refused sends the i before it and
  * returns i, or fails with the rule's errno when i is 0, as a failure at i ends the kernel's.
  * A stream socket without MSG_FASTOPEN (the kernel ignores the address), or a socket whose
- * destination no rule can tell apart, is the kernel's: nothing of its memory is read. */
+ * destination no rule can tell apart, is not decided, but its call is still made here, with
+ * copies, on the socket looked at: answered SECCOMP_USER_NOTIF_FLAG_CONTINUE, the kernel
+ * would look the descriptor up again, and another thread may have put a datagram socket
+ * there meanwhile (dup2), whose destination no rule would then have seen. CONTINUE is left
+ * for a call no rule could apply to on any socket: the policy has nothing for its op. */
 #include <errno.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "send.h"
 
@@ -22,6 +28,7 @@ struct sendjob {
     long nr;           /* SYS_sendto, SYS_sendmsg or SYS_sendmmsg */
     enum sp_op op;     /* SP_OP_SEND, or SP_OP_CONNECT with MSG_FASTOPEN */
     int flags;
+    int decide;        /* 0: the messages' addresses are not decided (nor logged) */
     unsigned n;        /* messages to send */
     unsigned vlen;     /* messages read (n, or n + 1: the one that stopped the call) */
     uint32_t delay_ms; /* the delay rules' sleep before the call */
@@ -36,7 +43,7 @@ static void job_free(struct sendjob *j)
 }
 
 /* Whether no rule for op can tell this socket's destinations apart and none applies: the
- * call is the kernel's (CONTINUE), its memory unread. A unix socket when no rule tests a path
+ * call is not decided (but made here all the same). A unix socket when no rule tests a path
  * (a stand-in path decides for all), another family with no address at all. */
 static int blind(const struct sup_call *c, enum sp_op op)
 {
@@ -61,11 +68,14 @@ static int decide_name(struct sup_call *c, struct sendjob *j, struct sup_msg *m,
         err = sup_addr_norm(c, j->op);
     if (err)
         return err;
-    c->d = sup_decide_addr(c, j->op);
-    err = sup_gate_check(c, j->op, &j->delay_ms);
-    if (err)
-        return err;
-    const struct sp_rule *r = c->d.rule;
+    const struct sp_rule *r = NULL;
+    if (j->decide) {
+        c->d = sup_decide_addr(c, j->op);
+        err = sup_gate_check(c, j->op, &j->delay_ms);
+        if (err)
+            return err;
+        r = c->d.rule;
+    }
     if (r && r->action == SP_ACT_SET && r->opts.mask) {
         struct bio_opt_report rep;
         bio_opt_apply_kind(c->fd, &r->opts, r->opts.mask & ~BIO_OPT_BIT(BIO_OPT_TFO_QLEN),
@@ -76,7 +86,7 @@ static int decide_name(struct sup_call *c, struct sendjob *j, struct sup_msg *m,
     m->shown = c->addr;
     m->shownlen = c->addrlen;
     m->rule = r;
-    m->ruled = 1;
+    m->ruled = j->decide;
     return 0;
 }
 
@@ -99,7 +109,7 @@ static int take_msg(struct sup_call *c, struct sendjob *j, struct sup_msg *m,
 
 /* The messages of c's call read and decided into a new job (*jp), j->n of them to send.
  * 0, or the errno the call fails with at once. */
-static int take_job(struct sup_call *c, enum sp_op op, struct sendjob **jp)
+static int take_job(struct sup_call *c, enum sp_op op, int decide, struct sendjob **jp)
 {
     long nr = c->n.data.nr;
     unsigned vlen = nr == SYS_sendmmsg ? (unsigned)c->n.data.args[2] : 1;
@@ -111,6 +121,7 @@ static int take_job(struct sup_call *c, enum sp_op op, struct sendjob **jp)
     j->nr = nr;
     j->vlen = vlen;
     j->op = op;
+    j->decide = decide;
     j->flags = (int)c->n.data.args[nr == SYS_sendto ? 3 : nr == SYS_sendmsg ? 2 : 3];
     size_t budget = SUP_SEND_TOTAL;
     int err = 0;
@@ -140,8 +151,15 @@ static int take_job(struct sup_call *c, enum sp_op op, struct sendjob **jp)
     return err;
 }
 
-/* The call, with the copies; the program answered, then each decided message's outcome logged. */
-static void send_now(struct sup_call *c, struct sendjob *j)
+/* Whether c's call is a blocking send on a stream socket (stream.c makes it). */
+static int blocking_stream(const struct sup_call *c, const struct sendjob *j)
+{
+    return c->type == SOCK_STREAM && !c->nonblock && !(j->flags & MSG_DONTWAIT);
+}
+
+/* The call, with the copies; the program answered, then each decided message's outcome
+ * logged. 1 when it would wait and may not (wait 0; nothing done), else 0. */
+static int send_now(struct sup_call *c, struct sendjob *j, int wait)
 {
     uint64_t t0 = sp_diag_now_ns();
     struct mmsghdr v[UIO_MAXIOV];
@@ -154,11 +172,22 @@ static void send_now(struct sup_call *c, struct sendjob *j)
         v[i].msg_len = 0;
     }
     long r;
-    if (j->nr == SYS_sendmmsg)
-        r = sendmmsg(c->fd, v, j->n, j->flags);
-    else
-        r = sendmsg(c->fd, &v[0].msg_hdr, j->flags);
-    int err = r < 0 ? errno : 0;
+    int err = 0;
+    /* MSG_NOSIGNAL: an EPIPE's SIGPIPE is the program's (below), never the supervisor's */
+    if (blocking_stream(c, j)) {
+        r = sup_stream_send(c, v, j->n, j->flags, j->nr == SYS_sendmmsg, wait, &err);
+        if (r == SUP_STREAM_BLOCKED)
+            return 1;
+    } else {
+        if (j->nr == SYS_sendmmsg)
+            r = sendmmsg(c->fd, v, j->n, j->flags | MSG_NOSIGNAL);
+        else
+            r = sendmsg(c->fd, &v[0].msg_hdr, j->flags | MSG_NOSIGNAL);
+        err = r < 0 ? errno : 0;
+    }
+    /* the kernel raises SIGPIPE in the caller for a stream socket's EPIPE: after the answer
+     * here (before it, the signal would interrupt the call, and SA_RESTART would repeat it) */
+    int pipe = err == EPIPE && !(j->flags & MSG_NOSIGNAL) && c->type == SOCK_STREAM;
     /* each message's msg_len back into the program's vector; where it cannot, the count ends */
     for (long i = 0; j->nr == SYS_sendmmsg && i < r; i++)
         if (sup_write_mem(c, c->n.data.args[1] + (uint64_t)i * sizeof v[0] +
@@ -169,11 +198,13 @@ static void send_now(struct sup_call *c, struct sendjob *j)
     for (unsigned i = 0; i < j->n; i++)
         logs |= j->m[i].ruled;
     logs = logs && sup_log_wants(err);
-    if (logs)
+    if (logs || pipe)
         sup_who(c);
     sup_answer(c, r < 0 ? 0 : r, err);
+    if (pipe)
+        syscall(SYS_tgkill, c->tgid, (pid_t)c->n.pid, SIGPIPE);
     if (!logs || (err && (err == EAGAIN || err == EWOULDBLOCK) && !sup_log_debug()))
-        return;
+        return 0;
     for (unsigned i = 0; i < (r < 0 ? 1u : (unsigned)r); i++) {
         const struct sup_msg *m = &j->m[i];
         if (!m->ruled)
@@ -186,6 +217,7 @@ static void send_now(struct sup_call *c, struct sendjob *j)
         ev.rule = sup.opts->trace ? NULL : m->rule;
         sup_log_event(&ev);
     }
+    return 0;
 }
 
 static void send_work(struct sup_call *c)
@@ -193,9 +225,15 @@ static void send_work(struct sup_call *c)
     struct sendjob *j = c->job;
     if (j->delay_ms)
         sup_sleep_ms(c, j->delay_ms);
+    if (blocking_stream(c, j)) { /* waits (cancellable) in stream.c, never inside a send */
+        if (!sup_cancelled(c))
+            send_now(c, j, 1);
+        job_free(j);
+        return;
+    }
     sup_cancel_enter();
     if (!sup_cancelled(c))
-        send_now(c, j);
+        send_now(c, j, 1);
     sup_cancel_leave();
     job_free(j);
 }
@@ -205,14 +243,21 @@ void sup_send(struct sup_call *c)
     long nr = c->n.data.nr;
     int flags = (int)c->n.data.args[nr == SYS_sendmsg ? 2 : 3];
     enum sp_op op = (flags & MSG_FASTOPEN) ? SP_OP_CONNECT : SP_OP_SEND;
-    if ((nr == SYS_sendmmsg && c->n.data.args[2] == 0) || !sup_policy_wants(c->p, op) ||
-        sup_take_fd(c, (int)c->n.data.args[0]) != 0 ||
-        (op == SP_OP_SEND && (c->type == SOCK_STREAM || (nr != SYS_sendto && blind(c, op))))) {
-        sup_pass(c); /* nothing read from the program's memory */
+    if ((nr == SYS_sendmmsg && c->n.data.args[2] == 0) || !sup_policy_wants(c->p, op)) {
+        /* CONTINUE is safe: whatever socket the descriptor names when the kernel runs the
+         * call, no rule applies (the policy has none for op; op comes from the flags, a
+         * value), or nothing is sent (a sendmmsg of no message) */
+        sup_pass(c);
         return;
     }
+    if (sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
+        sup_fail_take(c);
+        return;
+    }
+    int decide = !(op == SP_OP_SEND &&
+                   (c->type == SOCK_STREAM || (nr != SYS_sendto && blind(c, op))));
     struct sendjob *j = NULL;
-    int err = take_job(c, op, &j);
+    int err = take_job(c, op, decide, &j);
     if (err) {
         sup_answer(c, 0, err);
         if (j)
@@ -220,13 +265,15 @@ void sup_send(struct sup_call *c)
         sup_call_free(c);
         return;
     }
-    if (j->delay_ms || (!c->nonblock && !(flags & MSG_DONTWAIT))) {
+    /* A blocking stream send is tried here first: it waits (in a worker) only when nothing
+     * can be sent at once. */
+    int may_block = !c->nonblock && !(flags & MSG_DONTWAIT);
+    if (j->delay_ms || (may_block && !blocking_stream(c, j)) || send_now(c, j, 0)) {
         c->job = j;
         c->work = send_work; /* may block (or sleeps first): a worker */
         sup_defer(c);
         return;
     }
-    send_now(c, j);
     job_free(j);
     sup_call_free(c);
 }

@@ -44,4 +44,13 @@ int sup_msg_copy_buf(const struct sup_call *c, uint64_t ptr, size_t len, struct 
 /* Frees what sup_msg_copy allocated and closes the duplicated descriptors. errno preserved. */
 void sup_msg_free(struct sup_msg *m);
 
+/* What sup_stream_send returns when it may not wait and nothing could be sent at once. */
+#define SUP_STREAM_BLOCKED (-2L)
+/* Sends the n messages of v (each one piece) with flags on c's blocking stream socket c->fd
+ * (stream.c): waits for room (wait 1: a worker, cancellable) only while nothing has left.
+ * sendmmsg's count (mmsg 1: msg_len set) or sendmsg's bytes; -1 with *err; or
+ * SUP_STREAM_BLOCKED (wait 0). */
+long sup_stream_send(struct sup_call *c, struct mmsghdr *v, unsigned n, int flags, int mmsg,
+                     int wait, int *err);
+
 #endif

@@ -43,6 +43,8 @@ struct sup_call {
     sup_work_fn then;             /* what sup_gate_then runs after a delay */
     uint32_t send_delay_ms;       /* connect: a delay send rule on a datagram destination */
     int held_fd;                  /* accept: the connection taken before a delay's worker */
+    int quiet;                    /* made here only to run on the socket looked at (no rule */
+                                  /* could apply to it): neither decided nor logged */
     uint64_t held_t0;             /* and when its accept started */
     void *job;                    /* send: the messages copied for the call (send.c) */
     /* state while a blocking call is made for it, under sup.lock */
@@ -77,6 +79,9 @@ int sup_valid(const struct sup_call *c);
 int sup_read_mem(const struct sup_call *c, uint64_t addr, void *buf, size_t len);
 /* Writes len bytes of buf at the program's address addr. 0, or -1 with errno. */
 int sup_write_mem(const struct sup_call *c, uint64_t addr, const void *buf, size_t len);
+/* The number after "NAME:" in /proc/TID/status (tid 0: the supervisor's own), read in base;
+ * dflt when it cannot be read. */
+unsigned long long sup_status_field(pid_t tid, const char *name, int base, unsigned long long dflt);
 /* A random number in [0, 1000000), for `fail` rates. */
 uint32_t sup_random_ppm(void);
 /* Whether the policy p has anything for op: a rule, or a default deny (as the shim's op bits:
@@ -84,6 +89,11 @@ uint32_t sup_random_ppm(void);
 int sup_policy_wants(const struct sp_policy *p, enum sp_op op);
 /* Frees c and its duplicate. errno preserved. */
 void sup_call_free(struct sup_call *c);
+/* Answers c's call whose descriptor sup_take_fd could not take, with the errno it set (the
+ * kernel's own answer for what the descriptor is now: EBADF, ENOTSOCK), and frees c; nothing
+ * is answered for ENOENT (the call is gone). Never CONTINUE there: another thread of the
+ * program could put a socket on the number before the kernel looked again. */
+void sup_fail_take(struct sup_call *c);
 
 /* ---- notify.c: the loop, its receiving threads and their turns ---- */
 

@@ -14,16 +14,20 @@ sup_can() {
     msg=$(timeout 10 "$CMD" run --supervise -- /bin/true 2>&1) || echo "${msg:-sockpolicy run --supervise /bin/true failed}"
 }
 
-# listener NAME [hold]: starts a TCP listener on 127.0.0.1 (a free port) that accepts and
-# closes (hold: keeps each connection until the peer closes); sets NAME_port and NAME_pid;
-# $TMP/NAME.count holds the number of connections it accepted once it got SIGTERM.
+# listener NAME [hold|udp]: starts a TCP listener on 127.0.0.1 (a free port) that accepts and
+# closes (hold: keeps each connection until the peer closes; udp: a UDP socket receiving
+# datagrams instead); sets NAME_port and NAME_pid; $TMP/NAME.count holds the number of
+# connections (datagrams) it accepted once it got SIGTERM.
 listener() {
     local name=$1 hold=${2:-}
     python3 - "$TMP/$name.port" "$TMP/$name.count" "$hold" << 'PY' &
 import os, signal, socket, sys
-s = socket.socket()
+udp = sys.argv[3] == "udp"
+s = socket.socket(type=socket.SOCK_DGRAM if udp else socket.SOCK_STREAM)
 s.bind(("127.0.0.1", 0))
-s.listen(4096)
+if not udp:
+    s.listen(4096)
+take = (lambda: s.recv(16)) if udp else (lambda: s.accept()[0].close())
 n = 0
 held = []
 def stop(*_):
@@ -33,7 +37,7 @@ def stop(*_):
     s.settimeout(0.3)
     while True:
         try:
-            s.accept()[0].close()
+            take()
             n += 1
         except OSError:
             break
@@ -49,13 +53,13 @@ os.rename(sys.argv[1] + ".tmp", sys.argv[1])
 s.settimeout(120)
 while True:
     try:
-        c, _ = s.accept()
+        c = s.recv(16) if udp else s.accept()[0]
     except socket.timeout:
         stop()
     n += 1
     if sys.argv[3] == "hold":
         held.append(c)
-    else:
+    elif not udp:
         c.close()
 PY
     eval "${name}_pid=$!"
