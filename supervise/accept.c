@@ -222,16 +222,9 @@ static void accept_ready(struct sup_call *c)
 
 void sup_accept(struct sup_call *c)
 {
-    if (!sup_policy_wants(c->p, SP_OP_ACCEPT)) {
-        /* No accept rule (the kernel accepts, as with the shim): CONTINUE is safe, no rule
-         * applies whatever socket the descriptor names when the kernel runs the call. */
-        sup_pass(c);
+    /* No accept rule: the kernel accepts, as with the shim. */
+    if (sup_take_ruled(c, sup_policy_wants(c->p, SP_OP_ACCEPT)) != 0)
         return;
-    }
-    if (sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
-        sup_fail_take(c); /* not a socket, or a bad descriptor: the kernel's errno */
-        return;
-    }
     if (!c->nonblock) {
         struct pollfd p = { c->fd, POLLIN, 0 };
         c->work = poll(&p, 1, 0) == 1 ? accept_ready : accept_work;

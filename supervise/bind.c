@@ -95,14 +95,8 @@ static void listen_rest(struct sup_call *c);
 
 void sup_bind(struct sup_call *c)
 {
-    if (!sup_policy_wants(c->p, SP_OP_BIND)) {
-        sup_pass(c); /* safe: no bind rule applies to any socket */
+    if (sup_take_ruled(c, sup_policy_wants(c->p, SP_OP_BIND)) != 0)
         return;
-    }
-    if (sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
-        sup_fail_take(c);
-        return;
-    }
     int err = sup_read_addr(c, c->n.data.args[1], c->n.data.args[2]);
     if (err) {
         sup_fail(c, err);
@@ -129,14 +123,8 @@ void sup_bind(struct sup_call *c)
 
 void sup_listen(struct sup_call *c)
 {
-    if (!sup_policy_wants(c->p, SP_OP_LISTEN)) {
-        sup_pass(c); /* safe: no listen rule applies to any socket */
+    if (sup_take_ruled(c, sup_policy_wants(c->p, SP_OP_LISTEN)) != 0)
         return;
-    }
-    if (sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
-        sup_fail_take(c);
-        return;
-    }
     socklen_t len = sizeof c->addr;
     if (getsockname(c->fd, (struct sockaddr *)&c->addr, &len) == 0)
         c->addrlen = len;

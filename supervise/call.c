@@ -98,6 +98,19 @@ int sup_policy_wants(const struct sp_policy *p, enum sp_op op)
     return sp_policy_has_op(p, op) || sp_policy_settings(p)->default_action[op] == SP_ACT_DENY;
 }
 
+int sup_take_ruled(struct sup_call *c, int wanted)
+{
+    if (!wanted) {
+        sup_pass(c);
+        return -1;
+    }
+    if (sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
+        sup_fail_take(c);
+        return -1;
+    }
+    return 0;
+}
+
 void sup_fail_take(struct sup_call *c)
 {
     if (errno != ENOENT)

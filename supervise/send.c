@@ -243,17 +243,11 @@ void sup_send(struct sup_call *c)
     long nr = c->n.data.nr;
     int flags = (int)c->n.data.args[nr == SYS_sendmsg ? 2 : 3];
     enum sp_op op = (flags & MSG_FASTOPEN) ? SP_OP_CONNECT : SP_OP_SEND;
-    if ((nr == SYS_sendmmsg && c->n.data.args[2] == 0) || !sup_policy_wants(c->p, op)) {
-        /* CONTINUE is safe: whatever socket the descriptor names when the kernel runs the
-         * call, no rule applies (the policy has none for op; op comes from the flags, a
-         * value), or nothing is sent (a sendmmsg of no message) */
-        sup_pass(c);
+    /* No rule for op (which comes from the flags, a value), or nothing is sent (a sendmmsg
+     * of no message): CONTINUE. */
+    if (sup_take_ruled(c, !(nr == SYS_sendmmsg && c->n.data.args[2] == 0) &&
+                              sup_policy_wants(c->p, op)) != 0)
         return;
-    }
-    if (sup_take_fd(c, (int)c->n.data.args[0]) != 0) {
-        sup_fail_take(c);
-        return;
-    }
     int decide = !(op == SP_OP_SEND &&
                    (c->type == SOCK_STREAM || (nr != SYS_sendto && blind(c, op))));
     struct sendjob *j = NULL;

@@ -93,6 +93,11 @@ void sup_call_free(struct sup_call *c);
  * kernel's own answer for what the descriptor is now: EBADF, ENOTSOCK), and frees c; nothing
  * is answered for ENOENT (the call is gone). Never CONTINUE there: another thread of the
  * program could put a socket on the number before the kernel looked again. */
+/* How a call on a descriptor (args[0]) starts: when no rule could apply (wanted 0), CONTINUE,
+ * which is safe whatever socket the number names by the time the kernel runs the call;
+ * otherwise the program's socket duplicated here (sup_take_fd), or the kernel's errno for a
+ * number that is no socket (sup_fail_take). 0: go on with c->fd; -1: c was answered and freed. */
+int sup_take_ruled(struct sup_call *c, int wanted);
 void sup_fail_take(struct sup_call *c);
 
 /* ---- notify.c: the loop, its receiving threads and their turns ---- */
