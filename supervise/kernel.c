@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <linux/seccomp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -21,6 +22,26 @@ static int kernel_version(char *release, size_t cap)
     if (sscanf(u.release, "%d.%d", &major, &minor) != 2)
         return 0;
     return major * 1000 + minor;
+}
+
+/* The supervisor reads /proc/PID/... (a program's directory, executable, root, descriptors)
+ * for the thread ids the kernel gives it, which are numbers in the supervisor's own pid
+ * namespace. A /proc mounted for another one (`unshare -p -f` without --mount-proc) shows other
+ * processes under those numbers: a relative unix path would be resolved in a stranger's
+ * directory and a prog rule would match a stranger's executable. Refused, in one line. */
+static int proc_is_ours(void)
+{
+    char self[32] = "";
+    ssize_t n = readlink("/proc/self", self, sizeof self - 1);
+    if (n > 0)
+        self[n] = 0;
+    if (n > 0 && atol(self) == (long)getpid())
+        return 0;
+    fprintf(stderr, "sockpolicy run: --supervise needs a /proc of its own pid namespace: "
+                    "/proc/self is %s here, not %ld (mount one, e.g. unshare --pid --fork "
+                    "--mount-proc)\n",
+            n > 0 ? self : "unreadable", (long)getpid());
+    return -1;
 }
 
 int sup_kernel_check(void)
@@ -53,5 +74,5 @@ int sup_kernel_check(void)
             return -1;
         }
     }
-    return 0;
+    return proc_is_ours();
 }

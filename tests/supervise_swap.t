@@ -36,4 +36,17 @@ printf 'set connect to 127.0.0.1 port %s nodelay=off pin\n' "$pinned_port" > "$T
 out=$(timeout 60 "$CMD" run --supervise -c "$TMP/pin.conf" -- "$SWAP" pin "$pinned_port" 2 2> "$TMP/pin.err")
 is "$(field "$out" nodelay)" 0 "setsockopt on a number swapped between a pinned and another socket: the pin holds ($(echo $out))"
 ok "$([ "$(field "$out" sent)" -gt 0 ] && [ "$(field "$out" swaps)" -gt 0 ]; echo $?)" "and the calls were made while the number changed"
+# A pid namespace whose /proc is another's (unshare -p -f without --mount-proc): the thread ids
+# the kernel gives the supervisor name strangers there, whose directory a relative unix path
+# would be resolved in and whose executable a prog rule would match. Refused in one line.
+if unshare -p -f true 2> /dev/null; then
+    out=$(timeout 30 unshare -p -f "$CMD" run --supervise -- /bin/true 2>&1); rc=$?
+    ok "$([ "$rc" -ne 0 ] && [ "$(printf '%s\n' "$out" | wc -l)" -eq 1 ]; echo $?)" \
+        "a /proc of another pid namespace: refused in one line (rc $rc: $out)"
+    like "$out" "needs a /proc of its own pid namespace" "and the line says why"
+    out=$(timeout 30 unshare -p -f --mount-proc "$CMD" run --supervise -- /bin/true 2>&1); rc=$?
+    is "$rc" 0 "with its own /proc (--mount-proc) it runs ($out)"
+else
+    skip "unshare -p -f is not allowed here"; skip "(same)"; skip "(same)"
+fi
 done_testing
