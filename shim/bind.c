@@ -13,8 +13,7 @@
 static int __attribute__((noinline)) bind_ruled(int fd, const struct sockaddr *sa, socklen_t len,
                                                 struct sp_policy *p)
 {
-    uint32_t ops;
-    p = shim_policy_decided(p, SP_OP_BIND, &ops);
+    p = shim_policy_decided(p, SP_OP_BIND, NULL);
     if (!p)
         return shim_real.bind(fd, sa, len);
     struct shim_addr_call c;

@@ -13,8 +13,7 @@
 /* The ruled path (hooks.h). p: what shim_listen read, a policy that decides. */
 static int __attribute__((noinline)) listen_ruled(int fd, int backlog, struct sp_policy *p)
 {
-    uint32_t ops;
-    p = shim_policy_decided(p, SP_OP_LISTEN, &ops);
+    p = shim_policy_decided(p, SP_OP_LISTEN, NULL);
     if (!p)
         return shim_real.listen(fd, backlog);
     int family, type;

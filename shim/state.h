@@ -111,12 +111,13 @@ static inline struct sp_policy *shim_policy_for(enum sp_op op)
 }
 
 /* shim_policy_for for the policy p a hook has just read and found deciding (not one of the
- * odd values): the same answer, without the tests the hook made. *ops: the op bits it went
- * by (shim_ops), for the hook's own tests of other ops. */
+ * odd values): the same answer, without the tests the hook made. *ops (ops may be NULL): the
+ * op bits it went by (shim_ops), for the hook's own tests of other ops. */
 static inline struct sp_policy *shim_policy_decided(struct sp_policy *p, enum sp_op op,
                                                     uint32_t *ops)
 {
-    *ops = 0;
+    if (ops)
+        *ops = 0;
     if (__builtin_expect(p == NULL, 0)) {
         p = shim_policy_load_slow();
         if (p == NULL || shim_undecided(p))
@@ -129,8 +130,10 @@ static inline struct sp_policy *shim_policy_decided(struct sp_policy *p, enum sp
         if (p == NULL || shim_undecided(p))
             return NULL;
     }
-    *ops = atomic_load_explicit(&shim_ops, memory_order_relaxed);
-    if (!(*ops >> op & 1))
+    uint32_t bits = atomic_load_explicit(&shim_ops, memory_order_relaxed);
+    if (ops)
+        *ops = bits;
+    if (!(bits >> op & 1))
         return NULL;
     return p;
 }
