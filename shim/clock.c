@@ -26,9 +26,14 @@ static int ref_get(uint64_t *cycles, uint64_t *ns)
     return n && atomic_load_explicit(&ref.ns, memory_order_acquire) == n;
 }
 
+/* Set once: the first load and the logger's set-up may run in two threads at once, and two
+ * writers could leave one's cycles with the other's ns. After it, only the thread holding the
+ * reload watch rebases (shim_cycles_per_ns). */
+static atomic_flag started = ATOMIC_FLAG_INIT;
+
 void shim_clock_start(void)
 {
-    if (SHIM_HAVE_CYCLES && !atomic_load_explicit(&ref.ns, memory_order_acquire))
+    if (SHIM_HAVE_CYCLES && !atomic_flag_test_and_set(&started))
         ref_set(shim_cycles(), sp_diag_now_ns());
 }
 
