@@ -8,7 +8,6 @@
 #include "log.h"
 #include "state.h"
 
-
 /* The ruled path (hooks.h). p: what shim_bind read, a policy that decides. */
 static int __attribute__((noinline)) bind_ruled(int fd, const struct sockaddr *sa, socklen_t len,
                                                 struct sp_policy *p)
@@ -29,7 +28,7 @@ static int __attribute__((noinline)) bind_ruled(int fd, const struct sockaddr *s
         int r = shim_real.bind(fd, sa, len);
         int err = errno;
         shim_log_call(SP_OP_BIND, fd, c.family, c.type, sa, len, 0, c.d.rule, r ? err : 0,
-                      sp_diag_now_ns() - t0, 0);
+                      t0, 0);
         errno = r == 0 ? saved : err;
         return r;
     }
@@ -51,7 +50,7 @@ static int __attribute__((noinline)) bind_ruled(int fd, const struct sockaddr *s
         if (flags & BIO_SOCK_REUSEADDR)
             shim_log_opt_result(fd, SP_OP_BIND, BIO_OPT_REUSEADDR, 0);
         shim_log_call(SP_OP_BIND, fd, c.family, c.type, sa, len, 0, c.d.rule, r == 1 ? 0 : err,
-                      sp_diag_now_ns() - t0, 0);
+                      t0, 0);
     }
     errno = r == 1 ? saved : err;
     return r == 1 ? 0 : -1;

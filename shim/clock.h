@@ -1,7 +1,9 @@
 /* shim/clock.h: the one cycle counter the hooks read (no system call, no vDSO call: the CPU's
- * time stamp counter, or the virtual counter on arm64) and its rate, measured once against
- * CLOCK_MONOTONIC. The reload deadline (state.h, shim_tick) and the log's durations (log.h,
- * shim_stamp) both count in it. Wall time is sp_diag_now_ns (diag/). */
+ * time stamp counter, or the virtual counter on arm64) and its rate against CLOCK_MONOTONIC,
+ * from one reference point (taken again if the counter is seen to go back). Where there is a
+ * counter, the reload deadline (state.h, shim_tick) and the log's durations (log.h,
+ * shim_stamp) both count in it; elsewhere shim_tick counts calls and shim_stamp reads
+ * sp_diag_now_ns (diag/), which is the wall time everywhere. */
 #ifndef SOCKPOLICY_SHIM_CLOCK_H
 #define SOCKPOLICY_SHIM_CLOCK_H
 

@@ -96,7 +96,8 @@ static void log_connect_do(int fd, const struct sockaddr *sa, socklen_t len, int
     uint64_t took = shim_stamp_elapsed_ns(t0);
     if (r != 0 && (err == EINPROGRESS || err == EINTR)) /* EINTR: it goes on, too */
         shim_log_connect_pending(fd, sa, len, family, type, rule, sp_diag_now_ns() - took);
-    shim_log_call(SP_OP_CONNECT, fd, family, type, sa, len, 1, rule, r ? err : 0, took,
+    shim_log_call(SP_OP_CONNECT, fd, family, type, sa, len, 1, rule, r ? err : 0,
+                  sp_diag_now_ns() - took,
                   SHIM_LOG_LOCAL | SHIM_LOG_MODE);
 }
 

@@ -5,13 +5,14 @@
  * Every hook has one shape, in four steps, each a function of its own:
  *   1. the export (`connect`): one line, calls the logic layer;
  *   2. the pass-through test (`shim_connect`, always inlined into the export): one load of the
- *      published policy (state.h); no policy file, or one with nothing to decide for this
- *      process, goes straight to libc; a policy that decides goes to the ruled path, with the
- *      pointer it read;
+ *      published policy (state.h); no policy file goes straight to libc, one with nothing to
+ *      decide for this process too (socket and accept after a look at the reload deadline);
+ *      a policy that decides goes to the ruled path, with the pointer it read;
  *   3. the ruled path (`connect_ruled`): whether this op may be ours now (the reload deadline,
  *      the re-entry depth, the op's bit: shim_policy_decided or shim_policy_quick_decided),
  *      then the socket's kind, our copy of the address, the decision and its gate;
- *   4. the cold path (`connect_cold`, or the cold calls inside shim_policy_decided): the first
+ *   4. the cold path (`socket_cold`, `accept_cold`, or the cold calls inside
+ *      shim_policy_decided): the first
  *      load, a reload, logging.
  * Steps 2 and, where a figure of `make bench` showed it pays, the start of 3 make tail calls
  * only: a function that calls nothing except in tail position saves no callee-saved register

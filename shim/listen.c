@@ -9,7 +9,6 @@
 #include "log.h"
 #include "state.h"
 
-
 /* The ruled path (hooks.h). p: what shim_listen read, a policy that decides. */
 static int __attribute__((noinline)) listen_ruled(int fd, int backlog, struct sp_policy *p)
 {
@@ -37,7 +36,7 @@ static int __attribute__((noinline)) listen_ruled(int fd, int backlog, struct sp
         int r = shim_real.listen(fd, backlog);
         int err = errno;
         shim_log_call(SP_OP_LISTEN, fd, family, type, llen ? &local.sa : NULL, llen, 0, d.rule,
-                      r ? err : 0, sp_diag_now_ns() - t0, 0);
+                      r ? err : 0, t0, 0);
         errno = r == 0 ? saved : err;
         return r;
     }
@@ -55,7 +54,7 @@ static int __attribute__((noinline)) listen_ruled(int fd, int backlog, struct sp
     }
     if (shim_log_level != SP_LOG_OFF)
         shim_log_call(SP_OP_LISTEN, fd, family, type, llen ? &local.sa : NULL, llen, 0, d.rule,
-                      r ? err : 0, sp_diag_now_ns() - t0, 0);
+                      r ? err : 0, t0, 0);
     errno = r == 0 ? saved : err;
     return r;
 }

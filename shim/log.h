@@ -82,13 +82,14 @@ void shim_log(enum sp_log_level level, const char *fmt, ...) __attribute__((form
 void shim_log_event(struct sp_event *ev, const struct sp_rule *rule);
 /* The event of one bind, listen, connect or send on fd: its socket's kind, the address it
  * named (the peer's when peer is 1, the local one when 0), the rule that decided it, how it
- * ended (err: 0 or the errno) and how long it took. Logged when shim_log_wants(err) says so;
+ * ended (err: 0 or the errno) and when it began (t0_ns, sp_diag_now_ns: the clock is read
+ * again only when the event is logged). Logged when shim_log_wants(err) says so;
  * with SHIM_LOG_LOCAL the socket's own address is added (getsockname), with SHIM_LOG_MODE
  * whether it is non-blocking (fcntl). errno preserved. */
 #define SHIM_LOG_LOCAL 1u
 #define SHIM_LOG_MODE 2u
 void shim_log_call(enum sp_op op, int fd, int family, int type, const struct sockaddr *sa,
-                   socklen_t len, int peer, const struct sp_rule *rule, int err, uint64_t took_ns,
+                   socklen_t len, int peer, const struct sp_rule *rule, int err, uint64_t t0_ns,
                    unsigned extra);
 /* A decision made before the call (decide.c's gate): a deny or an injected failure (err),
  * a delay or an audit (logged before the call is made). */

@@ -69,7 +69,7 @@ void shim_log_event(struct sp_event *ev, const struct sp_rule *rule)
 }
 
 void shim_log_call(enum sp_op op, int fd, int family, int type, const struct sockaddr *sa,
-                   socklen_t len, int peer, const struct sp_rule *rule, int err, uint64_t took_ns,
+                   socklen_t len, int peer, const struct sp_rule *rule, int err, uint64_t t0_ns,
                    unsigned extra)
 {
     if (!shim_log_wants(err))
@@ -80,7 +80,7 @@ void shim_log_call(enum sp_op op, int fd, int family, int type, const struct soc
     ev.family = family;
     ev.type = type;
     ev.err = err;
-    ev.duration_ns = took_ns;
+    ev.duration_ns = sp_diag_now_ns() - t0_ns;
     sp_event_set_addr(&ev, peer, sa, len);
     if (extra & SHIM_LOG_LOCAL) {
         bio_addr local;

@@ -60,7 +60,7 @@ static void log_send(int fd, int flags, const struct sockaddr *sa, socklen_t len
     if (r < 0 && (err == EAGAIN || err == EWOULDBLOCK) && shim_log_level < SP_LOG_DEBUG)
         return;
     shim_log_call((flags & MSG_FASTOPEN) ? SP_OP_CONNECT : SP_OP_SEND, fd, 0, 0, sa, len, 1, rule,
-                  r < 0 ? err : 0, sp_diag_now_ns() - t0, 0);
+                  r < 0 ? err : 0, t0, 0);
 }
 
 /* A sendto with an address, or a sendmsg whose name we copied into *m (the kernel gets m). */

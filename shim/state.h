@@ -157,8 +157,11 @@ static inline struct sp_policy *shim_policy_quick_decided(struct sp_policy *p, e
 static inline struct sp_policy *shim_policy_quick(enum sp_op op)
 {
     struct sp_policy *p = atomic_load_explicit(&shim_policy, memory_order_acquire);
-    if (__builtin_expect(p == SHIM_NO_POLICY, 1) || (p && shim_undecided(p)))
+    if (__builtin_expect(p == SHIM_NO_POLICY, 1))
         return NULL;
+    if (shim_undecided(p)) /* SHIM_IDLE, SHIM_WATCH: nothing to decide, but a reload may be due */
+        return shim_tick() >= atomic_load_explicit(&shim_recheck_at, memory_order_relaxed) ? SHIM_SLOW
+                                                                                        : NULL;
     return shim_policy_quick_decided(p, op);
 }
 
