@@ -75,10 +75,16 @@ static int take_rights(const struct sup_call *c, struct sup_msg *m)
 {
     struct msghdr h = { .msg_control = m->control, .msg_controllen = m->controllen };
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(&h); cm; cm = CMSG_NXTHDR(&h, cm)) {
-        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS ||
-            cm->cmsg_len < CMSG_LEN(0))
+        /* the kernel's CMSG_OK: a header whose length leaves the buffer (or is shorter than
+         * itself) makes the whole send EINVAL; never read or write past what was copied */
+        size_t at = (size_t)((char *)cm - (char *)m->control);
+        if (cm->cmsg_len < sizeof(struct cmsghdr) || cm->cmsg_len > m->controllen - at)
+            return EINVAL;
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
             continue;
         size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        if (n > 253) /* SCM_MAX_FD */
+            return EINVAL;
         int *fdv = (int *)(void *)CMSG_DATA(cm);
         int *more = realloc(m->fds, (m->nfds + n + 1) * sizeof *more);
         if (!more)

@@ -205,7 +205,12 @@ static int send_now(struct sup_call *c, struct sendjob *j, int wait)
         syscall(SYS_tgkill, c->tgid, (pid_t)c->n.pid, SIGPIPE);
     if (!logs || (err && (err == EAGAIN || err == EWOULDBLOCK) && !sup_log_debug()))
         return 0;
-    for (unsigned i = 0; i < (r < 0 ? 1u : (unsigned)r); i++) {
+    /* one event per message sent (sendmmsg: r messages; sendto, sendmsg: r is a byte count,
+     * of the one message), or for the first when the call failed */
+    unsigned nlog = j->nr == SYS_sendmmsg && r >= 0 ? (unsigned)r : 1u;
+    if (nlog > j->n)
+        nlog = j->n;
+    for (unsigned i = 0; i < nlog; i++) {
         const struct sup_msg *m = &j->m[i];
         if (!m->ruled)
             continue;

@@ -36,6 +36,13 @@ printf 'set connect to 127.0.0.1 port %s nodelay=off pin\n' "$pinned_port" > "$T
 out=$(timeout 60 "$CMD" run --supervise -c "$TMP/pin.conf" -- "$SWAP" pin "$pinned_port" 2 2> "$TMP/pin.err")
 is "$(field "$out" nodelay)" 0 "setsockopt on a number swapped between a pinned and another socket: the pin holds ($(echo $out))"
 ok "$([ "$(field "$out" sent)" -gt 0 ] && [ "$(field "$out" swaps)" -gt 0 ]; echo $?)" "and the calls were made while the number changed"
+# A control message whose length leaves the control buffer: the kernel's EINVAL, and the
+# supervisor, which copies and rewrites SCM_RIGHTS, reads and writes nothing past its copy.
+printf 'deny send to 127.0.0.1 port 9\n' > "$TMP/cmsg.conf"
+bare=$(timeout 10 "$PROGS/sup_badcmsg" 2>&1)
+out=$(timeout 30 "$CMD" run --supervise -c "$TMP/cmsg.conf" -- "$PROGS/sup_badcmsg" 2>&1)
+is "$(echo $out)" "$(echo $bare)" "SCM_RIGHTS with cmsg_len past the buffer: as bare ($(echo $bare))"
+
 # A pid namespace whose /proc is another's (unshare -p -f without --mount-proc): the thread ids
 # the kernel gives the supervisor name strangers there, whose directory a relative unix path
 # would be resolved in and whose executable a prog rule would match. Refused in one line.
